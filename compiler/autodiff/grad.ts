@@ -1,0 +1,62 @@
+/**
+ * Reverse-mode autodiff on the typed IR: walks the loss's ancestors in reverse topological order,
+ * applies one VJP rule per op (vjp-rules.ts) and sums the contributions of several consumers.
+ * Only nodes that depend on a `grad` input through differentiable edges are visited.
+ * Gradients at masked-out tokens are 0 by definition (those tokens never reach the loss).
+ */
+import { IrBuilder } from '../../src/ir/build.js';
+import { topoSort, type Node } from '../../src/ir/node.js';
+import type { Program } from '../../src/ir/program.js';
+import { InternalError } from '../../src/diagnostics/diagnostic.js';
+import { VJP, type VjpRule } from './vjp-rules.js';
+import type { Op } from '../../src/ir/op.js';
+
+/** Ops whose result never carries a gradient. */
+const NON_DIFFERENTIABLE: ReadonlySet<Op> = new Set(['sg', 'rank', 'quantile_weight', 'cast', 'mask', 'size', 'clock', 'param', 'const']);
+
+export function differentiate(program: Program): Program {
+  const b = new IrBuilder(program.graph);
+  const order = topoSort([program.loss]);
+  const wrt = new Set(program.inputs.filter((i) => i.grad).map((i) => i.name));
+  const active = new Set<number>();
+  for (const n of order) {
+    if (n.type.dtype !== 'f32' || NON_DIFFERENTIABLE.has(n.op)) continue;
+    if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
+  }
+
+  const adjoint = new Map<number, Node>();
+  if (active.has(program.loss.id)) adjoint.set(program.loss.id, b.constant(1));
+  for (let i = order.length - 1; i >= 0; i--) {
+    const n = order[i];
+    const g = adjoint.get(n.id);
+    if (!g || n.op === 'input') continue;
+    const contributions = (VJP[n.op] as VjpRule<Op>)(b, n, g);
+    n.src.forEach((s, k) => {
+      const c = contributions[k];
+      if (!c || !active.has(s.id)) return;
+      if (c.type.level !== s.type.level) throw new InternalError('autodiff', `VJP of ${n.op} gave ${c.type.level} for a ${s.type.level} source`);
+      const prev = adjoint.get(s.id);
+      adjoint.set(s.id, prev ? b.add(prev, c) : c);
+    });
+  }
+
+  const grads = new Map<string, Node>();
+  for (const input of program.inputs.filter((i) => i.grad)) {
+    const node = order.find((n) => n.op === 'input' && (n.args as { name: string }).name === input.name);
+    let g = (node && adjoint.get(node.id)) ?? b.broadcast(b.constant(0), input.level);
+    if (input.level === 'token') g = b.where(b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}), g, b.constant(0));
+    grads.set(input.name, g);
+  }
+  return { ...program, grads };
+}
+
+/** True when the loss does not depend on any `grad` input (a warning for the user). */
+export function lossIgnoresGradInputs(program: Program): boolean {
+  const wrt = new Set(program.inputs.filter((i) => i.grad).map((i) => i.name));
+  const active = new Set<number>();
+  for (const n of topoSort([program.loss])) {
+    if (n.type.dtype !== 'f32' || NON_DIFFERENTIABLE.has(n.op)) continue;
+    if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
+  }
+  return !active.has(program.loss.id);
+}

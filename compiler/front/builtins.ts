@@ -1,0 +1,51 @@
+/**
+ * The built-in names of the language: values (schedule clock, sizes, constants) and functions,
+ * grouped by how they are checked. `docs/language.md` documents each one.
+ */
+import type { QuantileMethod, UnaryOp } from '../../src/ir/op.js';
+
+export const BUILTIN_VALUES = ['step', 'total_steps', 'position', 'length', 'group_size', 'num_seqs', 'num_groups', 'num_tokens', 'pi'] as const;
+export type BuiltinValue = (typeof BUILTIN_VALUES)[number];
+
+export const UNARY_FUNCTIONS: Record<string, UnaryOp> = {
+  exp: 'exp', log: 'log', log1p: 'log1p', expm1: 'expm1', sqrt: 'sqrt', abs: 'abs', sign: 'sign', sigmoid: 'sigmoid',
+  logsigmoid: 'logsigmoid', softplus: 'softplus', relu: 'relu', tanh: 'tanh', floor: 'floor', cos: 'cos', sin: 'sin',
+};
+
+export const REDUCTIONS = ['sum', 'mean', 'max', 'min', 'count', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp'] as const;
+export type Reduction = (typeof REDUCTIONS)[number];
+
+export const QUANTILES: Record<string, QuantileMethod> = {
+  quantile: 'linear', quantile_lower: 'lower', quantile_higher: 'higher', quantile_nearest: 'nearest', quantile_midpoint: 'midpoint',
+};
+
+/** Scans within a sequence (over valid tokens) and their arity. */
+export const SCANS: Record<string, number> = {
+  cumsum: 1, rcumsum: 1, cumprod: 1, rcumprod: 1, discounted: 2, scan: 2, rscan: 2, next: 2, prev: 2,
+};
+
+/** Schedules of the training clock; arity -1 = variadic (piecewise). */
+export const SCHEDULES: Record<string, number> = { progress: 0, linear: 2, cosine: 2, exp_decay: 2, step_decay: 3, piecewise: -1 };
+
+/** Other functions with a fixed arity. */
+export const OTHER_FUNCTIONS: Record<string, number> = { pow: 2, clip: 3, where: 3, sg: 1, f32: 1, i32: 1, rank: 1, top_k: 2 };
+
+/** Names people reach for that are deliberately absent, with the reason. */
+export const AMBIGUOUS: Record<string, string> = {
+  var: 'use `var_unbiased` (divides by n-1, torch.var default, GRPO) or `var_pop` (divides by n)',
+  std: 'use `std_unbiased` (divides by n-1, torch.std default, GRPO) or `std_pop` (divides by n)',
+};
+
+export function allBuiltinNames(): string[] {
+  return [
+    ...BUILTIN_VALUES, ...Object.keys(UNARY_FUNCTIONS), ...REDUCTIONS, ...Object.keys(QUANTILES), ...Object.keys(SCANS),
+    ...Object.keys(SCHEDULES), ...Object.keys(OTHER_FUNCTIONS),
+  ];
+}
+
+export function isFunctionName(name: string): boolean {
+  return (
+    name in UNARY_FUNCTIONS || (REDUCTIONS as readonly string[]).includes(name) || name in QUANTILES || name in SCANS ||
+    name in SCHEDULES || name in OTHER_FUNCTIONS
+  );
+}

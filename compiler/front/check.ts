@@ -1,0 +1,411 @@
+/**
+ * AST → typed IR. Resolves names in expressions (locals of `def` bodies, module declarations,
+ * built-ins, imports), checks levels and element types, inlines `def`s and lowers built-in calls
+ * (calls.ts). User mistakes become diagnostics; lowering continues with `null` for the broken part so
+ * one pass reports as much as it can without cascades.
+ */
+import { error, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
+import { closest } from '../../src/diagnostics/suggest.js';
+import { IrBuilder } from '../../src/ir/build.js';
+import type { Node } from '../../src/ir/node.js';
+import type { BinaryOp } from '../../src/ir/op.js';
+import type { InputDecl, ParamDecl, Program } from '../../src/ir/program.js';
+import type { Span } from '../../src/source/source-file.js';
+import { isDType, isLevel, LEVELS, showType, type DType } from '../../src/types/types.js';
+import type { Expr, Item } from './ast.js';
+import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
+import { lowerBuiltinCall } from './calls.js';
+import type { Decl, Scope } from './resolve.js';
+
+export interface Env {
+  readonly scope: Scope;
+  readonly locals: ReadonlyMap<string, Node>;
+  /** `def`s being inlined, to report recursion. */
+  readonly defStack: readonly string[];
+}
+
+const BINARY: Record<Exclude<Expr & { kind: 'binary' }, never>['op'], BinaryOp> = {
+  '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne',
+  and: 'and', or: 'or',
+};
+
+export class Checker {
+  readonly b = new IrBuilder();
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly lets = new Map<string, Node | null | 'busy'>();
+  private readonly inputs: InputDecl[] = [];
+  private readonly params: ParamDecl[] = [];
+  private maskName: string | null = null;
+
+  constructor(private readonly root: Scope) {}
+
+  report(d: Diagnostic): null {
+    this.diagnostics.push(d);
+    return null;
+  }
+
+  /** Lowers the whole objective. Returns no program if any error was reported. */
+  run(): Program | undefined {
+    const env: Env = { scope: this.root, locals: new Map(), defStack: [] };
+    for (const item of this.root.module.items) this.declare(item);
+    let loss: Node | null = null;
+    const metrics = new Map<string, Node>();
+    const exports = new Map<string, Node>();
+    for (const item of this.root.module.items) {
+      if (item.kind === 'let') this.letValue(this.root, item.name.text, item.name.span);
+      else if (item.kind === 'loss') loss = loss ?? this.output(item.value, env, 'loss', item.keyword);
+      else if (item.kind === 'metric') {
+        const n = this.output(item.value, env, `metric \`${item.name.text}\``, item.name.span);
+        if (n) metrics.set(item.name.text, n);
+      } else if (item.kind === 'export') {
+        const n = this.expr(item.value, env);
+        if (n) exports.set(item.name.text, n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32'));
+      }
+    }
+    if (this.diagnostics.some((d) => d.severity === 'error') || !loss) return undefined;
+    return {
+      name: this.root.name,
+      graph: this.b.graph,
+      inputs: this.inputs,
+      params: this.params,
+      maskName: this.maskName,
+      loss,
+      metrics,
+      exports,
+      grads: new Map(),
+    };
+  }
+
+  private declare(item: Item): void {
+    if (this.root.decls.get((item as { name?: { text: string } }).name?.text ?? '') !== item) return;
+    if (item.kind === 'input') {
+      const level = item.level.text;
+      if (!isLevel(level) || level === 'batch') {
+        this.report(
+          error('E0202', `\`${level}\` is not a level an input can have`, item.level.span, {
+            label: 'expected token, seq or group',
+            help: 'scalars that are the same for the whole batch are `param`s',
+          }),
+        );
+        return;
+      }
+      const dtypeText = item.dtype?.text ?? 'f32';
+      if (!isDType(dtypeText)) {
+        const s = closest(dtypeText, ['f32', 'i32', 'bool']);
+        this.report(error('E0303', `unknown element type \`${dtypeText}\``, item.dtype!.span, { label: 'expected f32, i32 or bool', help: s ? `did you mean \`${s}\`?` : undefined }));
+        return;
+      }
+      if (item.grad && dtypeText !== 'f32') {
+        this.report(
+          error('E0302', `\`grad\` on input \`${item.name.text}\` of type ${dtypeText}`, item.grad, {
+            label: 'only f32 inputs can be differentiated',
+            secondary: item.dtype ? [{ span: item.dtype.span, message: `declared ${dtypeText} here` }] : undefined,
+            help: `remove \`grad\`, or declare \`input ${item.name.text} : ${level} f32 grad\``,
+          }),
+        );
+      }
+      this.inputs.push({ name: item.name.text, level, dtype: dtypeText, grad: !!item.grad && dtypeText === 'f32' });
+    } else if (item.kind === 'mask') {
+      if (item.level.text !== 'token') {
+        this.report(error('E0202', 'the mask is a token-level value', item.level.span, { label: `found \`${item.level.text}\``, help: `write \`mask ${item.name.text} : token\`` }));
+      }
+      this.maskName = item.name.text;
+    } else if (item.kind === 'param') {
+      const v = constantValue(item.value);
+      if (v === undefined) {
+        this.report(
+          error('E0404', `the default of param \`${item.name.text}\` is not a constant number`, item.value.span, {
+            label: 'expected a number',
+            help: 'write a number such as `0.2` or `1e-6`; compute derived values with `let`',
+          }),
+        );
+        this.params.push({ name: item.name.text, default: Number.NaN });
+      } else this.params.push({ name: item.name.text, default: v });
+    }
+  }
+
+  private output(e: Expr, env: Env, what: string, at: Span): Node | null {
+    const n = this.expr(e, env);
+    if (!n) return null;
+    if (n.type.level !== 'batch') {
+      return this.report(
+        error('E0402', `${what} must be a batch scalar, but this is ${showType(n.type)}`, e.span, {
+          label: `one value per ${n.type.level}`,
+          secondary: [{ span: at, message: 'declared here' }],
+          help: `reduce it, e.g. \`mean(…)\` (token-mean over the batch) or \`mean(mean(… per seq))\``,
+        }),
+      );
+    }
+    if (n.type.dtype === 'bool') {
+      if (what === 'loss') return this.report(error('E0303', 'the loss is a bool', e.span, { label: 'expected a number', help: 'a loss is a number to minimise' }));
+      return this.b.cast(n, 'f32');
+    }
+    return n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32');
+  }
+
+  /** Lowers a `let` of a scope once (memoised), reporting recursion. */
+  letValue(scope: Scope, name: string, useSpan: Span): Node | null {
+    const key = `${scope.name}\u0000${name}`;
+    const memo = this.lets.get(key);
+    const decl = scope.decls.get(name) as Extract<Decl, { kind: 'let' }>;
+    if (memo === 'busy') {
+      this.lets.set(key, null);
+      return this.report(
+        error('E0104', `\`${name}\` is defined in terms of itself`, useSpan, {
+          label: 'used here while it is being defined',
+          secondary: decl.name.span !== useSpan ? [{ span: decl.name.span, message: 'defined here' }] : undefined,
+          help: 'a `let` cannot depend on itself; for running sums over tokens use `cumsum`, `discounted` or `scan`',
+        }),
+      );
+    }
+    if (memo !== undefined) return memo;
+    this.lets.set(key, 'busy');
+    const n = this.expr(decl.value, { scope, locals: new Map(), defStack: [] });
+    if (this.lets.get(key) === 'busy') this.lets.set(key, n);
+    return this.lets.get(key) as Node | null;
+  }
+
+  expr(e: Expr, env: Env): Node | null {
+    switch (e.kind) {
+      case 'num':
+        return this.b.constant(e.value, 'f32', e.span);
+      case 'bool':
+        return this.b.constant(e.value ? 1 : 0, 'bool', e.span);
+      case 'name':
+        return this.name(e, env);
+      case 'unary': {
+        const x = this.expr(e.operand, env);
+        if (!x) return null;
+        if (e.op === 'not') return this.requireBool(x, e.operand.span, '`not`') ? this.b.unary('not', x, e.span) : null;
+        if (!this.requireNumber(x, e.operand.span, 'unary `-`')) return null;
+        if (x.op === 'const') return this.b.constant(-(x.args as { value: number }).value, x.type.dtype, e.span);
+        return this.b.unary('neg', x, e.span);
+      }
+      case 'binary':
+        return this.binary(e, env);
+      case 'call':
+        return this.call(e, env);
+    }
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>, env: Env): Node | null {
+    const a = this.expr(e.left, env);
+    const b = this.expr(e.right, env);
+    if (!a || !b) return null;
+    const fn = BINARY[e.op];
+    if (fn === 'and' || fn === 'or') {
+      if (!this.requireBool(a, e.left.span, `\`${e.op}\``) || !this.requireBool(b, e.right.span, `\`${e.op}\``)) return null;
+    } else if ((fn === 'eq' || fn === 'ne') && a.type.dtype === 'bool' && b.type.dtype === 'bool') {
+      // comparing two bools is fine
+    } else if (a.type.dtype === 'bool' || b.type.dtype === 'bool') {
+      const [bad, span] = a.type.dtype === 'bool' ? [a, e.left.span] : [b, e.right.span];
+      void bad;
+      return this.report(
+        error('E0301', `\`${e.op}\` mixes a bool and a number`, span, {
+          label: 'this is a bool',
+          secondary: [{ span: e.opSpan, message: 'needs numbers' }],
+          help: 'turn the condition into a number with `where(cond, 1, 0)` or `f32(cond)`',
+        }),
+      );
+    }
+    if (a.op === 'const' && b.op === 'const' && !['and', 'or'].includes(fn)) {
+      const folded = foldConst(fn, (a.args as { value: number }).value, (b.args as { value: number }).value);
+      if (folded !== undefined) return this.b.constant(folded.value, folded.bool ? 'bool' : a.type.dtype === 'i32' && b.type.dtype === 'i32' ? 'i32' : 'f32', e.span);
+    }
+    return this.b.binary(fn, a, b, e.span);
+  }
+
+  requireNumber(x: Node, span: Span, what: string): boolean {
+    if (x.type.dtype !== 'bool') return true;
+    this.report(
+      error('E0301', `${what} expects a number, but this is a bool`, span, {
+        label: 'a bool',
+        help: 'turn the condition into a number with `where(cond, 1, 0)` or `f32(cond)`',
+      }),
+    );
+    return false;
+  }
+
+  requireBool(x: Node, span: Span, what: string): boolean {
+    if (x.type.dtype === 'bool') return true;
+    this.report(
+      error('E0301', `${what} expects a bool, but this is ${x.type.dtype}`, span, {
+        label: 'a number',
+        help: 'compare it to get a bool, e.g. `x > 0`',
+      }),
+    );
+    return false;
+  }
+
+  private name(e: Extract<Expr, { kind: 'name' }>, env: Env): Node | null {
+    const text = e.name.text;
+    if (e.member) {
+      const mod = env.scope.imports.get(text);
+      if (!mod) return this.unknown(e.name, env);
+      return this.report(error('E0106', `\`${text}.${e.member.text}\` is a function of module \`${text}\`, not a value`, e.span, { label: 'call it with arguments', help: `write \`${text}.${e.member.text}(…)\`` }));
+    }
+    const local = env.locals.get(text);
+    if (local) return local;
+    const decl = env.scope.decls.get(text);
+    if (decl) {
+      switch (decl.kind) {
+        case 'param':
+          return this.b.graph.node('param', { dtype: 'f32', level: 'batch' }, [], { name: text }, e.span);
+        case 'input': {
+          const d = this.inputs.find((i) => i.name === text);
+          if (!d) return null; // its declaration was reported
+          return this.b.graph.node('input', { dtype: d.dtype, level: d.level }, [], { name: text }, e.span);
+        }
+        case 'mask':
+          return this.b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}, e.span);
+        case 'let':
+          return this.letValue(env.scope, text, e.name.span);
+        case 'def':
+          return this.report(
+            error('E0106', `\`${text}\` is a function, not a value`, e.span, {
+              label: 'used as a value',
+              secondary: [{ span: decl.name.span, message: 'defined here' }],
+              help: `call it: \`${text}(${decl.params.map((p) => p.text).join(', ')})\``,
+            }),
+          );
+      }
+    }
+    if ((BUILTIN_VALUES as readonly string[]).includes(text)) return this.builtinValue(text as BuiltinValue, e.span);
+    if (env.scope.imports.has(text)) {
+      return this.report(error('E0106', `\`${text}\` is a module, not a value`, e.span, { label: 'a module', help: `call one of its functions: \`${text}.NAME(…)\`` }));
+    }
+    if (isFunctionName(text)) {
+      return this.report(error('E0106', `\`${text}\` is a built-in function, not a value`, e.span, { label: 'missing arguments', help: `call it: \`${text}(…)\`` }));
+    }
+    return this.unknown(e.name, env);
+  }
+
+  unknown(id: { text: string; span: Span }, env: Env, functions = false): null {
+    if (AMBIGUOUS[id.text]) {
+      return this.report(error('E0101', `unknown name \`${id.text}\``, id.span, { label: 'ambiguous, so not built in', help: AMBIGUOUS[id.text] }));
+    }
+    const candidates = [...env.locals.keys(), ...env.scope.decls.keys(), ...env.scope.imports.keys(), ...(functions ? allBuiltinNames() : BUILTIN_VALUES)];
+    const suggestion = closest(id.text, candidates);
+    const isLevelWord = (LEVELS as readonly string[]).includes(id.text);
+    return this.report(
+      error('E0101', `unknown name \`${id.text}\``, id.span, {
+        label: 'not defined',
+        help: suggestion
+          ? `did you mean \`${suggestion}\`?`
+          : isLevelWord
+            ? `levels are written after \`per\` inside a reduction, e.g. \`sum(x per ${id.text})\``
+            : `declare it, e.g. \`input ${id.text} : token\` or \`let ${id.text} = …\``,
+      }),
+    );
+  }
+
+  private builtinValue(which: BuiltinValue, span: Span): Node {
+    const g = this.b.graph;
+    switch (which) {
+      case 'step':
+      case 'total_steps':
+        return g.node('clock', { dtype: 'f32', level: 'batch' }, [], { which }, span);
+      case 'pi':
+        return this.b.constant(Math.PI, 'f32', span);
+      case 'position':
+        return g.node('size', { dtype: 'f32', level: 'token' }, [], { which }, span);
+      case 'length':
+        return g.node('size', { dtype: 'f32', level: 'seq' }, [], { which }, span);
+      case 'group_size':
+        return g.node('size', { dtype: 'f32', level: 'group' }, [], { which }, span);
+      default:
+        return g.node('size', { dtype: 'f32', level: 'batch' }, [], { which }, span);
+    }
+  }
+
+  private call(e: Extract<Expr, { kind: 'call' }>, env: Env): Node | null {
+    const fname = e.callee.text;
+    if (e.member) {
+      const mod = env.scope.imports.get(fname);
+      if (!mod) return this.unknown(e.callee, env);
+      const def = mod.scope.decls.get(e.member.text);
+      if (!def || def.kind !== 'def') {
+        const s = closest(e.member.text, [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text));
+        return this.report(
+          error('E0101', `module \`${fname}\` has no function \`${e.member.text}\``, e.member.span, { label: 'not in the module', help: s ? `did you mean \`${fname}.${s}\`?` : undefined }),
+        );
+      }
+      return this.inline(def, mod.scope, e, env);
+    }
+    if (!env.locals.has(fname)) {
+      const decl = env.scope.decls.get(fname);
+      if (decl?.kind === 'def') return this.inline(decl, env.scope, e, env);
+      if (decl) {
+        return this.report(
+          error('E0106', `\`${fname}\` is a ${decl.kind}, not a function`, e.callee.span, { label: 'called here', secondary: [{ span: decl.name.span, message: 'defined here' }], help: 'only `def`s and built-in functions can be called' }),
+        );
+      }
+    } else {
+      return this.report(error('E0106', `\`${fname}\` is a value, not a function`, e.callee.span, { label: 'called here' }));
+    }
+    if (!isFunctionName(fname)) return this.unknown(e.callee, env, true);
+    return lowerBuiltinCall(this, e, env);
+  }
+
+  private inline(def: Extract<Decl, { kind: 'def' }>, defScope: Scope, e: Extract<Expr, { kind: 'call' }>, env: Env): Node | null {
+    const qualified = `${defScope.name}.${def.name.text}`;
+    if (env.defStack.includes(qualified)) {
+      return this.report(
+        error('E0104', `\`${def.name.text}\` calls itself`, e.callee.span, {
+          label: 'recursive call',
+          secondary: [{ span: def.name.span, message: 'defined here' }],
+          help: '`def`s are inlined, so they cannot be recursive; use a scan (`cumsum`, `discounted`, `scan`) for recurrences',
+        }),
+      );
+    }
+    if (e.per || e.where) {
+      return this.report(error('E0105', `\`${def.name.text}\` is a \`def\`, which takes no \`per\`/\`where\``, e.per?.span ?? e.where!.span, { label: 'not allowed here', help: 'pass the level-specific parts as arguments' }));
+    }
+    if (e.args.length !== def.params.length) {
+      return this.report(
+        error('E0105', `\`${def.name.text}\` takes ${def.params.length} argument${def.params.length === 1 ? '' : 's'}, got ${e.args.length}`, e.span, {
+          label: 'wrong number of arguments',
+          secondary: [{ span: def.name.span, message: `defined as \`${def.name.text}(${def.params.map((p) => p.text).join(', ')})\`` }],
+        }),
+      );
+    }
+    const args = e.args.map((a) => this.expr(a, env));
+    if (args.some((a) => a === null)) return null;
+    const locals = new Map(def.params.map((p, i) => [p.text, args[i]!] as const));
+    return this.expr(def.value, { scope: defScope, locals, defStack: [...env.defStack, qualified] });
+  }
+}
+
+/** Value of a constant expression (numbers and arithmetic), or undefined. */
+export function constantValue(e: Expr): number | undefined {
+  switch (e.kind) {
+    case 'num':
+      return e.value;
+    case 'unary': {
+      const v = e.op === '-' ? constantValue(e.operand) : undefined;
+      return v === undefined ? undefined : -v;
+    }
+    case 'binary': {
+      const a = constantValue(e.left);
+      const b = constantValue(e.right);
+      if (a === undefined || b === undefined) return undefined;
+      const r = foldConst(BINARY[e.op], a, b);
+      return r && !r.bool ? r.value : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: boolean } | undefined {
+  switch (fn) {
+    case 'add': return { value: a + b, bool: false };
+    case 'sub': return { value: a - b, bool: false };
+    case 'mul': return { value: a * b, bool: false };
+    case 'div': return { value: a / b, bool: false };
+    case 'pow': return { value: Math.pow(a, b), bool: false };
+    default: return undefined;
+  }
+}
+
+export type { DType };

@@ -1,0 +1,62 @@
+/**
+ * The in-memory RL batch every backend consumes: tokens stored packed on a ragged axis.
+ *
+ * Levels nest token ⊂ seq ⊂ group ⊂ batch. Token values are stored packed (`offsets`), one row per
+ * token including masked-out ones; `mask` says which tokens count. Groups are dense indices
+ * 0..numGroups-1 in order of first appearance of their `group_id`.
+ */
+
+/** Level of a value in the data model, from finest to coarsest. */
+export type Level = 'token' | 'seq' | 'group' | 'batch';
+
+/** Element type of a tensor as the language sees it. */
+export type ElemType = 'f32' | 'i32' | 'bool';
+
+/** One named tensor of a batch, already converted to float64 (bools as 0/1, ints exact). */
+export interface HostTensor {
+  readonly level: Exclude<Level, 'batch'>;
+  readonly dtype: ElemType;
+  /** token: length numTokens; seq: numSeqs; group: numGroups. */
+  readonly data: Float64Array;
+}
+
+/** How the batch was laid out in its file, so outputs can be written back the same way. */
+export type Layout = { readonly kind: 'packed' } | { readonly kind: 'padded'; readonly maxLen: number };
+
+export interface RaggedBatch {
+  readonly numTokens: number;
+  readonly numSeqs: number;
+  readonly numGroups: number;
+  /** [numSeqs + 1]: tokens of seq s are offsets[s] .. offsets[s+1]-1. */
+  readonly offsets: Int32Array;
+  /** [numSeqs]: dense group index of each sequence. */
+  readonly groupOf: Int32Array;
+  /** [numGroups]: the user's group id of each dense group (for messages and per-group exports). */
+  readonly groupIds: readonly number[];
+  /** [numTokens]: 1 where the token counts (response mask), 0 elsewhere. */
+  readonly mask: Uint8Array;
+  readonly tensors: ReadonlyMap<string, HostTensor>;
+  readonly layout: Layout;
+}
+
+/** What a program needs from a batch: one entry per declared input (the mask is separate). */
+export interface InputSpec {
+  readonly name: string;
+  readonly level: Exclude<Level, 'batch'>;
+  readonly dtype: ElemType;
+}
+
+/** A problem with the user's batch: always names the tensor (or 'batch') and says what was expected. */
+export class BatchError extends Error {
+  constructor(readonly tensor: string, message: string) {
+    super(`${tensor}: ${message}`);
+    this.name = 'BatchError';
+  }
+}
+
+/** Builds offsets from per-sequence lengths. */
+export function offsetsFromLengths(lengths: ArrayLike<number>): Int32Array {
+  const offsets = new Int32Array(lengths.length + 1);
+  for (let s = 0; s < lengths.length; s++) offsets[s + 1] = offsets[s] + lengths[s];
+  return offsets;
+}

@@ -1,0 +1,232 @@
+/**
+ * Deterministic synthetic batches, so `credo run METHOD` works without a batch file. Owns the
+ * PRNG, the sequence/group/mask structure and realistic values for the standard input names.
+ * Each tensor draws from its own stream (seeded from the seed and its name), so a tensor's values
+ * do not depend on which other inputs a method declares.
+ */
+import { BatchError, offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from './batch.js';
+
+/** Options of {@link syntheticBatch}. */
+export interface SyntheticOptions {
+  readonly seed: number;
+  /** Total number of tokens T (a non-negative integer). */
+  readonly tokens: number;
+  /** Sequences per group G (a positive integer). */
+  readonly groupSize: number;
+  readonly inputs: readonly InputSpec[];
+  /** null: every token counts (no masked-out runs). */
+  readonly maskName: string | null;
+}
+
+/** The mean sequence length the group count is sized for. */
+const MEAN_SEQ_LEN = 64;
+const MAX_SEQ_LEN = 127;
+const MASKED_SEQ_FRACTION = 0.1;
+const VOCAB_SIZE = 32000;
+
+/** Batch structure shared by every tensor. */
+interface Structure {
+  readonly numSeqs: number;
+  readonly numGroups: number;
+  readonly groupSize: number;
+  readonly lengths: Int32Array;
+  readonly offsets: Int32Array;
+  readonly mask: Uint8Array;
+}
+
+/**
+ * Generates a packed batch: max(1, round(tokens / (groupSize·64))) groups of `groupSize`
+ * consecutive sequences whose lengths sum exactly to `tokens` (each ≥ 1 when tokens ≥ S), a mask
+ * with a short masked-out run in about 10% of sequences, and values for every declared input.
+ * Same options → identical batch.
+ * @throws BatchError when tokens or groupSize is not a valid count.
+ */
+export function syntheticBatch(opts: SyntheticOptions): RaggedBatch {
+  checkOptions(opts);
+  const structure = makeStructure(opts);
+  const tensors = new Map<string, HostTensor>();
+  for (const input of opts.inputs) tensors.set(input.name, makeInput(input, structure, opts.seed));
+  return {
+    numTokens: opts.tokens,
+    numSeqs: structure.numSeqs,
+    numGroups: structure.numGroups,
+    offsets: structure.offsets,
+    groupOf: Int32Array.from({ length: structure.numSeqs }, (_, s) => Math.floor(s / structure.groupSize)),
+    groupIds: Array.from({ length: structure.numGroups }, (_, g) => g),
+    mask: structure.mask,
+    tensors,
+    layout: { kind: 'packed' },
+  };
+}
+
+function checkOptions(opts: SyntheticOptions): void {
+  if (!Number.isSafeInteger(opts.tokens) || opts.tokens < 0) {
+    throw new BatchError('batch', `--tokens ${opts.tokens}; expected a non-negative integer`);
+  }
+  if (!Number.isSafeInteger(opts.groupSize) || opts.groupSize < 1) {
+    throw new BatchError('group_size', `--group-size ${opts.groupSize}; expected a positive integer`);
+  }
+  if (!Number.isFinite(opts.seed)) {
+    throw new BatchError('batch', `--seed ${opts.seed}; expected a number`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PRNG
+// ---------------------------------------------------------------------------------------------
+
+/** A uniform [0, 1) generator. */
+export type Rng = () => number;
+
+/** mulberry32: a small, fast 32-bit PRNG; same seed → same sequence. */
+export function mulberry32(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A stream for one purpose: mixes the seed with the name (FNV-1a) so streams are independent. */
+function stream(seed: number, name: string): Rng {
+  let h = 0x811c9dc5 ^ (seed >>> 0) ^ Math.floor(seed / 4294967296);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return mulberry32(h);
+}
+
+/** Standard normal via Box–Muller. */
+function normal(rng: Rng): number {
+  const u = 1 - rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+}
+
+function intBelow(rng: Rng, n: number): number {
+  return Math.floor(rng() * n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structure
+// ---------------------------------------------------------------------------------------------
+
+function makeStructure(opts: SyntheticOptions): Structure {
+  const numGroups = Math.max(1, Math.round(opts.tokens / (opts.groupSize * MEAN_SEQ_LEN)));
+  const numSeqs = numGroups * opts.groupSize;
+  const lengths = makeLengths(stream(opts.seed, '#lengths'), numSeqs, opts.tokens);
+  const offsets = offsetsFromLengths(lengths);
+  const mask = new Uint8Array(opts.tokens).fill(1);
+  if (opts.maskName !== null) maskRuns(stream(opts.seed, '#mask'), offsets, mask);
+  return { numSeqs, numGroups, groupSize: opts.groupSize, lengths, offsets, mask };
+}
+
+/**
+ * Random lengths in [1, 127], rescaled so they sum exactly to `tokens`: every sequence gets a base
+ * of 1 (0 when tokens < S), the rest is shared in proportion to the draws, and rounding leftovers
+ * go to the largest remainders.
+ */
+function makeLengths(rng: Rng, numSeqs: number, tokens: number): Int32Array {
+  const weights = Array.from({ length: numSeqs }, () => 1 + intBelow(rng, MAX_SEQ_LEN));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const base = tokens >= numSeqs ? 1 : 0;
+  const rest = tokens - base * numSeqs;
+  const shares = weights.map((w) => (rest * w) / total);
+  const lengths = Int32Array.from(shares, (x) => base + Math.floor(x));
+  let leftover = tokens - lengths.reduce((a, b) => a + b, 0);
+  const byRemainder = shares.map((x, s) => ({ s, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r || a.s - b.s);
+  for (let k = 0; leftover > 0; k++, leftover--) lengths[byRemainder[k].s]++;
+  return lengths;
+}
+
+/**
+ * Masks a short run (like a tool output) inside ~10% of the sequences long enough to hold one
+ * with valid tokens on both sides; at least one such sequence gets a run when any exists.
+ */
+function maskRuns(rng: Rng, offsets: Int32Array, mask: Uint8Array): void {
+  const eligible: number[] = [];
+  for (let s = 0; s + 1 < offsets.length; s++) if (offsets[s + 1] - offsets[s] >= 4) eligible.push(s);
+  const chosen = eligible.filter(() => rng() < MASKED_SEQ_FRACTION);
+  if (chosen.length === 0 && eligible.length > 0) chosen.push(eligible[intBelow(rng, eligible.length)]);
+  for (const s of chosen) {
+    const len = offsets[s + 1] - offsets[s];
+    const run = 1 + intBelow(rng, Math.min(16, Math.floor(len / 2)));
+    const start = 1 + intBelow(rng, len - run - 1);
+    mask.fill(0, offsets[s] + start, offsets[s] + start + run);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------------
+
+function makeInput(input: InputSpec, st: Structure, seed: number): HostTensor {
+  const count = input.level === 'token' ? st.offsets[st.numSeqs] : input.level === 'seq' ? st.numSeqs : st.numGroups;
+  const data = standardValues(input, st, seed, count) ?? genericValues(input, stream(seed, input.name), count);
+  return { level: input.level, dtype: input.dtype, data };
+}
+
+/** Values for the standard names of the batch contract, or null for any other name. */
+function standardValues(input: InputSpec, st: Structure, seed: number, count: number): Float64Array | null {
+  const rng = stream(seed, input.name);
+  switch (input.name) {
+    case 'logp':
+      return baseLogp(seed, count);
+    case 'old_logp':
+      return perturbedLogp(baseLogp(seed, count), rng, 0.05);
+    case 'ref_logp':
+      return perturbedLogp(baseLogp(seed, count), rng, 0.1);
+    case 'entropy':
+      return f32(Float64Array.from({ length: count }, () => 3 * rng()));
+    case 'token_id':
+      return Float64Array.from({ length: count }, () => intBelow(rng, VOCAB_SIZE));
+    case 'chosen':
+      return Float64Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    case 'reward':
+      return input.level === 'seq' ? seqRewards(rng, st) : Float64Array.from({ length: count }, () => bernoulli(rng));
+    case 'seq_lens':
+      return input.level === 'seq' ? Float64Array.from(st.lengths) : null;
+    case 'group_id':
+      return input.level === 'seq' ? Float64Array.from({ length: count }, (_, s) => Math.floor(s / st.groupSize)) : null;
+    default:
+      return null; // value, advantage and any other name: generic by dtype (f32 → N(0, 1)).
+  }
+}
+
+/** Log-probs in about [-6, -0.01], skewed towards likely tokens; the same for every logp variant. */
+function baseLogp(seed: number, count: number): Float64Array {
+  const rng = stream(seed, 'logp');
+  return f32(Float64Array.from({ length: count }, () => -0.01 - 5.99 * rng() ** 2));
+}
+
+/** logp + N(0, sd²), kept ≤ 0 so it stays a log-probability. */
+function perturbedLogp(logp: Float64Array, rng: Rng, sd: number): Float64Array {
+  return f32(logp.map((v) => Math.min(v + sd * normal(rng), -1e-6)));
+}
+
+/** Bernoulli(0.5) rewards; with ≥ 2 groups, the last group is all-equal and the first is mixed. */
+function seqRewards(rng: Rng, st: Structure): Float64Array {
+  const rewards = Float64Array.from({ length: st.numSeqs }, () => bernoulli(rng));
+  if (st.numGroups < 2) return rewards;
+  const last = (st.numGroups - 1) * st.groupSize;
+  rewards.fill(rewards[last], last, st.numSeqs);
+  const first = rewards.subarray(0, st.groupSize);
+  if (st.groupSize >= 2 && first.every((r) => r === first[0])) first[0] = 1 - first[0];
+  return rewards;
+}
+
+/** Any other input: f32 N(0, 1), i32 in [0, 100), bool Bernoulli(0.5). */
+function genericValues(input: InputSpec, rng: Rng, count: number): Float64Array {
+  if (input.dtype === 'i32') return Float64Array.from({ length: count }, () => intBelow(rng, 100));
+  if (input.dtype === 'bool') return Float64Array.from({ length: count }, () => bernoulli(rng));
+  return f32(Float64Array.from({ length: count }, () => normal(rng)));
+}
+
+function bernoulli(rng: Rng): number {
+  return rng() < 0.5 ? 1 : 0;
+}
+
+/** Rounds to float32 so every backend (and a file round trip) sees exactly the same inputs. */
+function f32(values: Float64Array): Float64Array {
+  return values.map(Math.fround);
+}

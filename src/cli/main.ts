@@ -1,0 +1,209 @@
+/**
+ * The `credo` command: check, run, ir, list. Exit codes: 0 ok, 1 user error (program, arguments
+ * or batch), 2 internal error.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { BatchError } from '../../runtime/batch/batch.js';
+import { loadBatch, writeOutputs } from '../../runtime/batch/load.js';
+import { readSafetensors } from '../../runtime/batch/safetensors.js';
+import { syntheticBatch } from '../../runtime/batch/synthetic.js';
+import { compileSource } from '../compile.js';
+import { hasErrors, UserError, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { diagnosticToJson, renderDiagnostics } from '../diagnostics/render.js';
+import { printProgram } from '../ir/print.js';
+import { checkParams, compile, locateObjective, parseSetFlags } from '../objective.js';
+import { listObjectives } from '../stdlib.js';
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const program = buildCli(io, (j) => (json = j));
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    if (e instanceof UserError) return reportDiagnostics(e.diagnostics, json, io), 1;
+    if (e instanceof BatchError) {
+      if (json) io.out(JSON.stringify({ error: { kind: 'batch', tensor: e.tensor, message: e.message } }) + '\n');
+      else io.err(`error: batch: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof CliError) {
+      if (json) io.out(JSON.stringify({ error: { kind: 'usage', message: e.message } }) + '\n');
+      else io.err(`error: ${e.message}\n`);
+      return 1;
+    }
+    const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    io.err(`internal error (a bug in credo, please report it):\n${detail}\n`);
+    return 2;
+  }
+}
+
+class CliError extends Error {}
+
+function reportDiagnostics(diags: readonly Diagnostic[], json: boolean, io: Io): void {
+  if (json) io.out(JSON.stringify({ diagnostics: diags.map(diagnosticToJson) }, null, 2) + '\n');
+  else if (diags.length) io.err(renderDiagnostics(diags) + '\n');
+}
+
+function intOption(name: string, min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new CliError(`${name} must be an integer ≥ ${min}, got \`${v}\``);
+    return n;
+  };
+}
+
+function buildCli(io: Io, setJson: (j: boolean) => void): Command {
+  const cli = new Command('credo')
+    .description('Credo: a language and compiler for RL training objectives')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError();
+
+  cli
+    .command('check')
+    .description('parse and type-check an objective (file or stdlib name)')
+    .argument('<file>')
+    .option('--json', 'print diagnostics as JSON')
+    .action((file: string, o: { json?: boolean }) => {
+      setJson(!!o.json);
+      const { source, path } = locateObjective(file);
+      const r = compileSource(source, path);
+      if (hasErrors(r.diagnostics)) throw new UserError(r.diagnostics);
+      reportDiagnostics(r.diagnostics, !!o.json, io);
+      if (!o.json) io.out(`ok: ${r.program!.name} (${r.program!.inputs.length} inputs, ${r.program!.params.length} params)\n`);
+    });
+
+  cli
+    .command('ir')
+    .description('print the typed IR and the gradient IR of an objective')
+    .argument('<file>')
+    .option('--spans', 'annotate each node with its source line')
+    .action((file: string, o: { spans?: boolean }) => {
+      const { source, path } = locateObjective(file);
+      const r = compileSource(source, path);
+      if (!r.program || !r.forward) throw new UserError(r.diagnostics);
+      io.out(`# typed IR\n${printProgram(r.forward, { spans: o.spans, forwardOnly: true })}\n# with gradients\n${printProgram(r.program, { spans: o.spans })}`);
+    });
+
+  cli
+    .command('list')
+    .description('list the stdlib objectives')
+    .option('--json', 'print as JSON')
+    .action((o: { json?: boolean }) => {
+      const entries = listObjectives();
+      if (o.json) io.out(JSON.stringify(entries.map(({ name, summary, confidence }) => ({ name, summary, confidence })), null, 2) + '\n');
+      else {
+        const w = Math.max(...entries.map((e) => e.name.length));
+        for (const e of entries) io.out(`${e.name.padEnd(w)}  [${e.confidence}]  ${e.summary}\n`);
+      }
+    });
+
+  cli
+    .command('run')
+    .description('run an objective on a batch: loss, metrics, gradients')
+    .argument('<method>', 'stdlib objective name or .credo file')
+    .option('--batch <file>', 'input batch (safetensors); default: a synthetic batch')
+    .option('--out <file>', 'write loss, metric.NAME and grad.NAME as safetensors')
+    .option('--json', 'print results as JSON')
+    .option('--set <name=value>', 'override a param (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--step <n>', 'training step for schedules', intOption('--step', 0), 0)
+    .option('--total-steps <n>', 'total training steps for schedules', intOption('--total-steps', 0), 0)
+    .option('--backend <kind>', 'auto | cpu | gpu', 'auto')
+    .option('--seed <n>', 'synthetic batch seed', intOption('--seed', 0), 0)
+    .option('--tokens <n>', 'synthetic batch size in tokens', intOption('--tokens', 0), 4096)
+    .option('--group-size <n>', 'responses per prompt (consecutive groups)', intOption('--group-size', 1))
+    .action((method: string, o: RunFlags) => {
+      setJson(!!o.json);
+      run(method, o, io);
+    });
+  return cli;
+}
+
+interface RunFlags {
+  batch?: string;
+  out?: string;
+  json?: boolean;
+  set: string[];
+  step: number;
+  totalSteps: number;
+  backend: string;
+  seed: number;
+  tokens: number;
+  groupSize?: number;
+}
+
+function run(method: string, o: RunFlags, io: Io): void {
+  if (!['auto', 'cpu', 'gpu'].includes(o.backend)) throw new CliError(`--backend must be auto, cpu or gpu, got \`${o.backend}\``);
+  if (o.backend === 'gpu') {
+    throw new CliError('the GPU backend is not available yet in this version of credo; use --backend cpu (the float64 reference interpreter)');
+  }
+  const t0 = performance.now();
+  const objective = compile(locateObjective(method));
+  const params = checkParams(objective.program, parseSetFlags(o.set));
+  if (!o.json) reportDiagnostics(objective.diagnostics, false, io);
+  const t1 = performance.now();
+  let batch;
+  if (o.batch) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(o.batch);
+    } catch {
+      throw new CliError(`cannot read batch file \`${o.batch}\``);
+    }
+    batch = loadBatch(readSafetensors(bytes), { inputs: objective.inputs, maskName: objective.maskName, groupSize: o.groupSize });
+  } else {
+    batch = syntheticBatch({ seed: o.seed, tokens: o.tokens, groupSize: o.groupSize ?? 8, inputs: objective.inputs, maskName: objective.maskName });
+  }
+  const t2 = performance.now();
+  if (o.backend === 'auto') io.err('note: no GPU backend in this build; running on the CPU (float64 reference interpreter)\n');
+  const result = objective.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
+  const t3 = performance.now();
+  if (o.out) {
+    try {
+      writeFileSync(o.out, writeOutputs(batch, { loss: result.loss, metrics: result.metrics, grads: result.grads }));
+    } catch (e) {
+      if (e instanceof BatchError) throw e;
+      throw new CliError(`cannot write \`${o.out}\`: ${(e as Error).message}`);
+    }
+  }
+  const timings = { compile: t1 - t0, load: t2 - t1, run: t3 - t2 };
+  if (o.json) {
+    io.out(
+      JSON.stringify(
+        {
+          objective: objective.name,
+          loss: result.loss,
+          metrics: result.metrics,
+          backend: 'cpu-interpreter',
+          batch: { sequences: batch.numSeqs, groups: batch.numGroups, tokens: batch.numTokens, layout: batch.layout.kind, synthetic: !o.batch },
+          timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+          ...(o.out ? { out: o.out } : {}),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    return;
+  }
+  const src = o.batch ? o.batch : `synthetic batch (seed ${o.seed})`;
+  io.out(`${objective.name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`);
+  io.out(`loss        ${fmt(result.loss)}\n`);
+  for (const [k, v] of Object.entries(result.metrics)) io.out(`${k.padEnd(11)} ${fmt(v)}\n`);
+  for (const [k, g] of Object.entries(result.grads)) io.out(`grad.${k.padEnd(6)} |g|max ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}\n`);
+  if (o.out) io.out(`wrote ${o.out}\n`);
+  io.out(`time        compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (cpu)\n`);
+}
+
+function fmt(v: number): string {
+  return Number.isFinite(v) ? v.toPrecision(8) : String(v);
+}

@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts', 'src/**/*.test.ts', 'compiler/**/*.test.ts', 'runtime/**/*.test.ts', 'grammar/**/*.test.ts'],
+    testTimeout: 60_000,
+    pool: 'forks',
+  },
+});
