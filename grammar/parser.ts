@@ -217,6 +217,10 @@ class CredoParser extends CstParser {
     this.OPTION(() => {
       this.CONSUME(T.Per);
       this.CONSUME(T.Ident, { LABEL: 'level' });
+      this.OPTION3(() => {
+        this.CONSUME(T.By, { LABEL: 'by' });
+        this.SUBRULE3(this.expr, { LABEL: 'key' });
+      });
     });
     this.OPTION2(() => {
       this.CONSUME(T.Where, { LABEL: 'where' });

@@ -35,6 +35,7 @@ export const Metric = keyword('metric');
 export const Export = keyword('export');
 export const Import = keyword('import');
 export const Per = keyword('per');
+export const By = keyword('by');
 export const Where = keyword('where');
 export const And = keyword('and');
 export const Or = keyword('or');
@@ -65,7 +66,7 @@ export const Dot = op('Dot', /\./, '`.`');
 /** Order matters: keywords before Ident, longer operators before their prefixes. */
 export const allTokens: TokenType[] = [
   WhiteSpace, Comment,
-  Objective, Param, Input, Mask, Let, Def, Loss, Metric, Export, Import, Per, Where, And, Or, Not, True, False, Grad,
+  Objective, Param, Input, Mask, Let, Def, Loss, Metric, Export, Import, Per, By, Where, And, Or, Not, True, False, Grad,
   Ident, NumberLit,
   LessEq, GreaterEq, EqEq, NotEq, Less, Greater, Assign, Plus, Minus, Star, Slash, Caret,
   LParen, RParen, Comma, Colon, Dot,

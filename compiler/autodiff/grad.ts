@@ -12,7 +12,7 @@ import { VJP, type VjpRule } from './vjp-rules.js';
 import type { Op } from '../../src/ir/op.js';
 
 /** Ops whose result never carries a gradient. */
-const NON_DIFFERENTIABLE: ReadonlySet<Op> = new Set(['sg', 'rank', 'quantile_weight', 'cast', 'mask', 'size', 'clock', 'param', 'const']);
+const NON_DIFFERENTIABLE: ReadonlySet<Op> = new Set(['sg', 'rank', 'quantile_weight', 'prefix_id', 'cast', 'mask', 'size', 'clock', 'param', 'const']);
 
 export function differentiate(program: Program): Program {
   const b = new IrBuilder(program.graph);

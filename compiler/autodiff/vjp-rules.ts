@@ -89,6 +89,17 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
     const ties = b.reduce('sum', b.where(hit, b.constant(1), b.constant(0)), n.type.level, cond);
     return [selected(b.where(hit, b.div(gx, b.broadcast(b.binary('max', ties, b.constant(1)), x.type.level)), b.constant(0))), null];
   },
+  keyed_reduce: (b, n, g) => {
+    const [x, key, cond] = n.src;
+    const { to } = n.args;
+    // every element of a bucket receives the bucket's value, so a member's adjoint sums the bucket's adjoints
+    const spread = b.keyedReduce('sum', g, key, to);
+    if (n.args.fn === 'sum') return [cond ? b.where(cond, spread, b.constant(0)) : spread, null, null];
+    const hit = cond ? b.binary('and', cond, b.binary('eq', x, n)) : b.binary('eq', x, n);
+    const ties = b.keyedReduce('sum', b.where(hit, b.constant(1), b.constant(0)), key, to, cond);
+    return [b.where(hit, b.div(spread, b.binary('max', ties, b.constant(1))), b.constant(0)), null, null];
+  },
+  prefix_id: none,
   scan: (b, n, g) => {
     const [, c] = n.src;
     const rev = n.args.reverse;

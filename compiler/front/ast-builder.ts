@@ -149,6 +149,7 @@ class Builder {
       member,
       args: (a.args ?? []).map((x) => this.expr(x as CstNode)),
       per: a.level ? this.ident(this.token(a, 'level')) : undefined,
+      by: a.key ? this.expr(this.node(a, 'key')) : undefined,
       where: a.filter ? this.expr(this.node(a, 'filter')) : undefined,
       span,
       parenSpan: this.tokenSpan(this.token(a, 'lparen')),

@@ -17,6 +17,8 @@ export type Expr =
       readonly member?: Ident;
       readonly args: readonly Expr[];
       readonly per?: Ident;
+      /** Keyed reduction: `sum(x per group by key)`. */
+      readonly by?: Expr;
       readonly where?: Expr;
       readonly span: Span;
       /** Span of the opening parenthesis, for arity messages. */

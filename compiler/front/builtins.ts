@@ -28,7 +28,10 @@ export const SCANS: Record<string, number> = {
 export const SCHEDULES: Record<string, number> = { progress: 0, linear: 2, cosine: 2, exp_decay: 2, step_decay: 3, piecewise: -1 };
 
 /** Other functions with a fixed arity. */
-export const OTHER_FUNCTIONS: Record<string, number> = { pow: 2, clip: 3, where: 3, sg: 1, f32: 1, i32: 1, rank: 1, top_k: 2 };
+export const OTHER_FUNCTIONS: Record<string, number> = { pow: 2, clip: 3, where: 3, sg: 1, f32: 1, i32: 1, rank: 1, top_k: 2, prefix_id: 1 };
+
+/** Reductions that accept a key (`per LEVEL by KEY`). */
+export const KEYED_REDUCTIONS: readonly string[] = ['sum', 'mean', 'count', 'max', 'min'];
 
 /** Names people reach for that are deliberately absent, with the reason. */
 export const AMBIGUOUS: Record<string, string> = {

@@ -10,7 +10,7 @@ import type { Node } from '../../src/ir/node.js';
 import type { Span } from '../../src/source/source-file.js';
 import { isLevel, LEVELS, levelRank, type Level } from '../../src/types/types.js';
 import type { Expr } from './ast.js';
-import { OTHER_FUNCTIONS, QUANTILES, REDUCTIONS, SCANS, SCHEDULES, UNARY_FUNCTIONS, type Reduction } from './builtins.js';
+import { KEYED_REDUCTIONS, OTHER_FUNCTIONS, QUANTILES, REDUCTIONS, SCANS, SCHEDULES, UNARY_FUNCTIONS, type Reduction } from './builtins.js';
 import type { Checker, Env } from './check.js';
 
 type Call = Extract<Expr, { kind: 'call' }>;
@@ -30,6 +30,11 @@ export function lowerBuiltinCall(c: Checker, e: Call, env: Env): Node | null {
         }),
       );
     }
+  }
+  if (e.by && !KEYED_REDUCTIONS.includes(name)) {
+    return c.report(
+      error('E0105', `\`${name}\` takes no \`by\` key`, e.by.span, { label: 'not supported here', help: `keyed reductions are ${KEYED_REDUCTIONS.join(', ')}` }),
+    );
   }
   if (isMinMaxElementwise) return elementwise(c, e, env, name === 'min' ? 'min' : 'max');
   if (name in UNARY_FUNCTIONS) {
@@ -70,6 +75,11 @@ export function lowerBuiltinCall(c: Checker, e: Call, env: Env): Node | null {
     case 'rank':
     case 'top_k':
       return rank(c, e, env);
+    case 'prefix_id': {
+      const xs = args(c, e, env, 1);
+      if (!xs || !c.requireNumber(xs[0], e.args[0].span, '`prefix_id`')) return null;
+      return c.b.prefixId(xs[0], e.span);
+    }
   }
   return c.unknown(e.callee, env, true);
 }
@@ -150,6 +160,7 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
     c.requireNumber(x0, e.args[0].span, `\`${fn}\``);
     return null;
   }
+  if (e.by) return keyed(c, e, env, fn, x0);
   const to = target(c, e, x0);
   const cond = filter(c, e, env, x0);
   if (!to || cond === null) return null;
@@ -193,6 +204,31 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
       const nonEmpty = b.binary('gt', n(), b.constant(0), s);
       return b.where(nonEmpty, b.add(m, b.unary('log', b.where(nonEmpty, total, b.constant(1), s), s), s), b.constant(0), s);
     }
+  }
+}
+
+/** `f(x per LEVEL by KEY where COND)`: each element gets the reduction over its key's bucket. */
+function keyed(c: Checker, e: Call, env: Env, fn: Reduction, value: Node): Node | null {
+  const key = c.expr(e.by!, env);
+  if (!key || !c.requireNumber(key, e.by!.span, 'the key of `by`')) return null;
+  const b = c.b;
+  // the elements are at the finer of the value's and the key's level (a seq reward keyed by a token prefix)
+  const level = levelRank(key.type.level) < levelRank(value.type.level) ? key.type.level : value.type.level;
+  const x = b.broadcast(value.type.dtype === 'bool' ? b.cast(value, 'f32', e.span) : value, level);
+  const to = target(c, e, x);
+  const cond = filter(c, e, env, x);
+  if (!to || cond === null) return null;
+  const s = e.span;
+  const count = () => b.keyedReduce('sum', b.broadcast(b.constant(1), x.type.level, s), key, to, cond, s);
+  switch (fn) {
+    case 'sum':
+    case 'max':
+    case 'min':
+      return b.keyedReduce(fn, x, key, to, cond, s);
+    case 'count':
+      return b.keyedReduce('sum', x, key, to, cond, s);
+    default: // mean (the only other keyed reduction)
+      return b.div(b.keyedReduce('sum', x, key, to, cond, s), b.binary('max', count(), b.constant(1), s), s);
   }
 }
 

@@ -294,7 +294,9 @@ export class Checker {
           ? `did you mean \`${suggestion}\`?`
           : isLevelWord
             ? `levels are written after \`per\` inside a reduction, e.g. \`sum(x per ${id.text})\``
-            : `declare it, e.g. \`input ${id.text} : token\` or \`let ${id.text} = …\``,
+            : functions
+              ? `define it, e.g. \`def ${id.text}(x) = …\`, or import the stdlib module that has it`
+              : `declare it, e.g. \`input ${id.text} : token\` or \`let ${id.text} = …\``,
       }),
     );
   }

@@ -228,6 +228,36 @@ const RULES: { [K in Op]: Rule<K> } = {
       out[s] = acc;
     });
   },
+  keyed_reduce: (n, ctx, out) => {
+    const [xn, kn, cond] = n.src;
+    const [x, key] = [ctx.value(xn), ctx.value(kn)];
+    const c = cond ? ctx.value(cond) : undefined;
+    const from = xn.type.level;
+    const bucketOf = (i: number) => `${ctx.seg.parent(from, n.args.to, i)}|${key[i]}`;
+    const acc = new Map<string, number>();
+    for (let i = 0; i < out.length; i++) {
+      if (!ctx.seg.valid(from, i) || (c && !c[i])) continue;
+      const k = bucketOf(i);
+      const prev = acc.get(k);
+      acc.set(k, prev === undefined ? x[i] : n.args.fn === 'sum' ? prev + x[i] : n.args.fn === 'max' ? Math.max(prev, x[i]) : Math.min(prev, x[i]));
+    }
+    map(out, (i) => acc.get(bucketOf(i)) ?? 0); // a bucket with no member reduces to 0
+  },
+  prefix_id: (n, ctx, out) => {
+    const x = ctx.value(n.src[0]);
+    // intern (parent prefix, value) pairs: exact, no hashing collisions
+    const ids = new Map<string, number>();
+    let prefix = -1;
+    eachToken(ctx, false, () => (prefix = -1), (t, valid) => {
+      if (valid) {
+        const k = `${prefix}|${x[t]}`;
+        let id = ids.get(k);
+        if (id === undefined) ids.set(k, (id = ids.size));
+        prefix = id;
+      }
+      out[t] = prefix;
+    });
+  },
   scan: (n, ctx, out) => {
     const [x, c] = n.src.map(ctx.value);
     let acc = 0;

@@ -74,6 +74,17 @@ export class IrBuilder {
     return this.graph.node('reduce', { dtype, level: to }, src, { fn }, span);
   }
 
+  keyedReduce(fn: ReduceFn, x: Node, key: Node, to: Level, cond?: Node, span?: Span): Node {
+    const k = this.broadcast(key, x.type.level);
+    const src = cond ? [x, k, this.broadcast(cond, x.type.level)] : [x, k];
+    const dtype: DType = x.type.dtype === 'bool' ? 'f32' : x.type.dtype;
+    return this.graph.node('keyed_reduce', { dtype, level: x.type.level }, src, { fn, to }, span);
+  }
+
+  prefixId(x: Node, span?: Span): Node {
+    return this.graph.node('prefix_id', { dtype: 'f32', level: 'token' }, [this.broadcast(x, 'token')], {}, span);
+  }
+
   scan(x: Node, c: Node, reverse: boolean, span?: Span): Node {
     return this.graph.node('scan', { dtype: 'f32', level: 'token' }, [this.broadcast(x, 'token'), this.broadcast(c, 'token')], { reverse }, span);
   }

@@ -46,6 +46,13 @@ export interface OpArgs {
   quantile: { method: QuantileMethod };
   /** Interpolation weights of `quantile` at x's level (its gradient routing). src as quantile; args.to. */
   quantile_weight: { method: QuantileMethod; to: Level };
+  /**
+   * Keyed reduction: every element gets the reduction over the valid elements of its segment at
+   * level `to` whose key equals its own. src: [x, key] or [x, key, cond]; result at x's level.
+   */
+  keyed_reduce: { fn: ReduceFn; to: Level };
+  /** Id of the prefix of valid tokens up to and including each token (equal ids ⇔ equal prefixes). */
+  prefix_id: Record<string, never>;
   /** Descending rank (0 = largest, ties by position) among the elements of the same segment. src: [x] or [x, cond]. */
   rank: { to: Level };
 }
@@ -54,7 +61,7 @@ export type Op = keyof OpArgs;
 
 export const OPS: readonly Op[] = [
   'input', 'mask', 'param', 'clock', 'size', 'const', 'unary', 'binary', 'cast', 'where', 'clip', 'sg', 'broadcast',
-  'reduce', 'scan', 'cumprod', 'shift', 'quantile', 'quantile_weight', 'rank',
+  'reduce', 'keyed_reduce', 'scan', 'cumprod', 'shift', 'quantile', 'quantile_weight', 'rank', 'prefix_id',
 ];
 
 export const COMPARISONS: ReadonlySet<BinaryOp> = new Set(['lt', 'le', 'gt', 'ge', 'eq', 'ne']);

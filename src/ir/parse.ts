@@ -10,6 +10,7 @@ import { OPS, type Op } from './op.js';
 import type { InputDecl, ParamDecl, Program } from './program.js';
 
 const NUMERIC_ARGS = new Set(['value', 'fill']);
+// `to` and `fn` stay strings.
 const BOOLEAN_ARGS = new Set(['reverse']);
 
 export function parseProgram(text: string): Program {

@@ -65,7 +65,12 @@ export function randomProgram(seed: number, opts: GenOptions = {}): string {
       return `${f}(${arg}${per}${where})`;
     }
     if (level === 'token') {
-      const f = pick(['cumsum', 'rcumsum', 'cumprod', 'rcumprod', 'discounted', 'scan', 'next', 'prev', 'sg']);
+      const f = pick(['cumsum', 'rcumsum', 'cumprod', 'rcumprod', 'discounted', 'scan', 'next', 'prev', 'sg', 'keyed', 'keyed']);
+      if (f === 'keyed') {
+        const key = pick(['position', 'floor(position / 2)', 'prefix_id(floor(2 * sigmoid(ref_logp)))', 'length']);
+        const where = rng() < 0.3 ? ` where ${cond('token', depth - 1)}` : '';
+        return `${pick(["sum", "mean", "max", "min"])}((${sub()} + logp) per ${pick(["seq", "group", "batch"])} by ${key}${where})`;
+      }
       if (f === 'sg' && opts.noStopGradient) return sub();
       if (f === 'cumprod' || f === 'rcumprod') return `${f}(0.5 + sigmoid(${sub()}))`;
       if (f === 'discounted' || f === 'scan') return `${f}(${sub()}, sigmoid(${sub()}))`;
