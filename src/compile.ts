@@ -30,7 +30,8 @@ export interface CompileResult {
 export function parseSource(file: SourceFile): { module?: Module; diagnostics: Diagnostic[] } {
   const lexed = tokenize(file);
   const parsed = parseTokens(lexed.tokens);
-  const diagnostics = [...lexed.diagnostics, ...syntaxDiagnostics(file, lexed.tokens, parsed.errors)];
+  const lexErrorLines = new Set(lexed.diagnostics.map((d) => file.position(d.span!.start).line));
+  const diagnostics = [...lexed.diagnostics, ...syntaxDiagnostics(file, lexed.tokens, parsed.errors, lexErrorLines)];
   if (hasErrors(diagnostics)) return { diagnostics };
   return { module: buildAst(parsed.cst, file), diagnostics };
 }

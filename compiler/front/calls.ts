@@ -120,7 +120,9 @@ function target(c: Checker, e: Call, x: Node): Level | null {
         help:
           levelRank(to) < levelRank(x.type.level)
             ? `a ${x.type.level}-level value is broadcast to ${to} automatically; drop the reduction`
-            : `reduce to a coarser level, e.g. \`per ${LEVELS[levelRank(x.type.level) + 1]}\`, or drop the reduction`,
+            : x.type.level === 'batch'
+              ? 'this is already one value for the whole batch; drop the reduction'
+              : `reduce to a coarser level, e.g. \`per ${LEVELS[levelRank(x.type.level) + 1]}\`, or drop the reduction`,
       }),
     );
   }
@@ -171,8 +173,12 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
   const n = () => b.reduce('sum', one, to, cond, s);
   const sum = (v: Node) => b.reduce('sum', v, to, cond, s);
   const mean = () => b.div(sum(x), b.binary('max', n(), b.constant(1), s), s);
+  // Nonlinear work runs only on selected elements: an excluded element (filtered out or masked)
+  // that is ±inf or overflows would otherwise turn the gradient of the selected ones into NaN.
+  const selected = x.type.level === 'token' ? (cond ? b.binary('and', cond, maskNode(c), s) : maskNode(c)) : cond;
+  const only = (v: Node) => (selected ? b.where(selected, v, b.constant(0), s) : v);
   const sqDev = () => {
-    const d = b.sub(x, b.broadcast(mean(), x.type.level, s), s);
+    const d = only(b.sub(x, b.broadcast(mean(), x.type.level, s), s));
     return sum(b.mul(d, d, s));
   };
   const safeSqrt = (v: Node) => {
@@ -200,7 +206,7 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
       return safeSqrt(b.div(sqDev(), b.binary('max', b.sub(n(), b.constant(1), s), b.constant(1), s), s));
     case 'logsumexp': {
       const m = b.sg(b.reduce('max', x, to, cond, s), s);
-      const total = sum(b.unary('exp', b.sub(x, b.broadcast(m, x.type.level, s), s), s));
+      const total = sum(b.unary('exp', only(b.sub(x, b.broadcast(m, x.type.level, s), s)), s));
       const nonEmpty = b.binary('gt', n(), b.constant(0), s);
       return b.where(nonEmpty, b.add(m, b.unary('log', b.where(nonEmpty, total, b.constant(1), s), s), s), b.constant(0), s);
     }
@@ -230,6 +236,10 @@ function keyed(c: Checker, e: Call, env: Env, fn: Reduction, value: Node): Node 
     default: // mean (the only other keyed reduction)
       return b.div(b.keyedReduce('sum', x, key, to, cond, s), b.binary('max', count(), b.constant(1), s), s);
   }
+}
+
+function maskNode(c: Checker): Node {
+  return c.b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {});
 }
 
 function quantile(c: Checker, e: Call, env: Env): Node | null {

@@ -4,7 +4,7 @@
  * (calls.ts). User mistakes become diagnostics; lowering continues with `null` for the broken part so
  * one pass reports as much as it can without cascades.
  */
-import { error, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
+import { error, warning, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { closest } from '../../src/diagnostics/suggest.js';
 import { IrBuilder } from '../../src/ir/build.js';
 import type { Node } from '../../src/ir/node.js';
@@ -33,6 +33,8 @@ export class Checker {
   readonly b = new IrBuilder();
   readonly diagnostics: Diagnostic[] = [];
   private readonly lets = new Map<string, Node | null | 'busy'>();
+  /** Lets of the objective that some expression refers to (for W0602). */
+  private readonly usedLets = new Set<string>();
   private readonly inputs: InputDecl[] = [];
   private readonly params: ParamDecl[] = [];
   private maskName: string | null = null;
@@ -60,6 +62,16 @@ export class Checker {
       } else if (item.kind === 'export') {
         const n = this.expr(item.value, env);
         if (n) exports.set(item.name.text, n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32'));
+      }
+    }
+    for (const item of this.root.module.items) {
+      if (item.kind === 'let' && !this.usedLets.has(item.name.text) && this.root.decls.get(item.name.text) === item) {
+        this.report(
+          warning('W0602', `\`${item.name.text}\` is never used`, item.name.span, {
+            label: 'defined but not used by the loss, a metric, an export or another let',
+            help: 'remove it, or report it with `metric`/`export`',
+          }),
+        );
       }
     }
     if (this.diagnostics.some((d) => d.severity === 'error') || !loss) return undefined;
@@ -241,7 +253,7 @@ export class Checker {
     const text = e.name.text;
     if (e.member) {
       const mod = env.scope.imports.get(text);
-      if (!mod) return this.unknown(e.name, env);
+      if (!mod) return this.notAModule(e.name, env);
       return this.report(error('E0106', `\`${text}.${e.member.text}\` is a function of module \`${text}\`, not a value`, e.span, { label: 'call it with arguments', help: `write \`${text}.${e.member.text}(…)\`` }));
     }
     const local = env.locals.get(text);
@@ -259,6 +271,7 @@ export class Checker {
         case 'mask':
           return this.b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}, e.span);
         case 'let':
+          if (env.scope === this.root) this.usedLets.add(text);
           return this.letValue(env.scope, text, e.name.span);
         case 'def':
           return this.report(
@@ -278,6 +291,18 @@ export class Checker {
       return this.report(error('E0106', `\`${text}\` is a built-in function, not a value`, e.span, { label: 'missing arguments', help: `call it: \`${text}(…)\`` }));
     }
     return this.unknown(e.name, env);
+  }
+
+  /** `x.f` where `x` is not an imported module. */
+  private notAModule(id: { text: string; span: Span }, env: Env): null {
+    const decl = env.locals.has(id.text) ? 'local value' : env.scope.decls.get(id.text)?.kind;
+    if (!decl) return this.unknown(id, env);
+    return this.report(
+      error('E0106', `\`${id.text}\` is a ${decl}, not a module`, id.span, {
+        label: 'used as a module',
+        help: `\`NAME.f(…)\` calls function f of an imported module, e.g. \`import kl\` then \`kl.k3(logp, ref_logp)\``,
+      }),
+    );
   }
 
   unknown(id: { text: string; span: Span }, env: Env, functions = false): null {
@@ -324,7 +349,7 @@ export class Checker {
     const fname = e.callee.text;
     if (e.member) {
       const mod = env.scope.imports.get(fname);
-      if (!mod) return this.unknown(e.callee, env);
+      if (!mod) return this.notAModule(e.callee, env);
       const def = mod.scope.decls.get(e.member.text);
       if (!def || def.kind !== 'def') {
         const s = closest(e.member.text, [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text));
@@ -374,7 +399,15 @@ export class Checker {
     const args = e.args.map((a) => this.expr(a, env));
     if (args.some((a) => a === null)) return null;
     const locals = new Map(def.params.map((p, i) => [p.text, args[i]!] as const));
-    return this.expr(def.value, { scope: defScope, locals, defStack: [...env.defStack, qualified] });
+    const before = this.diagnostics.length;
+    const result = this.expr(def.value, { scope: defScope, locals, defStack: [...env.defStack, qualified] });
+    // an error inside the body also points at the call that brought it there
+    for (let i = before; i < this.diagnostics.length; i++) {
+      const d = this.diagnostics[i];
+      const secondary = [...(d.secondary ?? []), { span: e.span, message: `in this call of \`${def.name.text}\`` }];
+      this.diagnostics[i] = { ...d, secondary };
+    }
+    return result;
   }
 }
 

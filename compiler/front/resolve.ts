@@ -5,6 +5,7 @@
  * local scopes of `def` bodies.
  */
 import { error, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
+import type { Span } from '../../src/source/source-file.js';
 import { closest } from '../../src/diagnostics/suggest.js';
 import type { Item, Module } from './ast.js';
 import { BUILTIN_VALUES, isFunctionName } from './builtins.js';
@@ -40,12 +41,12 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
   const diagnostics: Diagnostic[] = [];
   const decls = new Map<string, Decl>();
   const imports = new Map<string, ImportedModule>();
-  const firstSpan = new Map<string, import('../../src/source/source-file.js').Span>();
+  const firstSpan = new Map<string, Span>();
   let name = module.file.path.replace(/^.*[\\/]/, '').replace(/\.credo$/, '');
   let loss: Extract<Item, { kind: 'loss' }> | undefined;
   const metricNames = new Map<string, Item>();
 
-  const define = (id: { text: string; span: import('../../src/source/source-file.js').Span }, what: string) => {
+  const define = (id: { text: string; span: Span }, what: string) => {
     const prev = firstSpan.get(id.text);
     if (prev) {
       diagnostics.push(
@@ -70,10 +71,23 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
     return true;
   };
 
+  let objectiveItem: Extract<Item, { kind: 'objective' }> | undefined;
+  let maskItem: Extract<Item, { kind: 'mask' }> | undefined;
+  const once = (item: Extract<Item, { kind: 'objective' | 'mask' }>, prev: { name: { span: Span } } | undefined) => {
+    if (!prev) return true;
+    diagnostics.push(
+      error('E0102', `a second \`${item.kind}\` declaration`, item.name.span, {
+        label: `second ${item.kind}`,
+        secondary: [{ span: prev.name.span, message: 'first declared here' }],
+        help: item.kind === 'mask' ? 'an objective has one token mask; combine conditions with `and` in a `let`' : 'a file holds one objective',
+      }),
+    );
+    return false;
+  };
   for (const item of module.items) {
     switch (item.kind) {
       case 'objective':
-        name = item.name.text;
+        if (once(item, objectiveItem)) [objectiveItem, name] = [item, item.name.text];
         break;
       case 'import': {
         if (!define(item.name, 'import')) break;
@@ -102,11 +116,24 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
         imports.set(item.name.text, { name: item.name.text, scope: inner.scope });
         break;
       }
+      case 'mask':
+        if (!once(item, maskItem)) break;
+        maskItem = item;
+        if (define(item.name, item.kind)) decls.set(item.name.text, item);
+        break;
+      case 'def': {
+        const seen = new Map<string, Span>();
+        for (const p of item.params) {
+          const prev = seen.get(p.text);
+          if (prev) diagnostics.push(error('E0102', `parameter \`${p.text}\` appears twice in \`${item.name.text}\``, p.span, { label: 'second parameter with this name', secondary: [{ span: prev, message: 'first here' }], help: 'give each parameter its own name' }));
+          seen.set(p.text, p.span);
+        }
+        if (define(item.name, item.kind)) decls.set(item.name.text, item);
+        break;
+      }
       case 'param':
       case 'input':
-      case 'mask':
       case 'let':
-      case 'def':
         if (define(item.name, item.kind)) decls.set(item.name.text, item);
         break;
       case 'loss':
@@ -126,7 +153,7 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
           diagnostics.push(
             error('E0102', `${item.kind} \`${item.name.text}\` is defined twice`, item.name.span, {
               label: 'second definition',
-              secondary: [{ span: (metricNames.get(item.name.text) as { name: { span: import('../../src/source/source-file.js').Span } }).name.span, message: 'first defined here' }],
+              secondary: [{ span: (metricNames.get(item.name.text) as { name: { span: Span } }).name.span, message: 'first defined here' }],
             }),
           );
         } else metricNames.set(item.name.text, item);
@@ -136,9 +163,10 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
 
   if (!opts.isLibrary && !loss) {
     const file = module.file;
-    const end = file.text.replace(/\s+$/, '').length;
+    // point at the last character of the last item (not into a trailing comment); an empty file gets an empty span
+    const end = module.items.length ? module.items[module.items.length - 1].span.end : 0;
     diagnostics.push(
-      error('E0401', 'the objective has no `loss`', file.span(Math.max(0, end - 1), Math.max(1, end)), {
+      error('E0401', 'the objective has no `loss`', file.span(Math.max(0, end - 1), end), {
         label: 'the program ends here without a loss',
         help: 'add a line such as `loss = -mean(surr)`',
       }),

@@ -82,7 +82,8 @@ function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
-const UNARY: { [K in UnaryOp]: (x: number) => number } = {
+/** Scalar semantics of the unary ops (also used to fold constants in equivalence proofs). */
+export const UNARY: { [K in UnaryOp]: (x: number) => number } = {
   neg: (x) => -x,
   exp: Math.exp,
   log: Math.log,
@@ -102,7 +103,8 @@ const UNARY: { [K in UnaryOp]: (x: number) => number } = {
   not: (x) => (x ? 0 : 1),
 };
 
-const BINARY: { [K in BinaryOp]: (a: number, b: number) => number } = {
+/** Scalar semantics of the binary ops. */
+export const BINARY: { [K in BinaryOp]: (a: number, b: number) => number } = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,

@@ -14,6 +14,7 @@ import { diagnosticToJson, renderDiagnostics } from '../diagnostics/render.js';
 import { printProgram } from '../ir/print.js';
 import { checkParams, compile, locateObjective, parseSetFlags } from '../objective.js';
 import { listObjectives } from '../stdlib.js';
+import { runEquiv, type EquivFlags } from './equiv-command.js';
 
 interface Io {
   out: (s: string) => void;
@@ -125,6 +126,26 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .action((method: string, o: RunFlags) => {
       setJson(!!o.json);
       run(method, o, io);
+    });
+  cli
+    .command('equiv')
+    .description('prove or refute that two objectives are the same method')
+    .argument('<a>', 'stdlib objective name or .credo file')
+    .argument('<b>', 'stdlib objective name or .credo file')
+    .option('--set <side.name=value>', 'override a param of one side, e.g. holder_po.p=0 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--assume <cond>', 'on_policy | equal_lengths | group_size=K | a boolean Credo expression over inputs (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--mode <mode>', 'compare value | grad | both', 'value')
+    .option('--up-to-scale', 'allow a positive constant factor between the two')
+    .option('--runs <n>', 'random batches to try', intOption('--runs', 1), 200)
+    .option('--seed <n>', 'random seed', intOption('--seed', 0), 1)
+    .option('--step <n>', 'bind the training step (schedules)', intOption('--step', 0))
+    .option('--total-steps <n>', 'bind total_steps', intOption('--total-steps', 0))
+    .option('--out <file>', 'where to save a counterexample batch (default: A-vs-B.counterexample.safetensors)')
+    .option('--json', 'print the verdict as JSON')
+    .option('--explain', 'show both normal forms and the first differing subexpression with its source lines')
+    .action((a: string, b: string, o: EquivFlags) => {
+      setJson(!!o.json);
+      runEquiv(a, b, o, io);
     });
   return cli;
 }

@@ -76,3 +76,10 @@ export function diagnosticToJson(d: Diagnostic): Record<string, unknown> {
     help: d.help ?? null,
   };
 }
+
+/** A source excerpt with carets under a span (for explanations that point at source lines). */
+export function renderSnippet(span: Span, message = ''): string {
+  const { line, col } = span.file.position(span.start);
+  const width = String(line).length;
+  return [`${' '.repeat(width)}--> ${span.file.path}:${line}:${col}`, ...renderLabel(span, message, true, width)].join('\n');
+}
