@@ -12,7 +12,7 @@ import type { BinaryOp } from '../../src/ir/op.js';
 import type { InputDecl, ParamDecl, Program } from '../../src/ir/program.js';
 import type { Span } from '../../src/source/source-file.js';
 import { isDType, isLevel, LEVELS, showType, type DType } from '../../src/types/types.js';
-import type { Expr, Item } from './ast.js';
+import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
 import type { Decl, Scope } from './resolve.js';
@@ -24,7 +24,7 @@ export interface Env {
   readonly defStack: readonly string[];
 }
 
-const BINARY: Record<Exclude<Expr & { kind: 'binary' }, never>['op'], BinaryOp> = {
+const BINARY: Record<AstBinaryOp, BinaryOp> = {
   '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne',
   and: 'and', or: 'or',
 };
@@ -210,8 +210,7 @@ export class Checker {
     } else if ((fn === 'eq' || fn === 'ne') && a.type.dtype === 'bool' && b.type.dtype === 'bool') {
       // comparing two bools is fine
     } else if (a.type.dtype === 'bool' || b.type.dtype === 'bool') {
-      const [bad, span] = a.type.dtype === 'bool' ? [a, e.left.span] : [b, e.right.span];
-      void bad;
+      const span = a.type.dtype === 'bool' ? e.left.span : e.right.span;
       return this.report(
         error('E0301', `\`${e.op}\` mixes a bool and a number`, span, {
           label: 'this is a bool',

@@ -127,7 +127,7 @@ function map(out: Float64Array, f: (i: number) => number): void {
 }
 
 /** Elements of each segment at level `to` that take part (valid and selected by `cond`). */
-function members(n: Node, ctx: Ctx, x: Node, cond: Node | undefined, to: Node['type']['level']): number[][] {
+function members(ctx: Ctx, x: Node, cond: Node | undefined, to: Node['type']['level']): number[][] {
   const groups: number[][] = Array.from({ length: ctx.seg.size(to) }, () => []);
   const c = cond ? ctx.value(cond) : undefined;
   const from = x.type.level;
@@ -135,7 +135,6 @@ function members(n: Node, ctx: Ctx, x: Node, cond: Node | undefined, to: Node['t
     if (!ctx.seg.valid(from, i) || (c && !c[i])) continue;
     groups[ctx.seg.parent(from, to, i)].push(i);
   }
-  void n;
   return groups;
 }
 
@@ -222,7 +221,7 @@ const RULES: { [K in Op]: Rule<K> } = {
   },
   reduce: (n, ctx, out) => {
     const x = ctx.value(n.src[0]);
-    const segs = members(n, ctx, n.src[0], n.src[1], n.type.level);
+    const segs = members(ctx, n.src[0], n.src[1], n.type.level);
     segs.forEach((m, s) => {
       if (m.length === 0) return void (out[s] = 0); // empty sum, max and min are all 0
       let acc = n.args.fn === 'sum' ? 0 : x[m[0]];
@@ -289,7 +288,7 @@ const RULES: { [K in Op]: Rule<K> } = {
     const [xn, qn, cond] = n.src;
     const x = ctx.value(xn);
     const q = ctx.value(qn)[0];
-    members(n, ctx, xn, cond, n.type.level).forEach((m, s) => {
+    members(ctx, xn, cond, n.type.level).forEach((m, s) => {
       if (m.length === 0) return void (out[s] = 0);
       const sorted = m.map((i) => x[i]).sort((a, b) => a - b);
       out[s] = quantilePick(m.length, q, n.args.method).reduce((acc, [k, w]) => acc + w * sorted[k], 0);
@@ -299,7 +298,7 @@ const RULES: { [K in Op]: Rule<K> } = {
     const [xn, qn, cond] = n.src;
     const x = ctx.value(xn);
     const q = ctx.value(qn)[0];
-    members(n, ctx, xn, cond, n.args.to).forEach((m) => {
+    members(ctx, xn, cond, n.args.to).forEach((m) => {
       if (m.length === 0) return;
       const order = [...m].sort((a, b) => x[a] - x[b] || a - b);
       for (const [k, w] of quantilePick(m.length, q, n.args.method)) out[order[k]] += w;
@@ -308,7 +307,7 @@ const RULES: { [K in Op]: Rule<K> } = {
   rank: (n, ctx, out) => {
     const [xn, cond] = n.src;
     const x = ctx.value(xn);
-    const segs = members(n, ctx, xn, cond, n.args.to);
+    const segs = members(ctx, xn, cond, n.args.to);
     // elements outside every segment (masked or filtered out) have rank +inf, so no top-k selects them
     out.fill(Infinity);
     for (const m of segs) {

@@ -218,11 +218,15 @@ function run(method: string, o: RunFlags, io: Io): void {
   }
   const src = o.batch ? o.batch : `synthetic batch (seed ${o.seed})`;
   io.out(`${objective.name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`);
-  io.out(`loss        ${fmt(result.loss)}\n`);
-  for (const [k, v] of Object.entries(result.metrics)) io.out(`${k.padEnd(11)} ${fmt(v)}\n`);
-  for (const [k, g] of Object.entries(result.grads)) io.out(`grad.${k.padEnd(6)} |g|max ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}\n`);
+  const rows: [string, string][] = [
+    ['loss', fmt(result.loss)],
+    ...Object.entries(result.metrics).map(([k, v]): [string, string] => [k, fmt(v)]),
+    ...Object.entries(result.grads).map(([k, g]): [string, string] => [`grad.${k}`, `max |g| ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}`]),
+    ['time', `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (cpu interpreter)`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) io.out(`${k.padEnd(w)}  ${v}\n`);
   if (o.out) io.out(`wrote ${o.out}\n`);
-  io.out(`time        compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (cpu)\n`);
 }
 
 function fmt(v: number): string {

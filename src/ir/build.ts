@@ -3,7 +3,7 @@
  * so the front end and autodiff never build an ill-typed node.
  */
 import type { Span } from '../source/source-file.js';
-import { finer, isCoarserOrEqual, type DType, type Level, type ValueType } from '../types/types.js';
+import { finer, isCoarserOrEqual, type DType, type Level } from '../types/types.js';
 import { InternalError } from '../diagnostics/diagnostic.js';
 import { Graph, type Node } from './node.js';
 import { COMPARISONS, LOGICAL, type BinaryOp, type QuantileMethod, type ReduceFn, type UnaryOp } from './op.js';
@@ -111,9 +111,5 @@ export class IrBuilder {
   rank(x: Node, to: Level, cond?: Node, span?: Span): Node {
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
     return this.graph.node('rank', { dtype: 'f32', level: x.type.level }, src, { to }, span);
-  }
-
-  node(op: Parameters<Graph['node']>[0], type: ValueType, src: readonly Node[], args: never, span?: Span): Node {
-    return this.graph.node(op, type, src, args, span);
   }
 }
