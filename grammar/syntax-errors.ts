@@ -82,7 +82,7 @@ function unmatchedOpens(tokens: IToken[]): Set<IToken> {
 /** chevrotain's messages list what it expected between `-->` and `<--`; keep that part readable. */
 function expectedFrom(message: string): string | undefined {
   const m = /Expecting(?: token of type)? --> (.*?) <--/.exec(message);
-  if (m) return m[1];
+  if (m) return m[1] === 'EOF' ? 'the end of the item (an operator may be missing)' : m[1];
   if (/one of these possible Token sequences/.test(message)) {
     const alts = [...new Set([...message.matchAll(/\[([^\]]+)\]/g)].map((x) => x[1]))];
     return alts.length ? `one of ${alts.slice(0, 8).join(', ')}${alts.length > 8 ? ', …' : ''}` : undefined;

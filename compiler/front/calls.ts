@@ -303,7 +303,11 @@ function scan(c: Checker, e: Call, env: Env): Node | null {
       if (fill.op !== 'const') {
         return c.report(error('E0303', `the fill value of \`${name}\` must be a constant number`, e.args[1].span, { label: 'not a constant', help: `e.g. \`${name}(x, 0)\`` }));
       }
-      return b.shift(xs[0], name as 'next' | 'prev', (fill.args as { value: number }).value, e.span);
+      const value = (fill.args as { value: number }).value;
+      if (xs[0].type.dtype === 'bool' && value !== 0 && value !== 1) {
+        return c.report(error('E0303', `the fill value of \`${name}\` on a bool must be 0 (false) or 1 (true)`, e.args[1].span, { label: `${value} is not a bool`, help: `e.g. \`${name}(cond, 0)\`` }));
+      }
+      return b.shift(xs[0], name as 'next' | 'prev', value, e.span);
     }
   }
 }

@@ -144,7 +144,7 @@ export class Checker {
         error('E0402', `${what} must be a batch scalar, but this is ${showType(n.type)}`, e.span, {
           label: `one value per ${n.type.level}`,
           secondary: [{ span: at, message: 'declared here' }],
-          help: `reduce it, e.g. \`mean(…)\` (token-mean over the batch) or \`mean(mean(… per seq))\``,
+          help: 'reduce it, e.g. `mean(…)` (token-mean over the batch) or `mean(mean(… per seq) where length > 0)` (seq-mean-token-mean)',
         }),
       );
     }
@@ -253,6 +253,10 @@ export class Checker {
     if (e.member) {
       const mod = env.scope.imports.get(text);
       if (!mod) return this.notAModule(e.name, env);
+      if (mod.scope.decls.get(e.member.text)?.kind !== 'def') {
+        const s = closest(e.member.text, [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text));
+        return this.report(error('E0101', `module \`${text}\` has no function \`${e.member.text}\``, e.member.span, { label: 'not in the module', help: s ? `did you mean \`${text}.${s}\`?` : undefined }));
+      }
       return this.report(error('E0106', `\`${text}.${e.member.text}\` is a function of module \`${text}\`, not a value`, e.span, { label: 'call it with arguments', help: `write \`${text}.${e.member.text}(…)\`` }));
     }
     const local = env.locals.get(text);
@@ -297,7 +301,7 @@ export class Checker {
     const decl = env.locals.has(id.text) ? 'local value' : env.scope.decls.get(id.text)?.kind;
     if (!decl) return this.unknown(id, env);
     return this.report(
-      error('E0106', `\`${id.text}\` is a ${decl}, not a module`, id.span, {
+      error('E0106', `\`${id.text}\` is ${/^[aeiou]/.test(decl) ? 'an' : 'a'} ${decl}, not a module`, id.span, {
         label: 'used as a module',
         help: `\`NAME.f(…)\` calls function f of an imported module, e.g. \`import kl\` then \`kl.k3(logp, ref_logp)\``,
       }),

@@ -124,6 +124,9 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
       case 'def': {
         const seen = new Map<string, Span>();
         for (const p of item.params) {
+          if ((BUILTIN_VALUES as readonly string[]).includes(p.text) || isFunctionName(p.text)) {
+            diagnostics.push(error('E0102', `parameter \`${p.text}\` of \`${item.name.text}\` shadows a built-in`, p.span, { label: 'a built-in name', help: `rename it, e.g. \`${p.text}_\`` }));
+          }
           const prev = seen.get(p.text);
           if (prev) diagnostics.push(error('E0102', `parameter \`${p.text}\` appears twice in \`${item.name.text}\``, p.span, { label: 'second parameter with this name', secondary: [{ span: prev, message: 'first here' }], help: 'give each parameter its own name' }));
           seen.set(p.text, p.span);
