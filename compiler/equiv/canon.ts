@@ -185,7 +185,8 @@ const RULES: { [K in Op]: Rule<K> } = {
   broadcast: (_n, [x]) => x,
   reduce: (n, kids) => (n.args.fn === 'sum' ? reduceSum(n, kids) : tagged(n, kids, `${n.args.fn}[${n.src[0].type.level}→${n.type.level}]`)),
   keyed_reduce: (n, kids) => tagged(n, kids, `keyed_${n.args.fn}[${n.src[0].type.level}→${n.args.to}]`),
-  scan: (n, kids) => tagged(n, kids, n.args.reverse ? 'rscan' : 'scan'),
+  // a scan of zeros is zero whatever the coefficients
+  scan: (n, kids) => (isNum(kids[0]) && kids[0].value === 0 ? num(0, 'token', spansOf(n)) : tagged(n, kids, n.args.reverse ? 'rscan' : 'scan')),
   cumprod: (n, kids) => tagged(n, kids, n.args.reverse ? 'rcumprod' : 'cumprod'),
   shift: (n, kids) => tagged(n, kids, `${n.args.dir}[fill=${n.args.fill}]`),
   quantile: (n, kids) => tagged(n, kids, `quantile_${n.args.method}[${n.src[0].type.level}→${n.type.level}]`),

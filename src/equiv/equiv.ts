@@ -86,18 +86,26 @@ function unionInputs(a: Program, b: Program): InputSpec[] {
 interface Assumptions {
   onPolicy: boolean;
   equalLengths: boolean;
+  /** `--assume a == b` between two inputs: b is drawn as a copy of a (and stands for a in proofs). */
+  copies: Record<string, string>;
   groupSize?: number;
   /** Compiled boolean conditions over the inputs; each must hold at every valid element. */
   check?: (batch: RaggedBatch) => boolean;
 }
 
 function parseAssumptions(list: readonly string[], inputs: InputSpec[]): Assumptions {
-  const out: Assumptions = { onPolicy: false, equalLengths: false };
+  const out: Assumptions = { onPolicy: false, equalLengths: false, copies: {} };
   const exprs: string[] = [];
+  const byName = new Map(inputs.map((i) => [i.name, i]));
   for (const raw of list) {
     const a = raw.trim();
     const gs = /^group_size\s*=\s*(\S+)$/.exec(a);
-    if (a === 'on_policy') out.onPolicy = true;
+    const same = /^([A-Za-z_]\w*)\s*==\s*([A-Za-z_]\w*)$/.exec(a);
+    const [x, y] = same ? [byName.get(same[1]), byName.get(same[2])] : [];
+    if (x && y && x.level === y.level && x.dtype === y.dtype && x.name !== y.name) {
+      // an equality of two inputs is a substitution, not a filter random batches would never pass
+      out.copies[y.name] = out.copies[x.name] ?? x.name;
+    } else if (a === 'on_policy') out.onPolicy = true;
     else if (a === 'equal_lengths') out.equalLengths = true;
     else if (gs) {
       const k = Number(gs[1]);
@@ -194,7 +202,7 @@ export function equiv(opts: EquivOptions): EquivResult {
   const inputs = unionInputs(A.program, B.program);
   const assumptions = parseAssumptions(opts.assume ?? [], inputs);
   const clock = { step: opts.step, totalSteps: opts.totalSteps };
-  const aliases: Record<string, string> = assumptions.onPolicy ? { old_logp: 'logp' } : {};
+  const aliases: Record<string, string> = { ...assumptions.copies, ...(assumptions.onPolicy ? { old_logp: 'logp' } : {}) };
 
   // 1. symbolic
   const forms = normalForms(A, B, mode, clock, aliases);
@@ -209,7 +217,7 @@ export function equiv(opts: EquivOptions): EquivResult {
       max_rel_diff: 0,
       scale: k,
       counterexample: null,
-      explanation: `the normal forms of ${forms.map((f) => f.label).join(', ')} are identical${k !== 1 ? ` up to the factor ${k} (B = ${k}·A)` : ''} after binding params${assumptions.onPolicy ? ' and old_logp = logp' : ''}`,
+      explanation: `the normal forms of ${forms.map((f) => f.label).join(', ')} are identical${k !== 1 ? ` up to the factor ${k} (B = ${k}·A)` : ''} after binding params${Object.keys(aliases).length ? ` and substituting ${Object.entries(aliases).map(([to, from]) => `${to} = ${from}`).join(', ')}` : ''}`,
       normalForms: forms,
     };
   }
@@ -221,7 +229,7 @@ export function equiv(opts: EquivOptions): EquivResult {
     Math.log(1 + e),
     Math.log(1 - e),
   ]);
-  const shape = { inputs, onPolicy: assumptions.onPolicy, equalLengths: assumptions.equalLengths, groupSize: assumptions.groupSize, boundaries };
+  const shape = { inputs, onPolicy: assumptions.onPolicy, equalLengths: assumptions.equalLengths, groupSize: assumptions.groupSize, boundaries, copies: assumptions.copies };
   const arb = arbBatch(shape);
   const run = (p: Side, batch: RaggedBatch) => evaluate(p.program, batch, { params: p.params, ...clock });
   const satisfies = (batch: RaggedBatch) => !assumptions.check || assumptions.check(batch);

@@ -16,6 +16,8 @@ export interface BatchShape {
   readonly groupSize?: number;
   /** Log-ratios worth hitting exactly (clip boundaries of the programs' params). */
   readonly boundaries: readonly number[];
+  /** Inputs drawn as copies of another input (`--assume a == b`): copy name → source name. */
+  readonly copies?: Readonly<Record<string, string>>;
 }
 
 const STEPS = 1 << 20;
@@ -83,6 +85,10 @@ export function arbBatch(shape: BatchShape): fc.Arbitrary<RaggedBatch> {
         let data = raw[spec.name];
         if (logp && (spec.name === 'old_logp' || spec.name === 'ref_logp') && spec.level === 'token') data = data.map((d, t) => Math.fround(logp[t] - d));
         map.set(spec.name, { level: spec.level, dtype: spec.dtype, data: Float64Array.from(data) });
+      }
+      for (const [copy, source] of Object.entries(shape.copies ?? {})) {
+        const s = map.get(source)!;
+        map.set(copy, { ...s, data: Float64Array.from(s.data) });
       }
       const groupOf = Int32Array.from(st.groupSizes.flatMap((k, g) => new Array<number>(k).fill(g)));
       return {
