@@ -291,7 +291,9 @@ const RULES: { [K in Op]: Rule<K> } = {
     members(ctx, xn, cond, n.type.level).forEach((m, s) => {
       if (m.length === 0) return void (out[s] = 0);
       const sorted = m.map((i) => x[i]).sort((a, b) => a - b);
-      out[s] = quantilePick(m.length, q, n.args.method).reduce((acc, [k, w]) => acc + w * sorted[k], 0);
+      const picks = quantilePick(m.length, q, n.args.method);
+      // a + w·(b − a) as torch does: exact when a = b, and never outside [a, b]
+      out[s] = picks.length === 1 ? sorted[picks[0][0]] : sorted[picks[0][0]] + picks[1][1] * (sorted[picks[1][0]] - sorted[picks[0][0]]);
     });
   },
   quantile_weight: (n, ctx, out) => {

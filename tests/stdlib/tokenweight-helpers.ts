@@ -1,0 +1,126 @@
+/**
+ * Helpers for the agreement tests of the token-weighting / token-selection objectives
+ * (tw_grpo, hapo, spine, thr, d3s): random extra inputs on top of arbRefBatch (per-token entropy,
+ * per-position group divergence, THR, per-sequence features), RaggedBatch conversion with those
+ * extra tensors, and the loss / metric / gradient comparison.
+ */
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
+import { toRagged } from '../helpers/batches.js';
+import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
+import { numSeqs, numTokens, type RefBatch, type RefResult } from '../reference/batch.js';
+
+/** |a - b| <= 1e-9 (1 + |b|), both sides float64. */
+export const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b));
+
+type Level = HostTensor['level'];
+
+/** toRagged plus extra named tensors (token / seq / group level, f32). */
+export function toRaggedWith(b: RefBatch, extras: Record<string, { level: Level; data: readonly number[] }>): RaggedBatch {
+  const base = toRagged(b);
+  const tensors = new Map(base.tensors);
+  for (const [name, { level, data }] of Object.entries(extras)) {
+    tensors.set(name, { level, dtype: 'f32', data: Float64Array.from(data) });
+  }
+  return { ...base, tensors };
+}
+
+/** Token entropies: mostly in (0, 3], sometimes exactly 0 or below the 1e-8 floor, sometimes tied. */
+export function arbEntropyValue(): fc.Arbitrary<number> {
+  return fc.oneof(
+    { arbitrary: uniformDouble(0.001, 3), weight: 12 },
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: uniformDouble(0, 1e-9), weight: 1 },
+    { arbitrary: fc.constantFrom(0.5, 1.5), weight: 2 },
+  );
+}
+
+/** A batch with one value per token for each named feature. */
+export function withTokenFeatures<B extends RefBatch, K extends string>(
+  batches: fc.Arbitrary<B>,
+  features: Record<K, fc.Arbitrary<number>>,
+): fc.Arbitrary<B & Record<K, number[]>> {
+  return batches.chain((b) => {
+    const T = numTokens(b);
+    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
+    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: T, maxLength: T });
+    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
+  });
+}
+
+/** A batch with one value per sequence for each named feature. */
+export function withSeqFeatures<B extends RefBatch, K extends string>(
+  batches: fc.Arbitrary<B>,
+  features: Record<K, fc.Arbitrary<number>>,
+): fc.Arbitrary<B & Record<K, number[]>> {
+  return batches.chain((b) => {
+    const S = numSeqs(b);
+    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
+    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: S, maxLength: S });
+    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
+  });
+}
+
+/**
+ * A token feature that is the same for every sequence of a group at the same position (slot index
+ * inside the sequence), as TW-GRPO's per-position group divergence: one random vector per group.
+ */
+export function withGroupPositionFeature<B extends RefBatch, K extends string>(
+  batches: fc.Arbitrary<B>,
+  name: K,
+  value: fc.Arbitrary<number>,
+): fc.Arbitrary<B & Record<K, number[]>> {
+  return batches.chain((b) => {
+    let maxLen = 0;
+    for (let s = 0; s < numSeqs(b); s++) maxLen = Math.max(maxLen, b.offsets[s + 1]! - b.offsets[s]!);
+    const perGroup = fc.array(fc.array(value, { minLength: maxLen, maxLength: maxLen }), {
+      minLength: b.numGroups,
+      maxLength: b.numGroups,
+    });
+    return perGroup.map((vs) => {
+      const data: number[] = [];
+      for (let s = 0; s < numSeqs(b); s++) {
+        for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) data.push(vs[b.groupOf[s]!]![t - b.offsets[s]!]!);
+      }
+      return { ...b, [name]: data } as B & Record<K, number[]>;
+    });
+  });
+}
+
+/** A random ragged grouped batch (arbRefBatch) with the given options. */
+export function arbBatch(opts: ArbRefBatchOptions = {}): fc.Arbitrary<RefBatch> {
+  return arbRefBatch(opts);
+}
+
+export interface RunResult {
+  loss: number;
+  metrics: Record<string, number>;
+  grads: Record<string, { data: Float64Array }>;
+}
+
+/**
+ * Credo's result equals the reference: loss, every metric (same set of names), the gradient w.r.t.
+ * logp and, where given, the gradients w.r.t. other grad inputs (name → expected per-token values).
+ */
+export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record<string, number[]> = {}): void {
+  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
+  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
+  for (const [k, v] of Object.entries(want.metrics)) expect(close(got.metrics[k]!, v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
+  const g = got.grads.logp!.data;
+  expect(g.length).toBe(want.grad_logp.length);
+  want.grad_logp.forEach((v, t) => expect(close(g[t]!, v), `grad logp[${t}] ${g[t]} vs ${v}`).toBe(true));
+  for (const [name, exp] of Object.entries(otherGrads)) {
+    const h = got.grads[name]!.data;
+    exp.forEach((v, t) => expect(close(h[t]!, v), `grad ${name}[${t}] ${h[t]} vs ${v}`).toBe(true));
+  }
+}
+
+/** Loss and logp-gradient of two runs agree (for special cases that reduce to another objective). */
+export function expectSameLossAndGrad(got: RunResult, want: RunResult): void {
+  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
+  const g = got.grads.logp!.data;
+  const w = want.grads.logp!.data;
+  expect(g.length).toBe(w.length);
+  w.forEach((v, t) => expect(close(g[t]!, v), `grad logp[${t}] ${g[t]} vs ${v}`).toBe(true));
+}
