@@ -5,5 +5,6 @@ export default defineConfig({
     include: ['tests/**/*.test.ts', 'src/**/*.test.ts', 'compiler/**/*.test.ts', 'runtime/**/*.test.ts', 'grammar/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
+    setupFiles: ['tests/setup.ts'],
   },
 });

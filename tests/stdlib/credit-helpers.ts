@@ -1,0 +1,151 @@
+/**
+ * Shared helpers of the agreement tests of the credit-assignment / scheduling objectives
+ * (delta, temporal_sched, attn_entropy, tlts, rmt, poad, flowtracer, tempo; methods-pg.md §9, §11–§17):
+ * the comparison with the tolerance of the reference-agreement tests, RaggedBatch conversion with extra
+ * per-token / per-sequence inputs, arbitraries that add such inputs to random batches, and a
+ * finite-difference check for gradients w.r.t. inputs other than logp.
+ */
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
+import { toRagged } from '../helpers/batches.js';
+import { uniformDouble } from '../reference/arbitrary.js';
+import { numSeqs, numTokens, type RefBatch, type RefResult } from '../reference/batch.js';
+import { withBranchTrace } from '../reference/ops.js';
+
+/** |a - b| <= tol (1 + |b|), default tol 1e-9 (both sides float64). */
+export function close(a: number, b: number, tol = 1e-9): boolean {
+  return Math.abs(a - b) <= tol * (1 + Math.abs(b));
+}
+
+type Level = HostTensor['level'];
+
+/** toRagged (logp, old_logp, ref_logp, reward, gin) plus extra named tensors (f32 unless given). */
+export function toRaggedWith(
+  b: RefBatch,
+  extras: Record<string, { level: Level; data: readonly number[]; dtype?: HostTensor['dtype'] }> = {},
+): RaggedBatch {
+  const base = toRagged(b);
+  const tensors = new Map(base.tensors);
+  for (const [name, { level, data, dtype }] of Object.entries(extras)) {
+    tensors.set(name, { level, dtype: dtype ?? 'f32', data: Float64Array.from(data) });
+  }
+  return { ...base, tensors };
+}
+
+export interface RunResult {
+  loss: number;
+  metrics: Record<string, number>;
+  grads: Record<string, { data: Float64Array }>;
+  exports?: Record<string, { data: Float64Array }>;
+}
+
+/** Two vectors agree elementwise. */
+export function expectVecClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-9): void {
+  expect(got.length, `${what} length`).toBe(want.length);
+  for (let t = 0; t < want.length; t++) {
+    expect(close(got[t]!, want[t]!, tol), `${what}[${t}] ${got[t]} vs ${want[t]}`).toBe(true);
+  }
+}
+
+/**
+ * Credo's result equals the reference: loss, every metric (same set of names), the gradient w.r.t.
+ * logp and, where given, the gradients w.r.t. other grad inputs.
+ */
+export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record<string, readonly number[]> = {}): void {
+  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
+  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
+  for (const [k, v] of Object.entries(want.metrics)) {
+    expect(close(got.metrics[k]!, v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
+  }
+  expectVecClose(got.grads.logp!.data, want.grad_logp, 'grad logp');
+  for (const [name, exp] of Object.entries(otherGrads)) expectVecClose(got.grads[name]!.data, exp, `grad ${name}`);
+}
+
+/** Loss and logp-gradient of two runs agree (for special cases that reduce to another objective). */
+export function expectSameLossAndGrad(got: RunResult, want: RunResult, tol = 1e-9): void {
+  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
+  expectVecClose(got.grads.logp!.data, want.grads.logp!.data, 'grad logp', tol);
+}
+
+/** A batch with one value per token for each named feature. */
+export function withTokenFeatures<B extends RefBatch, K extends string>(
+  batches: fc.Arbitrary<B>,
+  features: Record<K, fc.Arbitrary<number>>,
+): fc.Arbitrary<B & Record<K, number[]>> {
+  return batches.chain((b) => {
+    const T = numTokens(b);
+    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
+    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: T, maxLength: T });
+    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
+  });
+}
+
+/** A batch with one value per sequence for each named feature. */
+export function withSeqFeatures<B extends RefBatch, K extends string>(
+  batches: fc.Arbitrary<B>,
+  features: Record<K, fc.Arbitrary<number>>,
+): fc.Arbitrary<B & Record<K, number[]>> {
+  return batches.chain((b) => {
+    const S = numSeqs(b);
+    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
+    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: S, maxLength: S });
+    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
+  });
+}
+
+/** Non-negative per-token scores: mostly in (0, 3], sometimes exactly 0, sometimes tied values. */
+export function arbScore(): fc.Arbitrary<number> {
+  return fc.oneof(
+    { arbitrary: uniformDouble(0.001, 3), weight: 10 },
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: fc.constantFrom(0.5, 1.5), weight: 2 },
+  );
+}
+
+/** Signed per-token values in [-lim, lim], sometimes exactly 0 or tied. */
+export function arbSigned(lim = 3): fc.Arbitrary<number> {
+  return fc.oneof(
+    { arbitrary: uniformDouble(-lim, lim), weight: 10 },
+    { arbitrary: fc.constant(0), weight: 1 },
+    { arbitrary: fc.constantFrom(-1, 1), weight: 1 },
+  );
+}
+
+/** The valid token indices of each sequence, in order. */
+export function validTokens(b: RefBatch): number[][] {
+  const out: number[][] = [];
+  for (let s = 0; s < numSeqs(b); s++) {
+    const ts: number[] = [];
+    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) ts.push(t);
+    out.push(ts);
+  }
+  return out;
+}
+
+/**
+ * Central finite differences of `loss(x)` w.r.t. each entry of a vector x (an input other than logp),
+ * compared with the analytic gradient; components with a kink (branch pattern of the references'
+ * minG / maxG / clipG changes within 10h) are skipped. Returns the failing components.
+ */
+export function fdCheckVector(
+  x: readonly number[],
+  loss: (x: number[]) => number,
+  grad: readonly number[],
+  h = 1e-6,
+): { index: number; analytic: number; fd: number }[] {
+  const failures: { index: number; analytic: number; fd: number }[] = [];
+  const at = (j: number, v: number) => {
+    const y = x.slice();
+    y[j] = v;
+    return withBranchTrace(() => loss(y));
+  };
+  const base = withBranchTrace(() => loss(x.slice())).branches.join(',');
+  for (let j = 0; j < x.length; j++) {
+    const runs = [at(j, x[j]! + h), at(j, x[j]! - h), at(j, x[j]! + 10 * h), at(j, x[j]! - 10 * h)];
+    if (runs.some((r) => r.branches.join(',') !== base)) continue;
+    const fd = (runs[0]!.value - runs[1]!.value) / (2 * h);
+    if (!(Math.abs(grad[j]! - fd) <= 1e-6 + 1e-5 * Math.abs(fd))) failures.push({ index: j, analytic: grad[j]!, fd });
+  }
+  return failures;
+}
