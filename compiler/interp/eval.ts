@@ -70,6 +70,25 @@ export function evaluateNodes(roots: readonly Node[], batch: RaggedBatch, opts: 
   return values;
 }
 
+/**
+ * One op applied to given source values (the runtime's host steps use this for ops that have no
+ * GPU kernel yet, so they share the reference semantics exactly).
+ */
+export function evaluateOp(n: Node, sources: readonly Float64Array[], batch: RaggedBatch, seg: Segments = new Segments(batch)): Float64Array {
+  const byId = new Map(n.src.map((s, i) => [s.id, sources[i]] as const));
+  const ctx: Ctx = {
+    seg,
+    batch,
+    params: {},
+    step: 0,
+    totalSteps: 0,
+    value: (m) => byId.get(m.id) ?? fail(`host step for ${n.op} is missing source %${m.id}`),
+  };
+  const out = new Float64Array(seg.size(n.type.level));
+  (RULES[n.op] as Rule<Op>)(n, ctx, out);
+  return out;
+}
+
 function fail(message: string): never {
   throw new InternalError('interpreter', message);
 }

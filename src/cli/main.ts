@@ -15,6 +15,12 @@ import { printProgram } from '../ir/print.js';
 import { checkParams, compile, locateObjective, parseSetFlags } from '../objective.js';
 import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';
+import type { EvalResult } from '../../compiler/interp/eval.js';
+import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
+import { PRELUDE } from '../../compiler/codegen/wgsl/prelude.js';
+import { planKernels, printPlan } from '../../compiler/plan/plan.js';
+import { NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
+import { compileGpu } from '../gpu.js';
 
 interface Io {
   out: (s: string) => void;
@@ -123,9 +129,33 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--seed <n>', 'synthetic batch seed', intOption('--seed', 0), 0)
     .option('--tokens <n>', 'synthetic batch size in tokens', intOption('--tokens', 0), 4096)
     .option('--group-size <n>', 'responses per prompt (consecutive groups)', intOption('--group-size', 1))
-    .action((method: string, o: RunFlags) => {
+    .action(async (method: string, o: RunFlags) => {
       setJson(!!o.json);
-      run(method, o, io);
+      await run(method, o, io);
+    });
+
+  cli
+    .command('plan')
+    .description('print the kernel plan of an objective (how it is split into GPU kernels)')
+    .argument('<file>')
+    .option('--fuse <mode>', 'default | none (every op its own kernel)', 'default')
+    .action((file: string, o: { fuse: string }) => {
+      if (o.fuse !== 'default' && o.fuse !== 'none') throw new CliError(`--fuse must be default or none, got \`${o.fuse}\``);
+      io.out(printPlan(planKernels(compile(locateObjective(file)).program, { fuse: o.fuse })));
+    });
+
+  cli
+    .command('wgsl')
+    .description('print the WGSL kernels of an objective, with the source lines they come from')
+    .argument('<file>')
+    .option('--workgroup-size <n>', 'workgroup size (the runtime takes it from the device limits)', intOption('--workgroup-size', 1), 64)
+    .action((file: string, o: { workgroupSize: number }) => {
+      const plan = planKernels(compile(locateObjective(file)).program);
+      const program = emitWgsl(plan, o.workgroupSize);
+      program.kernels.forEach((k, i) => {
+        io.out(`// ───── kernel ${i}: ${k.kernel.kind}${'code' in k ? ` (${k.grid.per === 'segment' ? 'one workgroup per' : 'one thread per'} ${k.grid.level})` : ' — runs on the host'}\n`);
+        if ('code' in k) io.out(k.code.replace(PRELUDE, i === 0 ? PRELUDE : '\n// (prelude as in kernel 0)\n'));
+      });
     });
   cli
     .command('equiv')
@@ -163,11 +193,21 @@ interface RunFlags {
   groupSize?: number;
 }
 
-function run(method: string, o: RunFlags, io: Io): void {
-  if (!['auto', 'cpu', 'gpu'].includes(o.backend)) throw new CliError(`--backend must be auto, cpu or gpu, got \`${o.backend}\``);
-  if (o.backend === 'gpu') {
-    throw new CliError('the GPU backend is not available yet in this version of credo; use --backend cpu (the float64 reference interpreter)');
+/** The device for --backend gpu|auto, or null to run on the CPU interpreter. */
+async function chooseDevice(backend: string, io: Io): Promise<GpuDevice | null> {
+  if (backend === 'cpu') return null;
+  try {
+    return await openDevice();
+  } catch (e) {
+    if (!(e instanceof NoAdapterError)) throw e;
+    if (backend === 'gpu') throw new CliError(`--backend gpu: ${e.message}; use --backend cpu for the float64 interpreter`);
+    io.err(`note: ${e.message}; running on the CPU (float64 reference interpreter)\n`);
+    return null;
   }
+}
+
+async function run(method: string, o: RunFlags, io: Io): Promise<void> {
+  if (!['auto', 'cpu', 'gpu'].includes(o.backend)) throw new CliError(`--backend must be auto, cpu or gpu, got \`${o.backend}\``);
   const t0 = performance.now();
   const objective = compile(locateObjective(method));
   const params = checkParams(objective.program, parseSetFlags(o.set));
@@ -186,8 +226,24 @@ function run(method: string, o: RunFlags, io: Io): void {
     batch = syntheticBatch({ seed: o.seed, tokens: o.tokens, groupSize: o.groupSize ?? 8, inputs: objective.inputs, maskName: objective.maskName });
   }
   const t2 = performance.now();
-  if (o.backend === 'auto') io.err('note: no GPU backend in this build; running on the CPU (float64 reference interpreter)\n');
-  const result = objective.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
+  const device = await chooseDevice(o.backend, io);
+  let result: EvalResult;
+  let backend = 'cpu-interpreter';
+  let adapter: string | undefined;
+  let gpuTimings: Record<string, number> = {};
+  if (device) {
+    try {
+      const gpu = await compileGpu(objective, { device });
+      const r = await gpu.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
+      gpu.dispose();
+      result = r;
+      backend = 'webgpu';
+      adapter = device.adapterName;
+      gpuTimings = { gpu_compile: gpu.compileMs, gpu_upload: r.timings_ms.upload, gpu_kernels: r.timings_ms.kernels, gpu_readback: r.timings_ms.readback };
+    } finally {
+      device.dispose();
+    }
+  } else result = objective.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
   const t3 = performance.now();
   if (o.out) {
     try {
@@ -197,7 +253,7 @@ function run(method: string, o: RunFlags, io: Io): void {
       throw new CliError(`cannot write \`${o.out}\`: ${(e as Error).message}`);
     }
   }
-  const timings = { compile: t1 - t0, load: t2 - t1, run: t3 - t2 };
+  const timings = { compile: t1 - t0, load: t2 - t1, run: t3 - t2, ...gpuTimings };
   if (o.json) {
     io.out(
       JSON.stringify(
@@ -205,7 +261,8 @@ function run(method: string, o: RunFlags, io: Io): void {
           objective: objective.name,
           loss: result.loss,
           metrics: result.metrics,
-          backend: 'cpu-interpreter',
+          backend,
+          ...(adapter ? { adapter } : {}),
           batch: { sequences: batch.numSeqs, groups: batch.numGroups, tokens: batch.numTokens, layout: batch.layout.kind, synthetic: !o.batch },
           timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
           ...(o.out ? { out: o.out } : {}),
@@ -222,7 +279,7 @@ function run(method: string, o: RunFlags, io: Io): void {
     ['loss', fmt(result.loss)],
     ...Object.entries(result.metrics).map(([k, v]): [string, string] => [k, fmt(v)]),
     ...Object.entries(result.grads).map(([k, g]): [string, string] => [`grad.${k}`, `max |g| ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}`]),
-    ['time', `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (cpu interpreter)`],
+    ['time', `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (${adapter ? `webgpu: ${adapter}` : 'cpu interpreter'})`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) io.out(`${k.padEnd(w)}  ${v}\n`);

@@ -56,17 +56,28 @@ function f32(b: RefBatch): RefBatch {
   return { ...b, logp: r(b.logp), old_logp: r(b.old_logp), ref_logp: r(b.ref_logp), reward: r(b.reward) };
 }
 
+async function withoutGpu<T>(f: () => Promise<T>): Promise<T> {
+  const saved = process.env.CREDO_GPU;
+  process.env.CREDO_GPU = 'off';
+  try {
+    return await f();
+  } finally {
+    if (saved === undefined) delete process.env.CREDO_GPU;
+    else process.env.CREDO_GPU = saved;
+  }
+}
+
 describe('credo run', () => {
   it('prints loss and metrics of the synthetic batch', async () => {
-    const r = await credo('run', 'dapo');
+    const r = await withoutGpu(() => credo('run', 'dapo'));
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^loss\s+-?\d/m);
     expect(r.out).toMatch(/^clip_frac\s+\d/m);
-    expect(r.err).toMatch(/CPU/);
+    expect(r.err).toMatch(/note: GPU disabled by CREDO_GPU=off; running on the CPU/);
   });
 
   it('--json prints loss, metrics, backend and timings', async () => {
-    const r = await credo('run', 'grpo', '--json', '--tokens', '1000', '--group-size', '4', '--seed', '3', '--set', 'beta=0.1');
+    const r = await credo('run', 'grpo', '--json', '--backend', 'cpu', '--tokens', '1000', '--group-size', '4', '--seed', '3', '--set', 'beta=0.1');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(Number.isFinite(j.loss)).toBe(true);
@@ -89,7 +100,7 @@ describe('credo run', () => {
         for (const layout of ['packed', 'padded'] as const) {
           const input = batchFile(b, layout, `${name}-${layout}.safetensors`);
           const outPath = join(dir, `${name}-${layout}-out.safetensors`);
-          const r = await credo('run', name, '--batch', input, '--out', outPath, '--json');
+          const r = await credo('run', name, '--batch', input, '--out', outPath, '--json', '--backend', 'cpu');
           expect(r.code, r.out + r.err).toBe(0);
           const j = JSON.parse(r.out);
           expect(Math.abs(j.loss - want.loss)).toBeLessThanOrEqual(1e-9 * (1 + Math.abs(want.loss)));
@@ -117,10 +128,25 @@ describe('credo run', () => {
     );
   });
 
+  it('--backend gpu --json prints the adapter and GPU timings (when an adapter exists)', async () => {
+    const r = await credo('run', 'dapo', '--backend', 'gpu', '--json', '--tokens', '2000');
+    if (r.code === 1) {
+      expect(r.err).toMatch(/--backend gpu: no WebGPU adapter|could not be loaded/);
+      return;
+    }
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.backend).toBe('webgpu');
+    expect(j.adapter.length).toBeGreaterThan(0);
+    expect(typeof j.timings_ms.gpu_kernels).toBe('number');
+    const cpu = JSON.parse((await credo('run', 'dapo', '--backend', 'cpu', '--json', '--tokens', '2000')).out);
+    expect(Math.abs(j.loss - cpu.loss)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(cpu.loss)));
+  });
+
   it('takes --group-size instead of group_id', async () => {
     const b = f32({ offsets: [0, 2, 4, 5, 7], groupOf: [0, 0, 1, 1], numGroups: 2, mask: [1, 1, 1, 1, 1, 1, 1], logp: [-1, -2, -1, -0.5, -3, -1, -2], old_logp: [-1.1, -2, -1, -0.4, -3, -1, -2.2], ref_logp: [-1, -2, -1, -0.5, -3, -1, -2], reward: [1, 0, 0, 1] });
     const input = batchFile(b, 'packed', 'gs.safetensors', (ts) => ts.filter((t) => t.name !== 'group_id'));
-    const r = await credo('run', 'dapo', '--batch', input, '--group-size', '2', '--json');
+    const r = await credo('run', 'dapo', '--batch', input, '--group-size', '2', '--json', '--backend', 'cpu');
     expect(r.code, r.err).toBe(0);
     expect(Math.abs(JSON.parse(r.out).loss - dapoRef(b).loss)).toBeLessThan(1e-9);
   });
@@ -165,10 +191,10 @@ describe('credo run: user errors exit 1 with a clear message', () => {
     expect(r.err).toMatch(/mask|seq_lens/);
   });
 
-  it('--backend gpu says it is not available, exit 1', async () => {
-    const r = await credo('run', 'dapo', '--backend', 'gpu');
+  it('--backend gpu without an adapter is a clear error, exit 1', async () => {
+    const r = await withoutGpu(() => credo('run', 'dapo', '--backend', 'gpu'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/GPU backend is not available/);
+    expect(r.err).toMatch(/--backend gpu: GPU disabled by CREDO_GPU=off; use --backend cpu/);
   });
 
   it.each([
@@ -201,6 +227,19 @@ describe('credo check, ir, list', () => {
 
   it('check accepts every stdlib objective', async () => {
     for (const name of ['grpo', 'dapo', 'gspo']) expect((await credo('check', name)).code).toBe(0);
+  });
+
+  it('plan and wgsl print the kernels with their source lines', async () => {
+    const plan = await credo('plan', 'dapo');
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(/^plan dapo: \d+ kernels/);
+    expect(plan.out).toMatch(/reduce\.sum token→batch: %\d+ \(stdlib\/dapo\.credo:\d+\)/);
+    const none = await credo('plan', 'dapo', '--fuse', 'none');
+    expect(Number(/(\d+) kernels/.exec(none.out)![1])).toBeGreaterThan(Number(/(\d+) kernels/.exec(plan.out)![1]));
+    const wgsl = await credo('wgsl', 'dapo');
+    expect(wgsl.code).toBe(0);
+    expect(wgsl.out).toContain('@compute @workgroup_size(64)');
+    expect(wgsl.out).toMatch(/\/\/ from stdlib\/dapo\.credo:\d+/);
   });
 
   it('ir prints the typed IR and the gradient IR', async () => {

@@ -1,0 +1,195 @@
+/**
+ * KernelPlan kernels → WGSL compute shaders. Sizes, section offsets, params and the clock are
+ * data (in `D` and `I`), never shader text, so a new batch, step or param value reuses the
+ * compiled pipelines. Each shader names the source lines it came from in a comment.
+ *
+ *  - map: one thread per element of the kernel's level;
+ *  - reduce: one workgroup per segment: each thread folds a strided slice of the segment's members
+ *    (prologue fused), then a tree over the workgroup's partials in a fixed order — the result
+ *    is bit-identical from run to run;
+ *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones.
+ */
+import { InternalError } from '../../../src/diagnostics/diagnostic.js';
+import type { Node } from '../../../src/ir/node.js';
+import type { Level } from '../../../src/types/types.js';
+import type { Kernel, KernelPlan } from '../../plan/plan.js';
+import { ExprEmitter, f32Literal } from './expr.js';
+import { PRELUDE } from './prelude.js';
+import { Slots } from './slots.js';
+
+export interface WgslKernel {
+  readonly kernel: Kernel;
+  /** Shader text; also the pipeline cache key. */
+  readonly code: string;
+  readonly workgroupSize: number;
+  /** How many workgroups to launch, from the batch sizes: per element, per segment or per sequence. */
+  readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level };
+}
+
+export interface WgslProgram {
+  readonly slots: Slots;
+  readonly kernels: readonly (WgslKernel | { readonly kernel: Extract<Kernel, { kind: 'host' }> })[];
+}
+
+export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
+  const slots = new Slots(plan.program);
+  const materialized = new Set(plan.materialized.map((n) => n.id));
+  // every materialized value and input gets its slot up front, so slot numbers do not depend on kernel order
+  for (const n of plan.materialized) slots.slot({ buffer: 'D', kind: 'value', node: n });
+  for (const i of plan.program.inputs) slots.slot({ buffer: 'D', kind: 'input', name: i.name });
+  const kernels = plan.kernels.map((k) => {
+    switch (k.kind) {
+      case 'host':
+        return { kernel: k };
+      case 'map':
+        return { kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: k.level } };
+      case 'reduce':
+        return { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: k.node.type.level } };
+      case 'seqwise':
+        return { kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: 'seq' as Level } };
+    }
+  });
+  return { slots, kernels };
+}
+
+const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
+
+function origins(nodes: readonly Node[]): string {
+  const lines = new Set<string>();
+  for (const n of nodes) if (n.span) lines.add(`${n.span.file.path}:${n.span.file.position(n.span.start).line}`);
+  return lines.size ? `// from ${[...lines].join(', ')}\n` : '';
+}
+
+function store(slots: Slots, n: Node, index: string, value: string): string {
+  const v = n.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+  return `D[sec(${slots.slot({ buffer: 'D', kind: 'value', node: n })}u) + ${index}] = ${v};`;
+}
+
+function indent(lines: readonly string[], by: string): string {
+  return lines.map((l) => by + l).join('\n');
+}
+
+function mapKernel(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  // the outputs of this kernel are computed here, not loaded
+  const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
+  const e = new ExprEmitter(slots, computing, { index: { [k.level]: 'i' } });
+  const stores = k.outputs.map((o) => store(slots, o, k.level === 'batch' ? '0u' : 'i', e.value(o)));
+  return `${PRELUDE}
+${origins(k.outputs)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (i >= ${COUNT[k.level]}) { return; }
+${indent(e.lines, '  ')}
+${indent(stores, '  ')}
+}
+`;
+}
+
+function reduceKernel(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const [x, cond] = n.src;
+  const from = x.type.level;
+  const to = n.type.level;
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+  const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
+  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
+  const value = e.value(x);
+  const keep = cond ? e.value(cond) : 'true';
+  const fn = n.args.fn;
+  const identity = fn === 'sum' ? '0.0' : '0.0';
+  const combine = fn === 'sum' ? 'acc + xv' : fn === 'max' ? 'select(max(acc, xv), xv, cnt == 0.0)' : 'select(min(acc, xv), xv, cnt == 0.0)';
+  const combineShared = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
+  // NOTE: an explicit loop with the increment at the end of the body: `for (…; j += n)` with
+  // `continue` hung or crashed llvmpipe (Mesa 25) for some shaders.
+  return `${PRELUDE}
+var<workgroup> part: array<f32, ${wg}>;
+var<workgroup> pcnt: array<f32, ${wg}>;
+${origins([n])}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = wid.x + wid.y * nwg.x;
+  let live = seg < ${COUNT[to]};
+  var acc: f32 = ${identity};
+  var cnt: f32 = 0.0;
+  if (live) {
+    let lo = I[sec(${starts}u) + seg];
+    let hi = I[sec(${starts}u) + seg + 1u];
+    var j = lo + lid.x;
+    loop {
+      if (j >= hi) { break; }
+      let e = I[sec(${members}u) + j];
+      if (${valid}) {
+        ${e.lines.join('\n        ')}
+        if (${keep}) {
+          let xv: f32 = ${x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value};
+          acc = ${combine};
+          cnt = cnt + 1.0;
+        }
+      }
+      j = j + ${wg}u;
+    }
+  }
+  part[lid.x] = acc;
+  pcnt[lid.x] = cnt;
+  workgroupBarrier();
+  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
+    if (lid.x < stride) {
+      let a = part[lid.x];
+      let b = part[lid.x + stride];
+      let ca = pcnt[lid.x];
+      let cb = pcnt[lid.x + stride];
+      part[lid.x] = select(select(${combineShared}, a, cb == 0.0), b, ca == 0.0);
+      pcnt[lid.x] = ca + cb;
+    }
+    workgroupBarrier();
+  }
+  if (live && lid.x == 0u) {
+    ${store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, part[0], pcnt[0] > 0.0)')}
+  }
+}
+`;
+}
+
+function seqwiseKernel(n: Node<'scan' | 'cumprod' | 'shift'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const offsets = slots.slot({ buffer: 'I', kind: 'offsets' });
+  const mask = slots.slot({ buffer: 'I', kind: 'mask' });
+  const out = slots.slot({ buffer: 'D', kind: 'value', node: n });
+  const e = new ExprEmitter(slots, materialized, { index: { token: 't', seq: 's' } }, 'p');
+  let init: string;
+  let step: string;
+  let reverse: boolean;
+  if (n.op === 'scan') {
+    const [x, c] = n.src;
+    reverse = (n.args as { reverse: boolean }).reverse;
+    init = '0.0';
+    step = `acc = ${e.value(x)} + ${e.value(c)} * acc;`;
+  } else if (n.op === 'cumprod') {
+    reverse = (n.args as { reverse: boolean }).reverse;
+    init = '1.0';
+    step = `acc = acc * ${e.value(n.src[0])};`;
+  } else {
+    const { dir, fill } = n.args as { dir: 'next' | 'prev'; fill: number };
+    reverse = dir === 'next';
+    init = f32Literal(fill);
+    const v = e.value(n.src[0]);
+    step = `held = ${n.src[0].type.dtype === 'bool' ? `select(0.0, 1.0, ${v})` : v};`;
+  }
+  if (n.op === 'shift' && !Number.isFinite((n.args as { fill: number }).fill)) throw new InternalError('codegen-wgsl', 'non-finite shift fill');
+  const isShift = n.op === 'shift';
+  const loop = reverse ? `for (var k = hi; k > lo; k = k - 1u) {\n    let t = k - 1u;` : `for (var t = lo; t < hi; t = t + 1u) {`;
+  const body = isShift
+    ? `D[sec(${out}u) + t] = held;\n    if (I[sec(${mask}u) + t] != 0u) {\n      ${e.lines.join('\n      ')}\n      ${step}\n    }`
+    : `if (I[sec(${mask}u) + t] != 0u) {\n      ${e.lines.join('\n      ')}\n      ${step}\n    }\n    D[sec(${out}u) + t] = acc;`;
+  return `${PRELUDE}
+${origins([n])}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let s = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (s >= I[1]) { return; }
+  let lo = I[sec(${offsets}u) + s];
+  let hi = I[sec(${offsets}u) + s + 1u];
+  var ${isShift ? 'held' : 'acc'}: f32 = ${init};
+  ${loop}
+    ${body}
+  }
+}
+`;
+}

@@ -1,0 +1,172 @@
+/**
+ * Scalar WGSL for fused elementwise IR: every node becomes one `let` (emit-time CSE by node id),
+ * materialized values and inputs are loads from `D`, and values of a coarser level are read
+ * through the index maps (token → seq → group → batch).
+ */
+import { InternalError } from '../../../src/diagnostics/diagnostic.js';
+import type { Node } from '../../../src/ir/node.js';
+import type { BinaryOp, UnaryOp } from '../../../src/ir/op.js';
+import { levelRank, type Level } from '../../../src/types/types.js';
+import type { Slots } from './slots.js';
+
+/** Literal f32 text (infinities and NaN through bit patterns). */
+export function f32Literal(v: number): string {
+  // NOTE: WGSL rejects NaN and infinities in constant expressions, so those come from a runtime bitcast
+  if (Number.isNaN(v)) return 'bits_(0x7fc00000u)';
+  const f = Math.fround(v);
+  if (f === Infinity) return 'bits_(0x7f800000u)';
+  if (f === -Infinity) return 'bits_(0xff800000u)';
+  if (f === 0) return Object.is(f, -0) ? '-0.0' : '0.0';
+  return `bitcast<f32>(0x${(new Uint32Array(new Float32Array([f]).buffer)[0] >>> 0).toString(16)}u)`;
+}
+
+const UNARY: { [K in UnaryOp]: (x: string) => string } = {
+  neg: (x) => `(-${x})`,
+  exp: (x) => `exp(${x})`,
+  log: (x) => `log(${x})`,
+  log1p: (x) => `log1p_(${x})`,
+  expm1: (x) => `expm1_(${x})`,
+  sqrt: (x) => `sqrt(${x})`,
+  abs: (x) => `abs(${x})`,
+  sign: (x) => `sign(${x})`,
+  sigmoid: (x) => `sigmoid_(${x})`,
+  logsigmoid: (x) => `(-softplus_(-${x}))`,
+  softplus: (x) => `softplus_(${x})`,
+  relu: (x) => `max(${x}, 0.0)`,
+  tanh: (x) => `tanh_(${x})`,
+  floor: (x) => `floor(${x})`,
+  cos: (x) => `cos(${x})`,
+  sin: (x) => `sin(${x})`,
+  not: (x) => `(!${x})`,
+};
+
+const BINARY: { [K in BinaryOp]: (a: string, b: string) => string } = {
+  add: (a, b) => `(${a} + ${b})`,
+  sub: (a, b) => `(${a} - ${b})`,
+  mul: (a, b) => `(${a} * ${b})`,
+  div: (a, b) => `(${a} / ${b})`,
+  pow: (a, b) => `pow_(${a}, ${b})`,
+  min: (a, b) => `min(${a}, ${b})`,
+  max: (a, b) => `max(${a}, ${b})`,
+  lt: (a, b) => `(${a} < ${b})`,
+  le: (a, b) => `(${a} <= ${b})`,
+  gt: (a, b) => `(${a} > ${b})`,
+  ge: (a, b) => `(${a} >= ${b})`,
+  eq: (a, b) => `(${a} == ${b})`,
+  ne: (a, b) => `(${a} != ${b})`,
+  and: (a, b) => `(${a} && ${b})`,
+  or: (a, b) => `(${a} || ${b})`,
+};
+
+export interface Scope {
+  /** WGSL expressions (u32) of the element index at each level available here. */
+  readonly index: Partial<Record<Level, string>>;
+}
+
+export class ExprEmitter {
+  readonly lines: string[] = [];
+  private readonly cache = new Map<number, string>();
+  private readonly index: Partial<Record<Level, string>>;
+  private counter = 0;
+
+  constructor(
+    private readonly slots: Slots,
+    private readonly materialized: ReadonlySet<number>,
+    scope: Scope,
+    private readonly prefix = 'v',
+  ) {
+    this.index = { ...scope.index, batch: '0u' };
+  }
+
+  private fresh(): string {
+    return `${this.prefix}${this.counter++}`;
+  }
+
+  private bind(type: 'f32' | 'bool' | 'u32', code: string): string {
+    const name = this.fresh();
+    this.lines.push(`let ${name}: ${type} = ${code};`);
+    return name;
+  }
+
+  /** The element index at a level, derived from a finer one when needed. */
+  indexAt(level: Level): string {
+    const known = this.index[level];
+    if (known) return known;
+    if (level === 'seq') {
+      const t = this.index.token ?? fail('no token index to derive a seq index from');
+      return (this.index.seq = this.bind('u32', `I[sec(${this.slots.slot({ buffer: 'I', kind: 'seq_of' })}u) + ${t}]`));
+    }
+    if (level === 'group') {
+      const s = this.indexAt('seq');
+      return (this.index.group = this.bind('u32', `I[sec(${this.slots.slot({ buffer: 'I', kind: 'group_of' })}u) + ${s}]`));
+    }
+    return fail(`no index for level ${level}`);
+  }
+
+  private load(slot: number, level: Level, bool: boolean): string {
+    const v = `D[sec(${slot}u) + ${this.indexAt(level)}]`;
+    return bool ? `(${v} != 0.0)` : v;
+  }
+
+  /** WGSL expression of a node's value at this scope's element. */
+  value(n: Node): string {
+    const hit = this.cache.get(n.id);
+    if (hit) return hit;
+    const bool = n.type.dtype === 'bool';
+    const t = bool ? 'bool' : 'f32';
+    let code: string;
+    if (this.materialized.has(n.id)) code = this.load(this.slots.slot({ buffer: 'D', kind: 'value', node: n }), n.type.level, bool);
+    else code = this.compute(n, bool);
+    // literals and loads of scalars are cheap enough to inline
+    const name = n.op === 'const' ? code : this.bind(t, code);
+    this.cache.set(n.id, name);
+    return name;
+  }
+
+  private compute(n: Node, bool: boolean): string {
+    const a = n.args as Record<string, unknown>;
+    switch (n.op) {
+      case 'input':
+        return this.load(this.slots.slot({ buffer: 'D', kind: 'input', name: a.name as string }), n.type.level, bool);
+      case 'mask':
+        return `(I[sec(${this.slots.slot({ buffer: 'I', kind: 'mask' })}u) + ${this.indexAt('token')}] != 0u)`;
+      case 'param':
+        return `D[${this.slots.scalarIndex.get(`param:${a.name}`)}u]`;
+      case 'clock':
+        return `D[${this.slots.scalarIndex.get(`clock:${a.which}`)}u]`;
+      case 'size': {
+        const which = a.which as string;
+        if (which === 'position' || which === 'length' || which === 'group_size') {
+          return this.load(this.slots.slot({ buffer: 'D', kind: 'size', which }), n.type.level, false);
+        }
+        return `D[${this.slots.scalarIndex.get(`size:${which}`)}u]`;
+      }
+      case 'const':
+        return bool ? (a.value ? 'true' : 'false') : f32Literal(a.value as number);
+      case 'unary':
+        return UNARY[a.fn as UnaryOp](this.value(n.src[0]));
+      case 'binary':
+        return BINARY[a.fn as BinaryOp](this.value(n.src[0]), this.value(n.src[1]));
+      case 'cast': {
+        const x = this.value(n.src[0]);
+        if (n.src[0].type.dtype === 'bool') return `select(0.0, 1.0, ${x})`;
+        return a.to === 'i32' ? `trunc(${x})` : x;
+      }
+      case 'where':
+        return `select(${this.value(n.src[2])}, ${this.value(n.src[1])}, ${this.value(n.src[0])})`;
+      case 'clip':
+        return `min(max(${this.value(n.src[0])}, ${this.value(n.src[1])}), ${this.value(n.src[2])})`;
+      case 'sg':
+        return this.value(n.src[0]);
+      case 'broadcast':
+        if (levelRank(n.src[0].type.level) < levelRank(n.type.level)) fail('broadcast to a coarser level');
+        return this.value(n.src[0]);
+      default:
+        return fail(`${n.op} must be materialized before an elementwise kernel reads it`);
+    }
+  }
+}
+
+function fail(message: string): never {
+  throw new InternalError('codegen-wgsl', message);
+}

@@ -1,0 +1,37 @@
+/** WGSL shared by every kernel: the two bindings and the math functions WGSL lacks. */
+export const PRELUDE = /* wgsl */ `
+@group(0) @binding(0) var<storage, read_write> D: array<f32>;
+@group(0) @binding(1) var<storage, read> I: array<u32>;
+
+fn sec(k: u32) -> u32 { return I[3u + k]; }
+// an f32 from its bits at run time (constant NaN or infinity would be rejected)
+fn bits_(b: u32) -> f32 { return bitcast<f32>(b + I[0] * 0u); }
+
+
+// log(1 + x) accurate near 0 (the correction term fixes the rounding of 1 + x)
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0 + x;
+  if (u == 1.0) { return x; }
+  return log(u) * x / (u - 1.0);
+}
+fn expm1_(x: f32) -> f32 {
+  if (abs(x) < 1e-5) { return x + 0.5 * x * x; }
+  return exp(x) - 1.0;
+}
+fn sigmoid_(x: f32) -> f32 {
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+fn softplus_(x: f32) -> f32 { return max(x, 0.0) + log1p_(exp(-abs(x))); }
+fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
+// pow with the real-number semantics of Math.pow: negative bases with integer exponents
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x >= 0.0) { return pow(x, y); }
+  if (floor(y) != y) { return bits_(0x7fc00000u); }
+  let p = pow(-x, y);
+  if (floor(y * 0.5) * 2.0 == y) { return p; }
+  return -p;
+}
+`;

@@ -1,0 +1,119 @@
+/**
+ * GPU results (WGSL on Dawn) equal the float64 interpreter. Runs on any adapter Dawn finds (Mesa's
+ * llvmpipe in CI); without one, every test here is reported as skipped with the reason.
+ *
+ * Tolerances (float32 on the device vs float64): loss |Δ| ≤ 1e-4·(|loss| + s) where s is the mean
+ * |gradient|·T scale of the batch (the loss is a mean of per-token terms, so its absolute error
+ * follows their size, not the size of the possibly cancelling mean); gradient max |Δ| ≤ 1e-4·max|g|
+ * + 1e-7.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { evaluate } from '../../compiler/interp/eval.js';
+import { openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
+import type { RaggedBatch } from '../../runtime/batch/batch.js';
+import { compileSource } from '../../src/compile.js';
+import { arbBatch } from '../../src/equiv/random-batches.js';
+import { compileGpu } from '../../src/gpu.js';
+import { compile } from '../../src/objective.js';
+import { objectiveNames } from '../../src/stdlib.js';
+import { randomProgram } from '../helpers/random-program.js';
+import { toRagged } from '../helpers/batches.js';
+import { arbRefBatch } from '../reference/arbitrary.js';
+import type { EvalResult } from '../../compiler/interp/eval.js';
+
+const opened = await openDevice().then(
+  (d) => ({ device: d as GpuDevice, reason: '' }),
+  (e: Error) => ({ device: undefined, reason: e.message }),
+);
+const device = opened.device;
+if (!device) console.warn(`GPU tests skipped: ${opened.reason}`);
+afterAll(() => device?.dispose());
+
+function agree(got: EvalResult, want: EvalResult, what: string): void {
+  for (const [name, g] of Object.entries(want.grads)) {
+    const gg = got.grads[name].data;
+    let max = 0;
+    let diff = 0;
+    g.data.forEach((v, i) => {
+      max = Math.max(max, Math.abs(v));
+      diff = Math.max(diff, Math.abs(v - gg[i]));
+    });
+    expect(diff, `${what}: gradient ${name} (max |g| ${max})`).toBeLessThanOrEqual(1e-4 * max + 1e-7);
+  }
+  const scale = Math.max(...Object.values(want.grads).map((g) => g.data.reduce((s, v) => s + Math.abs(v), 0)), 0);
+  expect(Math.abs(got.loss - want.loss), `${what}: loss ${got.loss} vs ${want.loss}`).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + scale) + 1e-6);
+  for (const [k, v] of Object.entries(want.metrics)) expect(Math.abs(got.metrics[k] - v), `${what}: metric ${k}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(v)));
+}
+
+describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`, () => {
+  it.each(objectiveNames())('stdlib %s equals the interpreter on random ragged batches', async (name) => {
+    const cpu = compile(name);
+    const gpu = await compileGpu(cpu, { device });
+    try {
+      // no log-ratios exactly on clip boundaries: float32 and float64 may round them to different sides of a kink
+      const samples = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 6 });
+      for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name);
+    } finally {
+      gpu.dispose();
+    }
+  });
+
+  it('random well-typed programs equal the interpreter', async () => {
+    const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ maxGroups: 3 })), { numRuns: 25 });
+    for (const [seed, rb] of cases) {
+      const { program } = compileSource(randomProgram(seed), `random-${seed}.credo`);
+      const batch = toRagged(rb);
+      const want = evaluate(program!, batch, { step: 3, totalSteps: 10 });
+      if (!Number.isFinite(want.loss) || Math.abs(want.loss) > 1e6) continue; // f32 cannot follow f64 there
+      const gpu = await compileGpu({ name: 'random', program: program!, diagnostics: [], inputs: program!.inputs, maskName: 'mask', run: () => want }, { device });
+      try {
+        agree(await gpu.run(batch, { step: 3, totalSteps: 10 }), want, `random program ${seed}`);
+      } finally {
+        gpu.dispose();
+      }
+    }
+  });
+
+  it('the unfused plan gives the same numbers', async () => {
+    const cpu = compile('grpo');
+    const [fused, unfused] = [await compileGpu(cpu, { device }), await compileGpu(cpu, { device, fuse: 'none' })];
+    expect(unfused.plan.kernels.length).toBeGreaterThan(fused.plan.kernels.length);
+    const batch: RaggedBatch = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 1, seed: 3 })[0];
+    const [a, b] = [await fused.run(batch), await unfused.run(batch)];
+    agree(a, cpu.run(batch), 'fused');
+    agree(b, cpu.run(batch), 'unfused');
+    fused.dispose();
+    unfused.dispose();
+  });
+
+  it('edge batches: empty, fully masked, groups of one, log-ratios of ±50, all-equal rewards', async () => {
+    const cpu = compile('dapo');
+    const gpu = await compileGpu(cpu, { device });
+    const mk = (lens: number[], groups: number[], mask: number[], d: number, reward: number[]) =>
+      toRagged({
+        offsets: lens.reduce((o, l) => [...o, o[o.length - 1] + l], [0]),
+        groupOf: groups,
+        numGroups: Math.max(0, ...groups.map((g) => g + 1)),
+        mask,
+        logp: mask.map(() => -1),
+        old_logp: mask.map(() => -1 - d),
+        ref_logp: mask.map(() => -1),
+        reward,
+      });
+    const cases = [
+      mk([], [], [], 0, []),
+      mk([0, 0], [0, 0], [], 0, [1, 0]),
+      mk([2, 1], [0, 1], [0, 0, 0], 0.1, [1, 0]),
+      mk([3, 2], [0, 0], [1, 1, 1, 1, 1], 50, [1, 0]),
+      mk([3, 2], [0, 0], [1, 1, 1, 1, 1], -50, [0, 1]),
+      mk([1, 2, 3], [0, 0, 0], [1, 1, 1, 1, 1, 1], 0.3, [1, 1, 1]),
+    ];
+    for (const batch of cases) {
+      const got = await gpu.run(batch);
+      expect(Number.isFinite(got.loss)).toBe(true);
+      agree(got, cpu.run(batch), 'edge');
+    }
+    gpu.dispose();
+  });
+});
