@@ -58,7 +58,7 @@ export class GpuExecutor {
 
   private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
     const count = k.grid.level === 'token' ? batch.numTokens : k.grid.level === 'seq' ? batch.numSeqs : k.grid.level === 'group' ? batch.numGroups : 1;
-    const groups = k.grid.per === 'segment' ? count : Math.ceil(count / k.workgroupSize);
+    const groups = k.grid.per === 'segment' ? count : k.grid.per === 'chunk' ? Math.ceil(count / k.grid.chunk) : Math.ceil(count / k.workgroupSize);
     if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
   }

@@ -40,6 +40,7 @@ function sectionLength(key: SectionKey, batch: RaggedBatch, seg: Segments): numb
     case 'input': return batch.tensors.get(key.name)?.data.length ?? 0;
     case 'size': return key.which === 'position' ? size('token') : key.which === 'length' ? size('seq') : size('group');
     case 'value': return size(key.node.type.level);
+    case 'partials': return 2 * Math.ceil(size(key.node.src[0].type.level) / key.chunk);
     case 'offsets': return batch.numSeqs + 1;
     case 'seq_of':
     case 'mask':
@@ -94,6 +95,7 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
         D.set(key.which === 'position' ? seg.position : key.which === 'length' ? seg.length : seg.groupSize, at);
         break;
       case 'value':
+      case 'partials':
         break;
       case 'offsets': I.set(batch.offsets, at); break;
       case 'seq_of': I.set(seg.seqOf, at); break;

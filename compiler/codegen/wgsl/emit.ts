@@ -23,7 +23,7 @@ export interface WgslKernel {
   readonly code: string;
   readonly workgroupSize: number;
   /** How many workgroups to launch, from the batch sizes: per element, per segment or per sequence. */
-  readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level };
+  readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level } | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
 }
 
 export interface WgslProgram {
@@ -37,20 +37,31 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
   // every materialized value and input gets its slot up front, so slot numbers do not depend on kernel order
   for (const n of plan.materialized) slots.slot({ buffer: 'D', kind: 'value', node: n });
   for (const i of plan.program.inputs) slots.slot({ buffer: 'D', kind: 'input', name: i.name });
-  const kernels = plan.kernels.map((k) => {
+  const chunk = workgroupSize * CHUNK_PER_THREAD;
+  const kernels = plan.kernels.flatMap((k): WgslProgram['kernels'][number][] => {
     switch (k.kind) {
       case 'host':
-        return { kernel: k };
+        return [{ kernel: k }];
       case 'map':
-        return { kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: k.level } };
+        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.level } }];
       case 'reduce':
-        return { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: k.node.type.level } };
+        if (k.node.type.level === 'batch') {
+          // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine
+          return [
+            { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize, chunk), workgroupSize, grid: { per: 'chunk', level: k.node.src[0].type.level, chunk } },
+            { kernel: k, code: combinePartials(k.node, slots, workgroupSize, chunk), workgroupSize, grid: { per: 'segment', level: 'batch' } },
+          ];
+        }
+        return [{ kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: k.node.type.level } }];
       case 'seqwise':
-        return { kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: 'seq' as Level } };
+        return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
     }
   });
   return { slots, kernels };
 }
+
+/** Elements each thread folds per chunk in the first pass of a batch reduction. */
+const CHUNK_PER_THREAD = 16;
 
 const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
 
@@ -85,12 +96,18 @@ ${indent(stores, '  ')}
 `;
 }
 
-function reduceKernel(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+function reduceKernel(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number, chunk?: number): string {
   const [x, cond] = n.src;
   const from = x.type.level;
   const to = n.type.level;
-  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
+  // batch reductions (chunked) walk the elements directly; others go through the segment's member list
+  const range = chunk
+    ? { lo: `seg * ${chunk}u`, hi: `min(${COUNT[from]}, (seg + 1u) * ${chunk}u)`, element: 'j', live: `seg * ${chunk}u < ${COUNT[from]}` }
+    : (() => {
+        const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+        const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
+        return { lo: `I[sec(${starts}u) + seg]`, hi: `I[sec(${starts}u) + seg + 1u]`, element: `I[sec(${members}u) + j]`, live: `seg < ${COUNT[to]}` };
+      })();
   const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
   const value = e.value(x);
   const keep = cond ? e.value(cond) : 'true';
@@ -107,16 +124,16 @@ var<workgroup> pcnt: array<f32, ${wg}>;
 ${origins([n])}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = wid.x + wid.y * nwg.x;
-  let live = seg < ${COUNT[to]};
+  let live = ${range.live};
   var acc: f32 = ${identity};
   var cnt: f32 = 0.0;
   if (live) {
-    let lo = I[sec(${starts}u) + seg];
-    let hi = I[sec(${starts}u) + seg + 1u];
+    let lo = ${range.lo};
+    let hi = ${range.hi};
     var j = lo + lid.x;
     loop {
       if (j >= hi) { break; }
-      let e = I[sec(${members}u) + j];
+      let e = ${range.element};
       if (${valid}) {
         ${e.lines.join('\n        ')}
         if (${keep}) {
@@ -143,7 +160,58 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
   if (live && lid.x == 0u) {
-    ${store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, part[0], pcnt[0] > 0.0)')}
+    ${
+      chunk
+        ? `D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg] = part[0];
+    D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg + 1u] = pcnt[0];`
+        : store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, part[0], pcnt[0] > 0.0)')
+    }
+  }
+}
+`;
+}
+
+/** Second pass of a batch reduction: one workgroup folds the chunk partials in a fixed order. */
+function combinePartials(n: Node<'reduce'>, slots: Slots, wg: number, chunk: number): string {
+  const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk });
+  const fn = n.args.fn;
+  const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+  return `${PRELUDE}
+var<workgroup> part: array<f32, ${wg}>;
+var<workgroup> pcnt: array<f32, ${wg}>;
+${origins([n])}@compute @workgroup_size(${wg})
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  let chunks = (${COUNT[n.src[0].type.level]} + ${chunk - 1}u) / ${chunk}u;
+  var acc: f32 = 0.0;
+  var cnt: f32 = 0.0;
+  var c = lid.x;
+  loop {
+    if (c >= chunks) { break; }
+    let b = D[sec(${partials}u) + 2u * c];
+    let cb = D[sec(${partials}u) + 2u * c + 1u];
+    if (cb > 0.0) {
+      let a = acc;
+      acc = select(${fold}, b, cnt == 0.0);
+      cnt = cnt + cb;
+    }
+    c = c + ${wg}u;
+  }
+  part[lid.x] = acc;
+  pcnt[lid.x] = cnt;
+  workgroupBarrier();
+  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
+    if (lid.x < stride) {
+      let a = part[lid.x];
+      let b = part[lid.x + stride];
+      let ca = pcnt[lid.x];
+      let cb = pcnt[lid.x + stride];
+      part[lid.x] = select(select(${fold}, a, cb == 0.0), b, ca == 0.0);
+      pcnt[lid.x] = ca + cb;
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    ${store(slots, n, '0u', 'select(0.0, part[0], pcnt[0] > 0.0)')}
   }
 }
 `;

@@ -15,6 +15,8 @@ export type SectionKey =
   | { readonly buffer: 'D'; readonly kind: 'input'; readonly name: string }
   | { readonly buffer: 'D'; readonly kind: 'size'; readonly which: 'position' | 'length' | 'group_size' }
   | { readonly buffer: 'D'; readonly kind: 'value'; readonly node: Node }
+  /** Per-chunk (value, count) partials of a reduction to the whole batch (two-pass). */
+  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number }
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
@@ -54,6 +56,7 @@ export function keyString(key: SectionKey): string {
     case 'input': return `input:${key.name}`;
     case 'size': return `size:${key.which}`;
     case 'value': return `value:${key.node.id}`;
+    case 'partials': return `partials:${key.node.id}`;
     case 'csr_starts':
     case 'csr_members':
       return `${key.kind}:${key.from}:${key.to}`;
