@@ -1,0 +1,138 @@
+/**
+ * `npm run bench [-- --json] [-- --quick]`: loss + gradient of dapo (token ratio), gspo (sequence
+ * ratio) and ctpo (cumulative ratio, a scan) at 2^16 and 2^20 ragged tokens, measured in one run
+ * against (a) a WGSL kernel that only streams the same minimal bytes (the practical limit),
+ * (b) plain-JS loops (dapo only: a hand-written reference loop) and (c) Credo's CPU interpreter.
+ * jax-js is not installed in this project yet, so its row is reported as missing.
+ * Times are medians over repeated calls after one warm-up; GB/s = minimal bytes / time.
+ */
+import { cpus, totalmem } from 'node:os';
+import { syntheticBatch } from '../runtime/batch/synthetic.js';
+import type { RaggedBatch } from '../runtime/batch/batch.js';
+import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
+import { compileGpu } from '../src/gpu.js';
+import { compile } from '../src/objective.js';
+import { dapoRef } from '../tests/reference/dapo.js';
+
+interface Row { objective: string; tokens: number; tool: string; resident_ms: number | null; e2e_ms: number | null; gbps: number | null; note?: string }
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const SIZES = quick ? [1 << 14] : [1 << 16, 1 << 20];
+const REPS = quick ? 3 : 7;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function time(f: () => Promise<unknown> | unknown, reps = REPS): Promise<number> {
+  await f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
+/** Minimal bytes: logp, old_logp, mask read once and the gradient written once (16 B/token) + rewards. */
+const minimalBytes = (b: RaggedBatch) => b.numTokens * 16 + b.numSeqs * 4;
+
+async function streamLimit(device: GpuDevice, tokens: number): Promise<number> {
+  const d = device.device;
+  const wg = device.workgroupSize;
+  const code = `@group(0) @binding(0) var<storage, read> a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> b: array<vec4f>;
+@group(0) @binding(2) var<storage, read> c: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> o: array<vec4f>;
+@compute @workgroup_size(${wg}) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) n: vec3u) {
+  let i = id.x + id.y * n.x * ${wg}u;
+  if (i < arrayLength(&o)) { o[i] = a[i] + b[i] + c[i]; }
+}`;
+  const p = d.createComputePipeline({ layout: 'auto', compute: { module: d.createShaderModule({ code }), entryPoint: 'main' } });
+  const bufs = [0, 1, 2, 3].map(() => d.createBuffer({ size: tokens * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
+  const bind = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const groups = Math.ceil(tokens / 4 / wg);
+  const [x, y] = groups > 65535 ? [65535, Math.ceil(groups / 65535)] : [groups, 1];
+  const ms = await time(async () => {
+    const enc = d.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(p);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(x, y);
+    pass.end();
+    d.queue.submit([enc.finish()]);
+    await d.queue.onSubmittedWorkDone();
+  });
+  bufs.forEach((b) => b.destroy());
+  return ms;
+}
+
+function refBatch(b: RaggedBatch) {
+  const t = (n: string) => Array.from(b.tensors.get(n)!.data);
+  return { offsets: Array.from(b.offsets), groupOf: Array.from(b.groupOf), numGroups: b.numGroups, mask: Array.from(b.mask), logp: t('logp'), old_logp: t('old_logp'), ref_logp: t('logp'), reward: t('reward') };
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  let device: GpuDevice | null = null;
+  try {
+    device = await openDevice();
+  } catch (e) {
+    console.error(`no GPU adapter: ${(e as Error).message}; GPU rows are missing`);
+  }
+  for (const tokens of SIZES) {
+    const probe = compile('dapo');
+    const base = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: probe.inputs, maskName: probe.maskName });
+    const bytes = minimalBytes(base);
+    const gbps = (ms: number | null) => (ms ? bytes / ms / 1e6 : null);
+    if (device) {
+      const ms = await streamLimit(device, tokens);
+      rows.push({ objective: '-', tokens, tool: 'stream-limit', resident_ms: ms, e2e_ms: null, gbps: gbps(ms) });
+    }
+    for (const name of ['dapo', 'gspo', 'ctpo']) {
+      const cpu = compile(name);
+      const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName });
+      if (device) {
+        const gpu = await compileGpu(cpu, { device });
+        let kernels = 0;
+        const e2e = await time(async () => {
+          const r = await gpu.run(batch);
+          kernels = r.timings_ms.kernels;
+        });
+        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: kernels, e2e_ms: e2e, gbps: gbps(kernels), note: `${gpu.plan.kernels.length} kernels; resident = kernel time of the last call` });
+        gpu.dispose();
+      }
+      const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
+      rows.push({ objective: name, tokens, tool: 'credo-cpu', resident_ms: cpuMs, e2e_ms: cpuMs, gbps: gbps(cpuMs), note: 'float64 reference interpreter' });
+      if (name === 'dapo') {
+        const rb = refBatch(batch);
+        const ms = await time(() => dapoRef(rb), quick ? 1 : 3);
+        rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'tests/reference/dapo.ts (arrays of numbers)' });
+      }
+      rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: null, e2e_ms: null, gbps: null, note: 'not installed in this project yet' });
+    }
+  }
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, adapter: device?.adapterName ?? null };
+  device?.dispose();
+  if (json) {
+    console.log(JSON.stringify({ machine, rows }, null, 2));
+    return;
+  }
+  console.log(`machine: ${JSON.stringify(machine)}`);
+  const f = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
+  console.log('| objective | tokens | tool | resident ms | e2e ms | GB/s | note |\n|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.objective} | ${r.tokens} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${r.note ?? ''} |`);
+  for (const tokens of SIZES) {
+    const limit = rows.find((r) => r.tool === 'stream-limit' && r.tokens === tokens)?.gbps;
+    for (const name of ['dapo', 'gspo', 'ctpo']) {
+      const g = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.gbps;
+      if (limit && g) console.log(`ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(g / limit * 100).toFixed(1)}%`);
+    }
+  }
+}
+
+await main();
