@@ -8,6 +8,9 @@
  *     rank, prefix_id — is materialized by one kernel, which fuses its elementwise prologue.
  *  3. Program outputs (loss, metrics, exports, gradients) are materialized; those that are not
  *     boundaries are computed by one map kernel per level and stage.
+ *  3b. A value broadcast to a finer level is materialized at its own level (one value per seq or
+ *     group) unless it is a leaf: otherwise every token would recompute it (the advantage of a
+ *     sequence, say, from its group's statistics).
  *  4. Ops with no GPU kernel yet (keyed_reduce, quantile, quantile_weight, rank, prefix_id) run as
  *     host steps on the reference semantics; their sources are materialized first.
  * Kernels run in stages: a kernel's stage is one more than the latest stage it reads from.
@@ -40,6 +43,12 @@ export interface PlanOptions {
 
 const isLeaf = (n: Node) => n.src.length === 0;
 
+/** Values computed from params, the clock and constants only: cheaper to recompute than to load. */
+function dependsOnlyOnScalars(n: Node): boolean {
+  if (n.src.length === 0) return n.op === 'const' || n.op === 'param' || n.op === 'clock';
+  return n.type.level === 'batch' && n.op !== 'reduce' && n.src.every(dependsOnlyOnScalars);
+}
+
 export function planKernels(program: Program, opts: PlanOptions = {}): KernelPlan {
   const roots = outputNodes(program);
   const order = topoSort(roots);
@@ -50,6 +59,9 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
     if (opts.fuse === 'none' && !isLeaf(n) && n.op !== 'broadcast') materialized.add(n.id);
   }
   for (const r of roots) if (!isLeaf(r)) materialized.add(r.id);
+  if (opts.fuse !== 'none') {
+    for (const n of order) if (n.op === 'broadcast' && !isLeaf(n.src[0]) && n.src[0].op !== 'broadcast' && !dependsOnlyOnScalars(n.src[0])) materialized.add(n.src[0].id);
+  }
 
   // stage of a materialized node: 1 + the latest stage among the materialized nodes its kernel reads
   const stage = new Map<number, number>();

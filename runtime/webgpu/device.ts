@@ -10,10 +10,15 @@ export interface GpuDevice {
   readonly featureLevel: 'core' | 'compatibility';
   /** Largest workgroup size we use on this device (a power of two). */
   readonly workgroupSize: number;
+  /** Why the device was lost, once it has been. */
+  lostReason(): string | null;
   dispose(): void;
 }
 
 export class NoAdapterError extends Error {}
+
+/** A GPU problem the user can act on (device lost, batch beyond the device's limits). */
+export class GpuError extends Error {}
 
 type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
 
@@ -52,6 +57,10 @@ export async function openDevice(): Promise<GpuDevice> {
         continue;
       }
       const device = await withTimeout(adapter.requestDevice(), 20_000, "requestDevice");
+      let lost: string | null = null;
+      void device.lost.then((l) => {
+        if (l.reason !== 'destroyed') lost = l.message || 'unknown reason';
+      });
       const info = adapter.info as GPUAdapterInfo & { description?: string; device?: string };
       const name = [info.vendor, info.architecture, info.device, info.description].filter((x) => x).join(' ') || 'unknown adapter';
       const workgroupSize = Math.min(256, device.limits.maxComputeWorkgroupSizeX, device.limits.maxComputeInvocationsPerWorkgroup, 128);
@@ -63,6 +72,7 @@ export async function openDevice(): Promise<GpuDevice> {
         adapterName: `${name} (${t.featureLevel})`,
         featureLevel: t.featureLevel,
         workgroupSize: 2 ** Math.floor(Math.log2(workgroupSize)),
+        lostReason: () => lost,
         dispose: () => device.destroy(),
       };
     } catch (e) {

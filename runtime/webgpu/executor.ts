@@ -9,7 +9,7 @@ import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.j
 import type { KernelPlan } from '../../compiler/plan/plan.js';
 import type { Node } from '../../src/ir/node.js';
 import type { RaggedBatch } from '../batch/batch.js';
-import type { GpuDevice } from './device.js';
+import { GpuError, type GpuDevice } from './device.js';
 import { buildArenas, type Arenas, type RunValues } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
@@ -85,7 +85,15 @@ export class GpuExecutor {
   async run(batch: RaggedBatch, values: RunValues): Promise<GpuRunResult> {
     const device = this.gpu.device;
     const t0 = performance.now();
+    const lost = this.gpu.lostReason();
+    if (lost) throw new GpuError(`the GPU device was lost (${lost}); open a new one`);
     const arenas = buildArenas(this.wgsl.slots, batch, values);
+    const limit = device.limits.maxStorageBufferBindingSize;
+    const largest = Math.max(arenas.D.byteLength, arenas.I.byteLength);
+    if (largest > limit) {
+      // NOTE: splitting a batch across several bindings is not implemented yet
+      throw new GpuError(`this batch needs a ${(largest / 2 ** 20).toFixed(0)} MiB buffer, above the device's ${(limit / 2 ** 20).toFixed(0)} MiB binding limit; split the batch or use --backend cpu`);
+    }
     this.dBuf = this.buffer(this.dBuf, arenas.D.byteLength);
     this.iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
     device.queue.writeBuffer(this.dBuf, 0, arenas.D as Float32Array<ArrayBuffer>);

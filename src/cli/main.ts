@@ -19,7 +19,7 @@ import type { EvalResult } from '../../compiler/interp/eval.js';
 import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
 import { PRELUDE } from '../../compiler/codegen/wgsl/prelude.js';
 import { planKernels, printPlan } from '../../compiler/plan/plan.js';
-import { NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
+import { GpuError, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { compileGpu } from '../gpu.js';
 
 interface Io {
@@ -41,6 +41,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (e instanceof BatchError) {
       if (json) io.out(JSON.stringify({ error: { kind: 'batch', tensor: e.tensor, message: e.message } }) + '\n');
       else io.err(`error: batch: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof GpuError) {
+      if (json) io.out(JSON.stringify({ error: { kind: 'gpu', message: e.message } }) + '\n');
+      else io.err(`error: gpu: ${e.message}\n`);
       return 1;
     }
     if (e instanceof CliError) {

@@ -152,6 +152,13 @@ export function holderPoRef(
       for (const v of x) sum += v;
       logRho = sum / n;
       for (let k = 0; k < n; k++) wts.push(1 / n);
+    } else if (Math.abs(p) < 0.05) {
+      // accurate form for small |p|: log(mean(exp(p x))) / p = log1p(mean(expm1(p x))) / p
+      let m = 0;
+      for (const v of x) m += Math.expm1(p * v);
+      m /= n;
+      logRho = Math.log1p(m) / p;
+      for (const v of x) wts.push(Math.exp(p * v) / (n * (1 + m)));
     } else {
       let M = -Infinity;
       for (const v of x) M = Math.max(M, p * v);

@@ -52,6 +52,10 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
             { kernel: k, code: combinePartials(k.node, slots, workgroupSize, chunk), workgroupSize, grid: { per: 'segment', level: 'batch' } },
           ];
         }
+        if (k.node.src[0].type.level !== 'token') {
+          // segments of sequences (a group's responses) are small: one thread each, no barriers
+          return [{ kernel: k, code: reducePerThread(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.node.type.level } }];
+        }
         return [{ kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: k.node.type.level } }];
       case 'seqwise':
         return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
@@ -61,7 +65,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
 }
 
 /** Elements each thread folds per chunk in the first pass of a batch reduction. */
-const CHUNK_PER_THREAD = 16;
+const CHUNK_PER_THREAD = 64;
 
 const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
 
@@ -145,20 +149,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       j = j + ${wg}u;
     }
   }
-  part[lid.x] = acc;
-  pcnt[lid.x] = cnt;
-  workgroupBarrier();
-  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) {
-      let a = part[lid.x];
-      let b = part[lid.x + stride];
-      let ca = pcnt[lid.x];
-      let cb = pcnt[lid.x + stride];
-      part[lid.x] = select(select(${combineShared}, a, cb == 0.0), b, ca == 0.0);
-      pcnt[lid.x] = ca + cb;
-    }
-    workgroupBarrier();
-  }
+${treeFold(wg, combineShared)}
   if (live && lid.x == 0u) {
     ${
       chunk
@@ -169,6 +160,64 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   }
 }
 `;
+}
+
+/** A reduction over small segments: one thread walks one segment's members. */
+function reducePerThread(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const [x, cond] = n.src;
+  const from = x.type.level;
+  const to = n.type.level;
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+  const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
+  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
+  const value = e.value(x);
+  const keep = cond ? e.value(cond) : 'true';
+  const fn = n.args.fn;
+  const combine = fn === 'sum' ? 'acc + xv' : fn === 'max' ? 'select(max(acc, xv), xv, cnt == 0.0)' : 'select(min(acc, xv), xv, cnt == 0.0)';
+  return `${PRELUDE}
+${origins([n])}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (seg >= ${COUNT[to]}) { return; }
+  var acc: f32 = 0.0;
+  var cnt: f32 = 0.0;
+  let hi = I[sec(${starts}u) + seg + 1u];
+  var j = I[sec(${starts}u) + seg];
+  loop {
+    if (j >= hi) { break; }
+    let e = I[sec(${members}u) + j];
+    ${e.lines.join('\n    ')}
+    if (${keep}) {
+      let xv: f32 = ${x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value};
+      acc = ${combine};
+      cnt = cnt + 1.0;
+    }
+    j = j + 1u;
+  }
+  ${store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, acc, cnt > 0.0)')}
+}
+`;
+}
+
+/**
+ * Folds the workgroup's (value, count) partials in a fixed tree order; empty partials (count 0)
+ * are skipped so max/min of an empty part never wins. Leaves the result in part[0], pcnt[0].
+ */
+function treeFold(wg: number, fold: string): string {
+  return `  part[lid.x] = acc;
+  pcnt[lid.x] = cnt;
+  workgroupBarrier();
+  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
+    if (lid.x < stride) {
+      let a = part[lid.x];
+      let b = part[lid.x + stride];
+      let ca = pcnt[lid.x];
+      let cb = pcnt[lid.x + stride];
+      part[lid.x] = select(select(${fold}, a, cb == 0.0), b, ca == 0.0);
+      pcnt[lid.x] = ca + cb;
+    }
+    workgroupBarrier();
+  }`;
 }
 
 /** Second pass of a batch reduction: one workgroup folds the chunk partials in a fixed order. */
@@ -196,20 +245,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
     }
     c = c + ${wg}u;
   }
-  part[lid.x] = acc;
-  pcnt[lid.x] = cnt;
-  workgroupBarrier();
-  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) {
-      let a = part[lid.x];
-      let b = part[lid.x + stride];
-      let ca = pcnt[lid.x];
-      let cb = pcnt[lid.x + stride];
-      part[lid.x] = select(select(${fold}, a, cb == 0.0), b, ca == 0.0);
-      pcnt[lid.x] = ca + cb;
-    }
-    workgroupBarrier();
-  }
+${treeFold(wg, fold)}
   if (lid.x == 0u) {
     ${store(slots, n, '0u', 'select(0.0, part[0], pcnt[0] > 0.0)')}
   }
