@@ -42,7 +42,7 @@ export function renderStdlib(): string {
     '|---|---|---|---|---|---|',
     ...rows,
     '',
-    'Importable modules (`import NAME`): `advantages` (grpo, dr_grpo, rloo), `kl` (k1, k2, k3, k1_st, k3_st),',
+    'Importable modules (`import NAME`): `advantages` (grpo, dr_grpo, rloo), `kl` (k1, k2, k3 and the straight-through k1_st, k2_st, k3_st),',
     '`agg` (token_mean, seq_mean_token_mean, seq_mean_token_sum, seq_mean_token_sum_norm).',
     '',
   ].join('\n');
