@@ -113,6 +113,11 @@ export class GpuExecutor {
         pass = enc.beginComputePass();
         continue;
       }
+      if (k.when) {
+        const size = (l: string) => (l === 'token' ? batch.numTokens : l === 'seq' ? batch.numSeqs : l === 'group' ? batch.numGroups : 1);
+        const mean = size(k.when.from) / Math.max(1, size(k.when.to));
+        if ((k.when.meanBelow !== undefined && mean >= k.when.meanBelow) || (k.when.meanAtLeast !== undefined && mean < k.when.meanAtLeast)) continue;
+      }
       const [x, y] = this.grid(k, batch);
       if (x === 0) continue;
       const p = await this.pipeline(k);

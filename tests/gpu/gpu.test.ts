@@ -20,6 +20,7 @@ import { objectiveNames } from '../../src/stdlib.js';
 import { randomProgram } from '../helpers/random-program.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
+import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
 
 const opened = await openDevice().then(
@@ -86,6 +87,19 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
     agree(b, cpu.run(batch), 'unfused');
     fused.dispose();
     unfused.dispose();
+  });
+
+  it('long sequences take the workgroup-per-sequence strategy and agree too', async () => {
+    for (const name of ['gspo', 'grpo', 'ctpo']) {
+      const cpu = compile(name);
+      const gpu = await compileGpu(cpu, { device });
+      // 4 sequences of 700 tokens in 2 groups: the mean segment is ≥ 256 tokens
+      const base = syntheticBatch({ seed: 5, tokens: 4 * 700, groupSize: 2, inputs: cpu.inputs, maskName: cpu.maskName });
+      const tensors = new Map([...base.tensors].map(([k, t]) => [k, t.level === 'token' ? t : { ...t, data: Float64Array.from({ length: t.level === 'seq' ? 4 : 2 }, (_, i) => (i * 7919) % 3 === 0 ? 1 : 0.25) }]));
+      const batch: RaggedBatch = { ...base, numSeqs: 4, numGroups: 2, offsets: Int32Array.from([0, 700, 1400, 2100, 2800]), groupOf: Int32Array.from([0, 0, 1, 1]), groupIds: [0, 1], tensors };
+      agree(await gpu.run(batch), cpu.run(batch), `${name} long`);
+      gpu.dispose();
+    }
   });
 
   it('edge batches: empty, fully masked, groups of one, log-ratios of ±50, all-equal rewards', async () => {

@@ -24,6 +24,11 @@ export interface WgslKernel {
   readonly workgroupSize: number;
   /** How many workgroups to launch, from the batch sizes: per element, per segment or per sequence. */
   readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level } | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
+  /**
+   * Alternative strategies of one kernel: the executor runs this one only when the batch's mean
+   * segment size (elements of `from` per element of `to`) is below / at least the threshold.
+   */
+  readonly when?: { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number };
 }
 
 export interface WgslProgram {
@@ -55,14 +60,23 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         if (k.node.src[0].type.level !== 'token') {
           // segments of sequences (a group's responses) are small: one thread each, no barriers
           return [{ kernel: k, code: reducePerThread(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.node.type.level } }];
+        } else {
+          // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
+          const when = { from: 'token' as Level, to: k.node.type.level };
+          return [
+            { kernel: k, code: reducePerThread(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.node.type.level }, when: { ...when, meanBelow: SHORT_SEGMENT } },
+            { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: k.node.type.level }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+          ];
         }
-        return [{ kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: k.node.type.level } }];
       case 'seqwise':
         return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
     }
   });
   return { slots, kernels };
 }
+
+/** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
+const SHORT_SEGMENT = 256;
 
 /** Elements each thread folds per chunk in the first pass of a batch reduction. */
 const CHUNK_PER_THREAD = 64;
@@ -187,7 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     if (j >= hi) { break; }
     let e = I[sec(${members}u) + j];
     ${e.lines.join('\n    ')}
-    if (${keep}) {
+    if (${from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u && ` : ''}${keep}) {
       let xv: f32 = ${x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value};
       acc = ${combine};
       cnt = cnt + 1.0;
