@@ -9,7 +9,7 @@
 import { BINARY, UNARY } from '../interp/eval.js';
 import type { Node } from '../../src/ir/node.js';
 import type { Op, OpArgs } from '../../src/ir/op.js';
-import { isCoarserOrEqual, levelRank, type Level } from '../../src/types/types.js';
+import { isCoarserOrEqual, type Level } from '../../src/types/types.js';
 import { app, asMonomials, num, poly, type Factor, type Monomial, type Term } from './term.js';
 
 export interface Bindings {
@@ -56,7 +56,6 @@ export class Canonicalizer {
 
 const spansOf = (n: Node) => (n.span ? [n.span] : []);
 const isNum = (t: Term): t is Extract<Term, { kind: 'num' }> => t.kind === 'num';
-const finer = (a: Level, b: Level): Level => (levelRank(a) <= levelRank(b) ? a : b);
 
 function add(a: Term, b: Term, level: Level, n: Node, sign = 1): Term {
   return poly([...asMonomials(a), ...asMonomials(b).map((m) => ({ ...m, coef: sign * m.coef }))], level, spansOf(n));
@@ -195,4 +194,3 @@ const RULES: { [K in Op]: Rule<K> } = {
   prefix_id: (n, kids) => tagged(n, kids, 'prefix_id'),
 };
 
-export { finer };

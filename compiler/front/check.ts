@@ -11,7 +11,7 @@ import type { Node } from '../../src/ir/node.js';
 import type { BinaryOp } from '../../src/ir/op.js';
 import type { InputDecl, ParamDecl, Program } from '../../src/ir/program.js';
 import type { Span } from '../../src/source/source-file.js';
-import { isDType, isLevel, LEVELS, showType, type DType } from '../../src/types/types.js';
+import { isDType, isLevel, LEVELS, showType } from '../../src/types/types.js';
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
@@ -446,4 +446,3 @@ function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: b
   }
 }
 
-export type { DType };

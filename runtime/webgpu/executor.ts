@@ -23,6 +23,8 @@ export class GpuExecutor {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private dBuf: GPUBuffer | null = null;
   private iBuf: GPUBuffer | null = null;
+  /** Bind groups per pipeline, valid while the two arena buffers stay the same. */
+  private bindGroups = new Map<GPUComputePipeline, GPUBindGroup>();
 
   constructor(
     private readonly gpu: GpuDevice,
@@ -53,6 +55,7 @@ export class GpuExecutor {
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (current && current.size >= size) return current;
     current?.destroy();
+    this.bindGroups.clear();
     return this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
   }
 
@@ -122,7 +125,12 @@ export class GpuExecutor {
       if (x === 0) continue;
       const p = await this.pipeline(k);
       pass.setPipeline(p);
-      pass.setBindGroup(0, device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: this.dBuf } }, { binding: 1, resource: { buffer: this.iBuf } }] }));
+      let bind = this.bindGroups.get(p);
+      if (!bind) {
+        bind = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: this.dBuf } }, { binding: 1, resource: { buffer: this.iBuf } }] });
+        this.bindGroups.set(p, bind);
+      }
+      pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(x, y);
       dispatches++;
     }
