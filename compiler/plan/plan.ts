@@ -6,6 +6,8 @@
  *     within the kernel).
  *  2. Every boundary op — reduce, scan, cumprod, shift, keyed_reduce, quantile, quantile_weight,
  *     rank, prefix_id — is materialized by one kernel, which fuses its elementwise prologue.
+ *     Reductions between the same two levels at the same stage share one kernel (up to
+ *     MAX_FUSED_REDUCTIONS), so their inputs are read and their prologues computed once.
  *  3. Program outputs (loss, metrics, exports, gradients) are materialized; those that are not
  *     boundaries are computed by one map kernel per level and stage.
  *  3b. A value broadcast to a finer level is materialized at its own level (one value per seq or
@@ -25,7 +27,8 @@ const HOST: ReadonlySet<Op> = new Set(['keyed_reduce', 'quantile', 'quantile_wei
 
 export type Kernel =
   | { readonly kind: 'map'; readonly level: Level; readonly outputs: readonly Node[]; readonly stage: number }
-  | { readonly kind: 'reduce'; readonly node: Node<'reduce'>; readonly stage: number }
+  /** Reductions over the same levels at the same stage share one pass over their elements. */
+  | { readonly kind: 'reduce'; readonly nodes: readonly Node<'reduce'>[]; readonly stage: number }
   | { readonly kind: 'seqwise'; readonly node: Node<'scan' | 'cumprod' | 'shift'>; readonly stage: number }
   | { readonly kind: 'host'; readonly node: Node; readonly stage: number };
 
@@ -42,6 +45,9 @@ export interface PlanOptions {
 }
 
 const isLeaf = (n: Node) => n.src.length === 0;
+
+/** Reductions sharing one kernel, at most (their partials live in workgroup memory). */
+const MAX_FUSED_REDUCTIONS = 4;
 
 /** Values computed from params, the clock and constants only: cheaper to recompute than to load. */
 function dependsOnlyOnScalars(n: Node): boolean {
@@ -88,16 +94,29 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
   const maxStage = Math.max(0, ...stage.values());
   for (let st = 1; st <= maxStage; st++) {
     const maps = new Map<Level, Node[]>();
+    const reduces = new Map<string, Node<'reduce'>[]>();
     for (const n of order) {
       if (stage.get(n.id) !== st) continue;
       if (HOST.has(n.op)) kernels.push({ kind: 'host', node: n, stage: st });
-      else if (n.op === 'reduce') kernels.push({ kind: 'reduce', node: n as Node<'reduce'>, stage: st });
+      else if (n.op === 'reduce') {
+        // at most MAX_FUSED_REDUCTIONS per kernel (each needs workgroup memory)
+        const base = `${n.src[0].type.level}→${n.type.level}`;
+        let key = base;
+        for (let i = 1; (reduces.get(key)?.length ?? 0) >= MAX_FUSED_REDUCTIONS; i++) key = `${base}#${i}`;
+        const list = reduces.get(key) ?? [];
+        list.push(n as Node<'reduce'>);
+        reduces.set(key, list);
+      }
       else if (n.op === 'scan' || n.op === 'cumprod' || n.op === 'shift') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
       else {
         const list = maps.get(n.type.level) ?? [];
         list.push(n);
         maps.set(n.type.level, list);
       }
+    }
+    for (const nodes of reduces.values()) {
+      if (opts.fuse === 'none') for (const n of nodes) kernels.push({ kind: 'reduce', nodes: [n], stage: st });
+      else kernels.push({ kind: 'reduce', nodes, stage: st });
     }
     for (const [level, outputs] of maps) kernels.push({ kind: 'map', level, outputs, stage: st });
   }
@@ -117,7 +136,7 @@ export function printPlan(plan: KernelPlan): string {
         lines.push(`${head} map over ${k.level}: ${k.outputs.map((o) => `${ref(o)}${where(o)}`).join(', ')}`);
         break;
       case 'reduce':
-        lines.push(`${head} reduce.${k.node.args.fn} ${k.node.src[0].type.level}→${k.node.type.level}: ${ref(k.node)}${where(k.node)}`);
+        lines.push(`${head} reduce ${k.nodes[0].src[0].type.level}→${k.nodes[0].type.level}: ${k.nodes.map((n) => `${n.args.fn} ${ref(n)}${where(n)}`).join(', ')}`);
         break;
       case 'seqwise':
         lines.push(`${head} ${k.node.op} per sequence: ${ref(k.node)}${where(k.node)}`);

@@ -49,25 +49,28 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         return [{ kernel: k }];
       case 'map':
         return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.level } }];
-      case 'reduce':
-        if (k.node.type.level === 'batch') {
-          // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine
+      case 'reduce': {
+        const [first] = k.nodes;
+        const from = first.src[0].type.level;
+        const to = first.type.level;
+        if (to === 'batch') {
+          // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine per value
           return [
-            { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize, chunk), workgroupSize, grid: { per: 'chunk', level: k.node.src[0].type.level, chunk } },
-            { kernel: k, code: combinePartials(k.node, slots, workgroupSize, chunk), workgroupSize, grid: { per: 'segment', level: 'batch' } },
+            { kernel: k, code: reduceKernel(k.nodes, slots, materialized, workgroupSize, chunk), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
+            ...k.nodes.map((n) => ({ kernel: k, code: combinePartials(n, slots, workgroupSize, chunk), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level } })),
           ];
         }
-        if (k.node.src[0].type.level !== 'token') {
+        if (from !== 'token') {
           // segments of sequences (a group's responses) are small: one thread each, no barriers
-          return [{ kernel: k, code: reducePerThread(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.node.type.level } }];
-        } else {
-          // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
-          const when = { from: 'token' as Level, to: k.node.type.level };
-          return [
-            { kernel: k, code: reducePerThread(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.node.type.level }, when: { ...when, meanBelow: SHORT_SEGMENT } },
-            { kernel: k, code: reduceKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: k.node.type.level }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
-          ];
+          return [{ kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to } }];
         }
+        // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
+        const when = { from: 'token' as Level, to };
+        return [
+          { kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanBelow: SHORT_SEGMENT } },
+          { kernel: k, code: reduceKernel(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+        ];
+      }
       case 'seqwise':
         return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
     }
@@ -114,10 +117,40 @@ ${indent(stores, '  ')}
 `;
 }
 
-function reduceKernel(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number, chunk?: number): string {
-  const [x, cond] = n.src;
-  const from = x.type.level;
-  const to = n.type.level;
+/** How one reduction of a multi-output reduce kernel folds its values. */
+function folds(fn: 'sum' | 'max' | 'min', k: number) {
+  return {
+    // into a thread's accumulator (the first value replaces the identity)
+    step: fn === 'sum' ? `acc${k} + xv${k}` : `select(${fn}(acc${k}, xv${k}), xv${k}, cnt${k} == 0.0)`,
+    // of two partials a and b
+    pair: fn === 'sum' ? 'a + b' : `${fn}(a, b)`,
+  };
+}
+
+/**
+ * The loop body shared by the reduce strategies: the fused prologue of every value (CSE'd across
+ * them), then each value folded into its accumulator where it is selected.
+ */
+function accumulate(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, indent: string): { decls: string; body: string } {
+  const from = nodes[0].src[0].type.level;
+  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
+  const parts = nodes.map((n, k) => {
+    const [x, cond] = n.src;
+    const value = e.value(x);
+    const keep = cond ? e.value(cond) : 'true';
+    const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+    return `if (${keep}) {\n${indent}  let xv${k}: f32 = ${xv};\n${indent}  acc${k} = ${folds(n.args.fn, k).step};\n${indent}  cnt${k} = cnt${k} + 1.0;\n${indent}}`;
+  });
+  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
+  return {
+    decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
+    body: `if (${valid}) {\n${indent}  ${e.lines.join(`\n${indent}  `)}\n${indent}  ${parts.join(`\n${indent}  `)}\n${indent}}`,
+  };
+}
+
+function reduceKernel(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, wg: number, chunk?: number): string {
+  const from = nodes[0].src[0].type.level;
+  const to = nodes[0].type.level;
   // batch reductions (chunked) walk the elements directly; others go through the segment's member list
   const range = chunk
     ? { lo: `seg * ${chunk}u`, hi: `min(${COUNT[from]}, (seg + 1u) * ${chunk}u)`, element: 'j', live: `seg * ${chunk}u < ${COUNT[from]}` }
@@ -126,25 +159,21 @@ function reduceKernel(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet
         const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
         return { lo: `I[sec(${starts}u) + seg]`, hi: `I[sec(${starts}u) + seg + 1u]`, element: `I[sec(${members}u) + j]`, live: `seg < ${COUNT[to]}` };
       })();
-  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
-  const value = e.value(x);
-  const keep = cond ? e.value(cond) : 'true';
-  const fn = n.args.fn;
-  const identity = fn === 'sum' ? '0.0' : '0.0';
-  const combine = fn === 'sum' ? 'acc + xv' : fn === 'max' ? 'select(max(acc, xv), xv, cnt == 0.0)' : 'select(min(acc, xv), xv, cnt == 0.0)';
-  const combineShared = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
-  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
+  const acc = accumulate(nodes, slots, materialized, '      ');
+  const results = nodes.map((n, k) =>
+    chunk
+      ? `D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg] = part${k}[0];\n    D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg + 1u] = pcnt${k}[0];`
+      : store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`),
+  );
   // NOTE: an explicit loop with the increment at the end of the body: `for (…; j += n)` with
   // `continue` hung or crashed llvmpipe (Mesa 25) for some shaders.
   return `${PRELUDE}
-var<workgroup> part: array<f32, ${wg}>;
-var<workgroup> pcnt: array<f32, ${wg}>;
-${origins([n])}@compute @workgroup_size(${wg})
+${workgroupArrays(nodes.length, wg)}
+${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = wid.x + wid.y * nwg.x;
   let live = ${range.live};
-  var acc: f32 = ${identity};
-  var cnt: f32 = 0.0;
+  ${acc.decls}
   if (live) {
     let lo = ${range.lo};
     let hi = ${range.hi};
@@ -152,83 +181,72 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     loop {
       if (j >= hi) { break; }
       let e = ${range.element};
-      if (${valid}) {
-        ${e.lines.join('\n        ')}
-        if (${keep}) {
-          let xv: f32 = ${x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value};
-          acc = ${combine};
-          cnt = cnt + 1.0;
-        }
-      }
+      ${acc.body}
       j = j + ${wg}u;
     }
   }
-${treeFold(wg, combineShared)}
+${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
   if (live && lid.x == 0u) {
-    ${
-      chunk
-        ? `D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg] = part[0];
-    D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg + 1u] = pcnt[0];`
-        : store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, part[0], pcnt[0] > 0.0)')
-    }
+    ${results.join('\n    ')}
   }
 }
 `;
 }
 
-/** A reduction over small segments: one thread walks one segment's members. */
-function reducePerThread(n: Node<'reduce'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const [x, cond] = n.src;
-  const from = x.type.level;
-  const to = n.type.level;
+/** Reductions over small segments: one thread walks one segment's members. */
+function reducePerThread(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const from = nodes[0].src[0].type.level;
+  const to = nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
   const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
-  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
-  const value = e.value(x);
-  const keep = cond ? e.value(cond) : 'true';
-  const fn = n.args.fn;
-  const combine = fn === 'sum' ? 'acc + xv' : fn === 'max' ? 'select(max(acc, xv), xv, cnt == 0.0)' : 'select(min(acc, xv), xv, cnt == 0.0)';
+  const acc = accumulate(nodes, slots, materialized, '    ');
   return `${PRELUDE}
-${origins([n])}@compute @workgroup_size(${wg})
+${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
   if (seg >= ${COUNT[to]}) { return; }
-  var acc: f32 = 0.0;
-  var cnt: f32 = 0.0;
+  ${acc.decls}
   let hi = I[sec(${starts}u) + seg + 1u];
   var j = I[sec(${starts}u) + seg];
   loop {
     if (j >= hi) { break; }
     let e = I[sec(${members}u) + j];
-    ${e.lines.join('\n    ')}
-    if (${from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u && ` : ''}${keep}) {
-      let xv: f32 = ${x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value};
-      acc = ${combine};
-      cnt = cnt + 1.0;
-    }
+    ${acc.body}
     j = j + 1u;
   }
-  ${store(slots, n, to === 'batch' ? '0u' : 'seg', 'select(0.0, acc, cnt > 0.0)')}
+  ${nodes.map((n, k) => store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, acc${k}, cnt${k} > 0.0)`)).join('\n  ')}
 }
 `;
 }
 
+function workgroupArrays(count: number, wg: number): string {
+  return Array.from({ length: count }, (_, k) => `var<workgroup> part${k}: array<f32, ${wg}>;\nvar<workgroup> pcnt${k}: array<f32, ${wg}>;`).join('\n');
+}
+
 /**
- * Folds the workgroup's (value, count) partials in a fixed tree order; empty partials (count 0)
- * are skipped so max/min of an empty part never wins. Leaves the result in part[0], pcnt[0].
+ * Folds the workgroup's (value, count) partials of each reduction in a fixed tree order; empty
+ * partials (count 0) are skipped so max/min of an empty part never wins. Leaves each result in
+ * part{k}[0], pcnt{k}[0].
  */
-function treeFold(wg: number, fold: string): string {
-  return `  part[lid.x] = acc;
-  pcnt[lid.x] = cnt;
+function treeFold(wg: number, pairs: readonly string[]): string {
+  const init = pairs.map((_, k) => `  part${k}[lid.x] = acc${k};\n  pcnt${k}[lid.x] = cnt${k};`).join('\n');
+  const steps = pairs
+    .map(
+      (pair, k) => `    {
+      let a = part${k}[lid.x];
+      let b = part${k}[lid.x + stride];
+      let ca = pcnt${k}[lid.x];
+      let cb = pcnt${k}[lid.x + stride];
+      part${k}[lid.x] = select(select(${pair}, a, cb == 0.0), b, ca == 0.0);
+      pcnt${k}[lid.x] = ca + cb;
+    }`,
+    )
+    .join('\n');
+  return `${init}
   workgroupBarrier();
   for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
     if (lid.x < stride) {
-      let a = part[lid.x];
-      let b = part[lid.x + stride];
-      let ca = pcnt[lid.x];
-      let cb = pcnt[lid.x + stride];
-      part[lid.x] = select(select(${fold}, a, cb == 0.0), b, ca == 0.0);
-      pcnt[lid.x] = ca + cb;
+${steps}
     }
     workgroupBarrier();
   }`;
@@ -240,28 +258,27 @@ function combinePartials(n: Node<'reduce'>, slots: Slots, wg: number, chunk: num
   const fn = n.args.fn;
   const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
   return `${PRELUDE}
-var<workgroup> part: array<f32, ${wg}>;
-var<workgroup> pcnt: array<f32, ${wg}>;
+${workgroupArrays(1, wg)}
 ${origins([n])}@compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_id) lid: vec3u) {
   let chunks = (${COUNT[n.src[0].type.level]} + ${chunk - 1}u) / ${chunk}u;
-  var acc: f32 = 0.0;
-  var cnt: f32 = 0.0;
+  var acc0: f32 = 0.0;
+  var cnt0: f32 = 0.0;
   var c = lid.x;
   loop {
     if (c >= chunks) { break; }
     let b = D[sec(${partials}u) + 2u * c];
     let cb = D[sec(${partials}u) + 2u * c + 1u];
     if (cb > 0.0) {
-      let a = acc;
-      acc = select(${fold}, b, cnt == 0.0);
-      cnt = cnt + cb;
+      let a = acc0;
+      acc0 = select(${fold}, b, cnt0 == 0.0);
+      cnt0 = cnt0 + cb;
     }
     c = c + ${wg}u;
   }
-${treeFold(wg, fold)}
+${treeFold(wg, [fold])}
   if (lid.x == 0u) {
-    ${store(slots, n, '0u', 'select(0.0, part[0], pcnt[0] > 0.0)')}
+    ${store(slots, n, '0u', 'select(0.0, part0[0], pcnt0[0] > 0.0)')}
   }
 }
 `;
