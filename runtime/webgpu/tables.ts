@@ -23,6 +23,12 @@ export interface RunValues {
 
 /** Members of each segment at level `to` among the elements at level `from`, grouped (CSR). */
 function csr(batch: RaggedBatch, seg: Segments, from: Level, to: Level): { starts: Uint32Array; members: Uint32Array } {
+  if (from === 'token' && to === 'seq') {
+    // packed tokens are already grouped by sequence: the offsets are the starts, members in order
+    const members = new Uint32Array(batch.numTokens);
+    for (let t = 0; t < members.length; t++) members[t] = t;
+    return { starts: Uint32Array.from(batch.offsets), members };
+  }
   const n = seg.size(from);
   const m = seg.size(to);
   const counts = new Uint32Array(m + 1);
