@@ -21,6 +21,9 @@ import { randomProgram } from '../helpers/random-program.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
+import { dapoRef } from '../reference/dapo.js';
+import { grpoRef } from '../reference/grpo.js';
+import { gspoRef } from '../reference/gspo.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
 
 const opened = await openDevice().then(
@@ -55,6 +58,26 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
       // no log-ratios exactly on clip boundaries: float32 and float64 may round them to different sides of a kink
       const samples = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 6 });
       for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name);
+    } finally {
+      gpu.dispose();
+    }
+  });
+
+  it.each([
+    ['grpo', grpoRef],
+    ['dapo', dapoRef],
+    ['gspo', gspoRef],
+  ] as const)('%s on the GPU equals its hand-written reference directly', async (name, ref) => {
+    const gpu = await compileGpu(compile(name), { device });
+    try {
+      for (const rb of fc.sample(arbRefBatch({ minGroups: 1, maxGroups: 4 }), { numRuns: 10 })) {
+        const want = ref(rb);
+        const got = await gpu.run(toRagged(rb));
+        const scale = want.grad_logp.reduce((s, v) => s + Math.abs(v), 0);
+        expect(Math.abs(got.loss - want.loss), `${name} loss`).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + scale) + 1e-6);
+        const maxG = Math.max(0, ...want.grad_logp.map(Math.abs));
+        want.grad_logp.forEach((g, t) => expect(Math.abs(got.grads.logp.data[t] - g), `${name} grad[${t}]`).toBeLessThanOrEqual(1e-4 * maxG + 1e-7));
+      }
     } finally {
       gpu.dispose();
     }
