@@ -17,12 +17,7 @@ const NON_DIFFERENTIABLE: ReadonlySet<Op> = new Set(['sg', 'rank', 'quantile_wei
 export function differentiate(program: Program): Program {
   const b = new IrBuilder(program.graph);
   const order = topoSort([program.loss]);
-  const wrt = new Set(program.inputs.filter((i) => i.grad).map((i) => i.name));
-  const active = new Set<number>();
-  for (const n of order) {
-    if (n.type.dtype !== 'f32' || NON_DIFFERENTIABLE.has(n.op)) continue;
-    if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
-  }
+  const active = activeNodes(program, order);
 
   const adjoint = new Map<number, Node>();
   if (active.has(program.loss.id)) adjoint.set(program.loss.id, b.constant(1));
@@ -50,13 +45,18 @@ export function differentiate(program: Program): Program {
   return { ...program, grads };
 }
 
-/** True when the loss does not depend on any `grad` input (a warning for the user). */
-export function lossIgnoresGradInputs(program: Program): boolean {
+/** Ids of the loss's ancestors that depend on a `grad` input through differentiable edges. */
+function activeNodes(program: Program, order: readonly Node[]): Set<number> {
   const wrt = new Set(program.inputs.filter((i) => i.grad).map((i) => i.name));
   const active = new Set<number>();
-  for (const n of topoSort([program.loss])) {
+  for (const n of order) {
     if (n.type.dtype !== 'f32' || NON_DIFFERENTIABLE.has(n.op)) continue;
     if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
   }
-  return !active.has(program.loss.id);
+  return active;
+}
+
+/** True when the loss does not depend on any `grad` input (a warning for the user). */
+export function lossIgnoresGradInputs(program: Program): boolean {
+  return !activeNodes(program, topoSort([program.loss])).has(program.loss.id);
 }

@@ -8,6 +8,7 @@ import { evaluateNodes, evaluateOp, type EvalResult } from '../../compiler/inter
 import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.js';
 import type { KernelPlan } from '../../compiler/plan/plan.js';
 import type { Node } from '../../src/ir/node.js';
+import { outputNodes } from '../../src/ir/program.js';
 import type { RaggedBatch } from '../batch/batch.js';
 import { GpuError, type GpuDevice } from './device.js';
 import { buildArenas, type Arenas, type RunValues } from './tables.js';
@@ -66,20 +67,34 @@ export class GpuExecutor {
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
   }
 
-  private async readSection(node: Node, arenas: Arenas, length: number): Promise<Float32Array> {
-    const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node });
-    return this.readRange(arenas.offsets[slot], length);
-  }
-
-  private async readRange(offset: number, length: number): Promise<Float32Array> {
+  /**
+   * Reads the sections of several materialized values with one staging buffer and one map (each
+   * readback is a round trip to the device; outputs and host-step sources are read together).
+   */
+  private async readSections(nodes: readonly Node[], arenas: Arenas): Promise<Map<number, Float64Array>> {
     const device = this.gpu.device;
-    const bytes = Math.max(4, length * 4);
-    const staging = device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const ranges = nodes.map((n) => ({
+      node: n,
+      offset: arenas.offsets[this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node: n })],
+      length: arenas.segments.size(n.type.level),
+    }));
+    const total = ranges.reduce((s, r) => s + r.length, 0);
+    const staging = device.createBuffer({ size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = device.createCommandEncoder();
-    if (length > 0) enc.copyBufferToBuffer(this.dBuf!, offset * 4, staging, 0, length * 4);
+    let at = 0;
+    for (const r of ranges) {
+      if (r.length > 0) enc.copyBufferToBuffer(this.dBuf!, r.offset * 4, staging, at * 4, r.length * 4);
+      at += r.length;
+    }
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0, length * 4));
+    const all = new Float32Array(staging.getMappedRange());
+    const out = new Map<number, Float64Array>();
+    at = 0;
+    for (const r of ranges) {
+      out.set(r.node.id, Float64Array.from(all.subarray(at, at + r.length)));
+      at += r.length;
+    }
     staging.unmap();
     staging.destroy();
     return out;
@@ -140,36 +155,34 @@ export class GpuExecutor {
     if (err) throw new Error(`GPU validation error: ${err.message}`);
     await device.queue.onSubmittedWorkDone();
     const t2 = performance.now();
-    const result = await this.readOutputs(batch, arenas);
+    const result = await this.readOutputs(batch, arenas, values);
     const t3 = performance.now();
     return { ...result, dispatches, timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
   }
 
   private async hostStep(node: Node, batch: RaggedBatch, arenas: Arenas, values: RunValues): Promise<void> {
-    const sources: Float64Array[] = [];
-    for (const s of node.src) {
-      if (s.src.length === 0) sources.push(evaluateNodes([s], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(s.id)!);
-      else sources.push(Float64Array.from(await this.readSection(s, arenas, arenas.segments.size(s.type.level))));
-    }
+    const read = await this.readSections(node.src.filter((s) => s.src.length > 0), arenas);
+    const sources = node.src.map(
+      (s) => read.get(s.id) ?? evaluateNodes([s], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(s.id)!,
+    );
     const out = evaluateOp(node, sources, batch, arenas.segments);
     const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node });
     if (out.length) this.gpu.device.queue.writeBuffer(this.dBuf!, arenas.offsets[slot] * 4, Float32Array.from(out));
   }
 
-  private async readOutputs(batch: RaggedBatch, arenas: Arenas): Promise<EvalResult> {
+  private async readOutputs(batch: RaggedBatch, arenas: Arenas, values: RunValues): Promise<EvalResult> {
     const p = this.plan.program;
-    const read = async (n: Node): Promise<Float64Array> => {
-      const len = arenas.segments.size(n.type.level);
-      if (n.src.length === 0) return evaluateNodes([n], batch, {}).get(n.id)!; // a constant output
-      return Float64Array.from(await this.readSection(n, arenas, len));
+    const nodes = outputNodes(p);
+    const read = await this.readSections([...new Set(nodes.filter((n) => n.src.length > 0))], arenas);
+    // an output that is a leaf (a constant, a param, an input) has no section: evaluate it here
+    const value = (n: Node) => read.get(n.id) ?? evaluateNodes([n], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(n.id)!;
+    const levelOf = (name: string) => p.inputs.find((i) => i.name === name)!.level;
+    return {
+      loss: value(p.loss)[0],
+      metrics: Object.fromEntries([...p.metrics].map(([k, n]) => [k, value(n)[0]])),
+      exports: Object.fromEntries([...p.exports].map(([k, n]) => [k, { level: n.type.level, data: value(n) }])),
+      grads: Object.fromEntries([...p.grads].map(([k, n]) => [k, { level: levelOf(k), data: value(n) }])),
     };
-    const metrics: Record<string, number> = {};
-    for (const [k, n] of p.metrics) metrics[k] = (await read(n))[0];
-    const exports: EvalResult['exports'] = {};
-    for (const [k, n] of p.exports) exports[k] = { level: n.type.level, data: await read(n) };
-    const grads: EvalResult['grads'] = {};
-    for (const [k, n] of p.grads) grads[k] = { level: p.inputs.find((i) => i.name === k)!.level, data: await read(n) };
-    return { loss: (await read(p.loss))[0], metrics, exports, grads };
   }
 
   dispose(): void {

@@ -9,8 +9,9 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
 import { toRagged } from '../helpers/batches.js';
+export { withSeqFeatures, withTokenFeatures } from '../helpers/features.js';
 import { uniformDouble } from '../reference/arbitrary.js';
-import { numSeqs, numTokens, type RefBatch, type RefResult } from '../reference/batch.js';
+import { numSeqs, type RefBatch, type RefResult } from '../reference/batch.js';
 import { withBranchTrace } from '../reference/ops.js';
 
 /** |a - b| <= tol (1 + |b|), default tol 1e-9 (both sides float64). */
@@ -66,32 +67,6 @@ export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record
 export function expectSameLossAndGrad(got: RunResult, want: RunResult, tol = 1e-9): void {
   expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
   expectVecClose(got.grads.logp!.data, want.grads.logp!.data, 'grad logp', tol);
-}
-
-/** A batch with one value per token for each named feature. */
-export function withTokenFeatures<B extends RefBatch, K extends string>(
-  batches: fc.Arbitrary<B>,
-  features: Record<K, fc.Arbitrary<number>>,
-): fc.Arbitrary<B & Record<K, number[]>> {
-  return batches.chain((b) => {
-    const T = numTokens(b);
-    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
-    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: T, maxLength: T });
-    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
-  });
-}
-
-/** A batch with one value per sequence for each named feature. */
-export function withSeqFeatures<B extends RefBatch, K extends string>(
-  batches: fc.Arbitrary<B>,
-  features: Record<K, fc.Arbitrary<number>>,
-): fc.Arbitrary<B & Record<K, number[]>> {
-  return batches.chain((b) => {
-    const S = numSeqs(b);
-    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
-    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: S, maxLength: S });
-    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
-  });
 }
 
 /** Non-negative per-token scores: mostly in (0, 3], sometimes exactly 0, sometimes tied values. */

@@ -8,8 +8,9 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
 import { toRagged } from '../helpers/batches.js';
+export { withSeqFeatures, withTokenFeatures } from '../helpers/features.js';
 import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
-import { numSeqs, numTokens, type RefBatch, type RefResult } from '../reference/batch.js';
+import { numSeqs, type RefBatch, type RefResult } from '../reference/batch.js';
 
 /** |a - b| <= 1e-9 (1 + |b|), both sides float64. */
 export const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b));
@@ -34,32 +35,6 @@ export function arbEntropyValue(): fc.Arbitrary<number> {
     { arbitrary: uniformDouble(0, 1e-9), weight: 1 },
     { arbitrary: fc.constantFrom(0.5, 1.5), weight: 2 },
   );
-}
-
-/** A batch with one value per token for each named feature. */
-export function withTokenFeatures<B extends RefBatch, K extends string>(
-  batches: fc.Arbitrary<B>,
-  features: Record<K, fc.Arbitrary<number>>,
-): fc.Arbitrary<B & Record<K, number[]>> {
-  return batches.chain((b) => {
-    const T = numTokens(b);
-    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
-    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: T, maxLength: T });
-    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
-  });
-}
-
-/** A batch with one value per sequence for each named feature. */
-export function withSeqFeatures<B extends RefBatch, K extends string>(
-  batches: fc.Arbitrary<B>,
-  features: Record<K, fc.Arbitrary<number>>,
-): fc.Arbitrary<B & Record<K, number[]>> {
-  return batches.chain((b) => {
-    const S = numSeqs(b);
-    const rec = {} as Record<K, fc.Arbitrary<number[]>>;
-    for (const k of Object.keys(features) as K[]) rec[k] = fc.array(features[k], { minLength: S, maxLength: S });
-    return fc.record(rec).map((xs) => ({ ...b, ...xs }) as B & Record<K, number[]>);
-  });
 }
 
 /**
