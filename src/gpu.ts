@@ -20,8 +20,13 @@ export interface GpuObjective {
   readonly adapter: string;
   /** Milliseconds from source to pipelines ready. */
   readonly compileMs: number;
-  run(batch: RaggedBatch, opts?: RunOptions): Promise<GpuRunResult>;
+  run(batch: RaggedBatch, opts?: GpuRunOptions): Promise<GpuRunResult>;
   dispose(): void;
+}
+
+export interface GpuRunOptions extends RunOptions {
+  /** Time every dispatch on its own (`GpuRunResult.profile`); slower, for finding hot kernels. */
+  readonly profile?: boolean;
 }
 
 export interface GpuOptions extends PlanOptions {
@@ -47,7 +52,7 @@ export async function compileGpu(method: string | { source: string; path: string
     run(batch, runOpts = {}) {
       const overrides = checkParams(objective.program, runOpts.params ?? {});
       const params = Object.fromEntries(objective.program.params.map((p) => [p.name, overrides[p.name] ?? p.default]));
-      return executor.run(batch, { params, step: runOpts.step ?? 0, totalSteps: runOpts.totalSteps ?? 0 });
+      return executor.run(batch, { params, step: runOpts.step ?? 0, totalSteps: runOpts.totalSteps ?? 0 }, { profile: runOpts.profile });
     },
     dispose() {
       executor.dispose();

@@ -8,14 +8,26 @@
  *     rank, prefix_id — is materialized by one kernel, which fuses its elementwise prologue.
  *     Reductions between the same two levels at the same stage share one kernel (up to
  *     MAX_FUSED_REDUCTIONS), so their inputs are read and their prologues computed once.
+ *     A sum of a batch constant (a count: `mean` divides by one) is not a reduction at all: it is
+ *     the constant times a size the host knows (valid tokens, `length`, `group_size`, …).
  *  3. Program outputs (loss, metrics, exports, gradients) are materialized; those that are not
  *     boundaries are computed by one map kernel per level and stage.
  *  3b. A value broadcast to a finer level is materialized at its own level (one value per seq or
- *     group) unless it is a leaf: otherwise every token would recompute it (the advantage of a
- *     sequence, say, from its group's statistics).
+ *     group), so every token does not recompute it (a sequence's advantage from its group's
+ *     statistics, say). What is materialized is the last value with two or more varying operands:
+ *     cheap one-operand ops on top of it (`-adv`, `adv < 0`, `adv * c`) are recomputed.
  *  4. Ops with no GPU kernel yet (keyed_reduce, quantile, quantile_weight, rank, prefix_id) run as
  *     host steps on the reference semantics; their sources are materialized first.
- * Kernels run in stages: a kernel's stage is one more than the latest stage it reads from.
+ * Kernels run in stages: a kernel's stage is one more than the latest stage it reads from. Then
+ * three fusions cut dispatches (each is one pass over memory saved, and on a GPU every dispatch
+ * costs a launch and a barrier):
+ *  5. group-local: maps over sequences and groups and seq→group reductions only ever combine a
+ *     group's own sequences, so a chain of them — a GRPO advantage — runs as one kernel with a
+ *     thread per group, whatever stages it spans (unless a kernel in between needs its results);
+ *  6. alongside: a map over the elements a batch reduction walks (the gradient of a token-mean
+ *     loss beside the loss sum) is stored in that same pass;
+ *  7. epilogue: batch-level maps right after batch reductions (loss = sum / count) are computed
+ *     by the pass that combines the reductions' partials.
  */
 import { topoSort, type Node } from '../../src/ir/node.js';
 import type { Op } from '../../src/ir/op.js';
@@ -25,12 +37,27 @@ import type { Level } from '../../src/types/types.js';
 const BOUNDARY: ReadonlySet<Op> = new Set(['reduce', 'scan', 'cumprod', 'shift', 'keyed_reduce', 'quantile', 'quantile_weight', 'rank', 'prefix_id']);
 const HOST: ReadonlySet<Op> = new Set(['keyed_reduce', 'quantile', 'quantile_weight', 'rank', 'prefix_id']);
 
-export type Kernel =
-  | { readonly kind: 'map'; readonly level: Level; readonly outputs: readonly Node[]; readonly stage: number }
+export type MapKernel = { readonly kind: 'map'; readonly level: Level; readonly outputs: readonly Node[]; readonly stage: number };
+export type ReduceKernel = {
+  readonly kind: 'reduce';
   /** Reductions over the same levels at the same stage share one pass over their elements. */
-  | { readonly kind: 'reduce'; readonly nodes: readonly Node<'reduce'>[]; readonly stage: number }
+  readonly nodes: readonly Node<'reduce'>[];
+  readonly stage: number;
+  /** Elementwise outputs at the reductions' source level, stored in the same pass (rule 6). */
+  readonly alongside: readonly Node[];
+  /** Batch-level outputs computed where the partials are combined (rule 7; reductions to the batch). */
+  readonly epilogue: readonly Node[];
+};
+/** One step of a group-local kernel: what one thread does for its group, in order. */
+export type GroupStep = MapKernel | ReduceKernel;
+
+export type Kernel =
+  | MapKernel
+  | ReduceKernel
   | { readonly kind: 'seqwise'; readonly node: Node<'scan' | 'cumprod' | 'shift'>; readonly stage: number }
-  | { readonly kind: 'host'; readonly node: Node; readonly stage: number };
+  | { readonly kind: 'host'; readonly node: Node; readonly stage: number }
+  /** Maps over seqs/groups and seq→group reductions, one thread per group (rule 5). */
+  | { readonly kind: 'group-local'; readonly steps: readonly GroupStep[]; readonly stage: number };
 
 export interface KernelPlan {
   readonly program: Program;
@@ -55,23 +82,63 @@ function dependsOnlyOnScalars(n: Node): boolean {
   return n.type.level === 'batch' && n.op !== 'reduce' && n.src.every(dependsOnlyOnScalars);
 }
 
+/** A batch-level scalar, possibly broadcast to a finer level. */
+function scalarValued(n: Node): boolean {
+  return n.op === 'broadcast' ? scalarValued(n.src[0]) : dependsOnlyOnScalars(n);
+}
+
+export type CountSize = 'num_tokens' | 'length' | 'group_size' | 'num_seqs' | 'num_groups';
+
+/**
+ * The size a reduction counts, when it is an unconditional sum of a batch scalar c: the sum is
+ * c times the number of (valid) elements per segment, which the host knows. null otherwise.
+ */
+export function countedSize(n: Node): CountSize | null {
+  if (n.op !== 'reduce' || (n as Node<'reduce'>).args.fn !== 'sum' || n.src.length !== 1 || !scalarValued(n.src[0])) return null;
+  const route = `${n.src[0].type.level}→${n.type.level}`;
+  const sizes: Record<string, CountSize> = { 'token→batch': 'num_tokens', 'token→seq': 'length', 'seq→group': 'group_size', 'seq→batch': 'num_seqs', 'group→batch': 'num_groups' };
+  return sizes[route] ?? null;
+}
+
+/**
+ * Rule 3b: where a value broadcast to a finer level is best materialized. Walks down through
+ * elementwise ops with a single varying operand (the rest are batch scalars); null when the walk
+ * ends at a leaf or an already materialized node (nothing to add).
+ */
+function materializationPoint(n: Node, materialized: ReadonlySet<number>): Node | null {
+  for (;;) {
+    if (isLeaf(n) || materialized.has(n.id) || BOUNDARY.has(n.op) || scalarValued(n)) return null;
+    const varying = n.src.filter((s) => !scalarValued(s));
+    if (varying.length !== 1 || varying[0].type.level !== n.type.level) return n;
+    n = varying[0];
+  }
+}
+
 export function planKernels(program: Program, opts: PlanOptions = {}): KernelPlan {
+  const fuse = opts.fuse !== 'none';
   const roots = outputNodes(program);
   const order = topoSort(roots);
+  const isBoundary = (n: Node) => BOUNDARY.has(n.op) && !(fuse && countedSize(n));
   const materialized = new Set<number>();
   for (const n of order) {
-    if (BOUNDARY.has(n.op)) materialized.add(n.id);
+    if (isBoundary(n)) materialized.add(n.id);
     if (HOST.has(n.op)) for (const s of n.src) if (!isLeaf(s)) materialized.add(s.id);
-    if (opts.fuse === 'none' && !isLeaf(n) && n.op !== 'broadcast') materialized.add(n.id);
+    if (!fuse && !isLeaf(n) && n.op !== 'broadcast') materialized.add(n.id);
   }
   for (const r of roots) if (!isLeaf(r)) materialized.add(r.id);
-  if (opts.fuse !== 'none') {
-    for (const n of order) if (n.op === 'broadcast' && !isLeaf(n.src[0]) && n.src[0].op !== 'broadcast' && !dependsOnlyOnScalars(n.src[0])) materialized.add(n.src[0].id);
+  if (fuse) {
+    for (const n of order) {
+      if (n.op !== 'broadcast') continue;
+      const p = materializationPoint(n.src[0], materialized);
+      if (p) materialized.add(p.id);
+    }
   }
 
   // stage of a materialized node: 1 + the latest stage among the materialized nodes its kernel reads
-  const stage = new Map<number, number>();
+  const reads = new Map<number, Node[]>();
   const readsOf = (n: Node): Node[] => {
+    const hit = reads.get(n.id);
+    if (hit) return hit;
     const out: Node[] = [];
     const seen = new Set<number>();
     const walk = (m: Node) => {
@@ -83,14 +150,20 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
       }
     };
     walk(n);
+    reads.set(n.id, out);
     return out;
   };
+  // a map output read at the same element (by a map over its level, or by a batch reduction walking
+  // that level) is computed in the same kernel: no stage boundary (rules 3 and 6)
+  const walksLevel = (n: Node): Level | null => (!isBoundary(n) ? n.type.level : n.op === 'reduce' && n.type.level === 'batch' ? n.src[0].type.level : null);
+  const freeRead = (n: Node, s: Node) => fuse && !isBoundary(s) && !HOST.has(s.op) && walksLevel(n) === s.type.level;
+  const stage = new Map<number, number>();
   for (const n of order) {
     if (!materialized.has(n.id)) continue;
-    stage.set(n.id, 1 + Math.max(0, ...readsOf(n).map((s) => stage.get(s.id)!)));
+    stage.set(n.id, Math.max(1, ...readsOf(n).map((s) => stage.get(s.id)! + (freeRead(n, s) ? 0 : 1))));
   }
 
-  const kernels: Kernel[] = [];
+  let kernels: Kernel[] = [];
   const maxStage = Math.max(0, ...stage.values());
   for (let st = 1; st <= maxStage; st++) {
     const maps = new Map<Level, Node[]>();
@@ -98,29 +171,165 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
     for (const n of order) {
       if (stage.get(n.id) !== st) continue;
       if (HOST.has(n.op)) kernels.push({ kind: 'host', node: n, stage: st });
-      else if (n.op === 'reduce') {
+      else if (isBoundary(n) && n.op === 'reduce') {
         // at most MAX_FUSED_REDUCTIONS per kernel (each needs workgroup memory)
         const base = `${n.src[0].type.level}→${n.type.level}`;
         let key = base;
-        for (let i = 1; (reduces.get(key)?.length ?? 0) >= MAX_FUSED_REDUCTIONS; i++) key = `${base}#${i}`;
+        for (let i = 1; (reduces.get(key)?.length ?? 0) >= (fuse ? MAX_FUSED_REDUCTIONS : 1); i++) key = `${base}#${i}`;
         const list = reduces.get(key) ?? [];
         list.push(n as Node<'reduce'>);
         reduces.set(key, list);
-      }
-      else if (n.op === 'scan' || n.op === 'cumprod' || n.op === 'shift') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
+      } else if (n.op === 'scan' || n.op === 'cumprod' || n.op === 'shift') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
       else {
         const list = maps.get(n.type.level) ?? [];
         list.push(n);
         maps.set(n.type.level, list);
       }
     }
-    for (const nodes of reduces.values()) {
-      if (opts.fuse === 'none') for (const n of nodes) kernels.push({ kind: 'reduce', nodes: [n], stage: st });
-      else kernels.push({ kind: 'reduce', nodes, stage: st });
-    }
+    for (const nodes of reduces.values()) kernels.push({ kind: 'reduce', nodes, stage: st, alongside: [], epilogue: [] });
     for (const [level, outputs] of maps) kernels.push({ kind: 'map', level, outputs, stage: st });
   }
+  if (fuse) {
+    kernels = fuseGroupLocal(kernels, readsOf);
+    kernels = fuseAlongside(kernels);
+    kernels = fuseEpilogues(kernels);
+  }
   return { program, kernels, materialized: order.filter((n) => materialized.has(n.id)) };
+}
+
+/** Nodes a kernel stores (its outputs). */
+export function kernelOutputs(k: Kernel): Node[] {
+  switch (k.kind) {
+    case 'map': return [...k.outputs];
+    case 'reduce': return [...k.nodes, ...k.alongside, ...k.epilogue];
+    case 'seqwise':
+    case 'host':
+      return [k.node];
+    case 'group-local': return k.steps.flatMap(kernelOutputs);
+  }
+}
+
+const isGroupLocal = (k: Kernel): k is GroupStep =>
+  (k.kind === 'map' && (k.level === 'seq' || k.level === 'group')) ||
+  (k.kind === 'reduce' && k.nodes[0].src[0].type.level === 'seq' && k.nodes[0].type.level === 'group');
+
+/** Whether `consumer` reads `producer`'s outputs only at its own elements (a free read, same kernel or pass). */
+function sameElement(consumer: Kernel, producer: Kernel): boolean {
+  if (producer.kind !== 'map') return false;
+  if (consumer.kind === 'map') return consumer.level === producer.level;
+  return consumer.kind === 'reduce' && consumer.nodes[0].type.level === 'batch' && consumer.nodes[0].src[0].type.level === producer.level;
+}
+
+/**
+ * Rule 5: merges group-local kernels into clusters run by one thread per group. A kernel joins the
+ * open cluster unless that would make a cycle (it needs a kernel that itself needs the cluster);
+ * then stages are recomputed from the merged dependencies.
+ */
+function fuseGroupLocal(kernels: Kernel[], readsOf: (n: Node) => Node[]): Kernel[] {
+  // units: each original kernel, or a cluster of them (by index)
+  const unitOf = new Map<number, number>(); // kernel index → unit id
+  const members = new Map<number, number[]>(); // unit id → kernel indices
+  const producer = new Map<number, number>(); // node id → kernel index
+  kernels.forEach((k, i) => kernelOutputs(k).forEach((n) => producer.set(n.id, i)));
+  const kernelDeps = kernels.map((k, i) => {
+    const deps = new Set<number>();
+    for (const n of kernelOutputs(k)) for (const s of readsOf(n)) {
+      const p = producer.get(s.id);
+      if (p !== undefined && p !== i) deps.add(p);
+    }
+    return deps;
+  });
+  kernels.forEach((_, i) => {
+    unitOf.set(i, i);
+    members.set(i, [i]);
+  });
+  const unitDeps = (u: number): Set<number> => {
+    const out = new Set<number>();
+    for (const i of members.get(u)!) for (const d of kernelDeps[i]) if (unitOf.get(d) !== u) out.add(unitOf.get(d)!);
+    return out;
+  };
+  /** Whether unit `to` is reachable from unit `from` along dependencies (to needs from). */
+  const needs = (to: number, from: number): boolean => {
+    const stack = [to];
+    const seen = new Set<number>();
+    while (stack.length) {
+      const u = stack.pop()!;
+      for (const d of unitDeps(u)) {
+        if (d === from) return true;
+        if (!seen.has(d)) seen.add(d), stack.push(d);
+      }
+    }
+    return false;
+  };
+  let open: number | null = null;
+  kernels.forEach((k, i) => {
+    if (!isGroupLocal(k)) return;
+    if (open !== null) {
+      // joining makes a cycle when some other unit needs the cluster and is needed by this kernel
+      const cycle = [...unitDeps(i)].some((d) => d !== open && needs(d, open!));
+      if (!cycle) {
+        members.get(open)!.push(i);
+        members.delete(i);
+        unitOf.set(i, open);
+        return;
+      }
+    }
+    open = i;
+  });
+  // recompute stages over the units and order them; a cluster of one stays the plain kernel
+  const units = [...members.keys()];
+  const unitStage = new Map<number, number>();
+  const stageOf = (u: number): number => {
+    const hit = unitStage.get(u);
+    if (hit !== undefined) return hit;
+    const s = Math.max(1, ...[...unitDeps(u)].map((d) => stageOf(d) + (members.get(u)!.length === 1 && members.get(d)!.length === 1 && sameElement(kernels[u], kernels[d]) ? 0 : 1)));
+    unitStage.set(u, s);
+    return s;
+  };
+  const out = units.map((u) => {
+    const st = stageOf(u);
+    const ks = members.get(u)!.map((i) => kernels[i]);
+    const k: Kernel = ks.length > 1 ? { kind: 'group-local', steps: ks as GroupStep[], stage: st } : { ...ks[0], stage: st };
+    return { k, first: Math.min(...members.get(u)!) };
+  });
+  out.sort((a, b) => a.k.stage - b.k.stage || a.first - b.first);
+  return out.map((o) => o.k);
+}
+
+/** Rule 6: a map over the level a batch reduction walks, at the same stage, rides along its pass. */
+function fuseAlongside(kernels: Kernel[]): Kernel[] {
+  const out: Kernel[] = [];
+  const merged = new Set<Kernel>();
+  for (const k of kernels) {
+    if (k.kind !== 'map' || k.level === 'batch') continue;
+    const host = kernels.find((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === k.stage && r.nodes[0].type.level === 'batch' && r.nodes[0].src[0].type.level === k.level);
+    if (!host) continue;
+    merged.add(k);
+    const i = kernels.indexOf(host);
+    kernels[i] = { ...host, alongside: [...host.alongside, ...k.outputs] };
+  }
+  for (const k of kernels) if (!merged.has(k)) out.push(k);
+  return out;
+}
+
+/**
+ * Rule 7: the batch-level map at stage s+1 (one per stage) becomes the epilogue of the last
+ * reduction to the batch at stage s, which moves after every other kernel of stage s so each
+ * value the map reads is ready when the epilogue runs.
+ */
+function fuseEpilogues(kernels: Kernel[]): Kernel[] {
+  const out = [...kernels];
+  for (const m of kernels) {
+    if (m.kind !== 'map' || m.level !== 'batch') continue;
+    const host = out.filter((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === m.stage - 1 && r.nodes[0].type.level === 'batch').pop();
+    if (!host) continue;
+    const fused: ReduceKernel = { ...host, epilogue: [...host.epilogue, ...m.outputs] };
+    out.splice(out.indexOf(host), 1);
+    out.splice(out.indexOf(m), 1);
+    const at = out.findIndex((k) => k.stage > host.stage);
+    out.splice(at < 0 ? out.length : at, 0, fused);
+  }
+  return out;
 }
 
 /** Human-readable plan (`credo plan`). */
@@ -128,23 +337,29 @@ export function printPlan(plan: KernelPlan): string {
   const ids = new Map(topoSort(outputNodes(plan.program)).map((n, i) => [n.id, i] as const));
   const ref = (n: Node) => `%${ids.get(n.id)}`;
   const where = (n: Node) => (n.span ? ` (${n.span.file.path}:${n.span.file.position(n.span.start).line})` : '');
-  const lines = [`plan ${plan.program.name}: ${plan.kernels.length} kernels, ${plan.materialized.length} materialized values`];
-  plan.kernels.forEach((k, i) => {
-    const head = `  k${i} stage ${k.stage}`;
+  const list = (ns: readonly Node[]) => ns.map((o) => `${ref(o)}${where(o)}`).join(', ');
+  const describe = (k: Kernel): string[] => {
     switch (k.kind) {
       case 'map':
-        lines.push(`${head} map over ${k.level}: ${k.outputs.map((o) => `${ref(o)}${where(o)}`).join(', ')}`);
-        break;
-      case 'reduce':
-        lines.push(`${head} reduce ${k.nodes[0].src[0].type.level}→${k.nodes[0].type.level}: ${k.nodes.map((n) => `${n.args.fn} ${ref(n)}${where(n)}`).join(', ')}`);
-        break;
+        return [`map over ${k.level}: ${list(k.outputs)}`];
+      case 'reduce': {
+        const lines = [`reduce ${k.nodes[0].src[0].type.level}→${k.nodes[0].type.level}: ${k.nodes.map((n) => `${n.args.fn} ${ref(n)}${where(n)}`).join(', ')}`];
+        if (k.alongside.length) lines.push(`  alongside, per ${k.nodes[0].src[0].type.level}: ${list(k.alongside)}`);
+        if (k.epilogue.length) lines.push(`  then over batch: ${list(k.epilogue)}`);
+        return lines;
+      }
       case 'seqwise':
-        lines.push(`${head} ${k.node.op} per sequence: ${ref(k.node)}${where(k.node)}`);
-        break;
+        return [`${k.node.op} per sequence: ${ref(k.node)}${where(k.node)}`];
       case 'host':
-        lines.push(`${head} host ${k.node.op}: ${ref(k.node)}${where(k.node)}`);
-        break;
+        return [`host ${k.node.op}: ${ref(k.node)}${where(k.node)}`];
+      case 'group-local':
+        return [`group-local (one thread per group), ${k.steps.length} steps:`, ...k.steps.flatMap(describe).map((l) => `  ${l}`)];
     }
+  };
+  const lines = [`plan ${plan.program.name}: ${plan.kernels.length} kernels, ${plan.materialized.length} materialized values`];
+  plan.kernels.forEach((k, i) => {
+    const [head, ...rest] = describe(k);
+    lines.push(`  k${i} stage ${k.stage} ${head}`, ...rest.map((l) => `    ${l}`));
   });
   return lines.join('\n') + '\n';
 }

@@ -18,6 +18,8 @@ const MAX_GROUPS_PER_DIM = 65535;
 export interface GpuRunResult extends EvalResult {
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
+  /** With `profile`: wall ms of each dispatch run on its own (submit + wait), in plan order. */
+  readonly profile?: readonly { readonly kernel: number; readonly ms: number }[];
 }
 
 export class GpuExecutor {
@@ -100,7 +102,7 @@ export class GpuExecutor {
     return out;
   }
 
-  async run(batch: RaggedBatch, values: RunValues): Promise<GpuRunResult> {
+  async run(batch: RaggedBatch, values: RunValues, opts: { readonly profile?: boolean } = {}): Promise<GpuRunResult> {
     const device = this.gpu.device;
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
@@ -116,9 +118,12 @@ export class GpuExecutor {
     this.iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
     device.queue.writeBuffer(this.dBuf, 0, arenas.D as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(this.iBuf, 0, arenas.I as Uint32Array<ArrayBuffer>);
+    // wait for the copies, so `kernels` is the resident time (inputs already on the device)
+    await device.queue.onSubmittedWorkDone();
     const t1 = performance.now();
     device.pushErrorScope('validation');
     let dispatches = 0;
+    const profile: { kernel: number; ms: number }[] = [];
     let enc = device.createCommandEncoder();
     let pass = enc.beginComputePass();
     for (const k of this.wgsl.kernels) {
@@ -148,6 +153,16 @@ export class GpuExecutor {
       pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(x, y);
       dispatches++;
+      if (opts.profile) {
+        // one dispatch per submission, waited for: slower overall, but says where the time goes
+        pass.end();
+        const start = performance.now();
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        profile.push({ kernel: this.plan.kernels.indexOf(k.kernel), ms: performance.now() - start });
+        enc = device.createCommandEncoder();
+        pass = enc.beginComputePass();
+      }
     }
     pass.end();
     device.queue.submit([enc.finish()]);
@@ -157,7 +172,7 @@ export class GpuExecutor {
     const t2 = performance.now();
     const result = await this.readOutputs(batch, arenas, values);
     const t3 = performance.now();
-    return { ...result, dispatches, timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
+    return { ...result, dispatches, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
   }
 
   private async hostStep(node: Node, batch: RaggedBatch, arenas: Arenas, values: RunValues): Promise<void> {

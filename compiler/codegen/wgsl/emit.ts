@@ -7,12 +7,14 @@
  *  - reduce: one workgroup per segment: each thread folds a strided slice of the segment's members
  *    (prologue fused), then a tree over the workgroup's partials in a fixed order — the result
  *    is bit-identical from run to run;
- *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones.
+ *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones;
+ *  - group-local: one thread per group runs the steps in order, looping over the group's
+ *    sequences for seq-level steps (its own writes are visible to it, so no barrier is needed).
  */
 import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { Node } from '../../../src/ir/node.js';
 import type { Level } from '../../../src/types/types.js';
-import type { Kernel, KernelPlan } from '../../plan/plan.js';
+import type { GroupStep, Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter, f32Literal } from './expr.js';
 import { PRELUDE } from './prelude.js';
 import { Slots } from './slots.js';
@@ -36,6 +38,20 @@ export interface WgslProgram {
   readonly kernels: readonly (WgslKernel | { readonly kernel: Extract<Kernel, { kind: 'host' }> })[];
 }
 
+/**
+ * Reads every section offset a kernel uses once, at the top of `main`: `sec(k)` is a load from
+ * the `I` arena, and repeated in a loop body the compiler may not hoist it (llvmpipe does not).
+ */
+function hoistSections(code: string): string {
+  const head = code.indexOf('fn main(');
+  const open = code.indexOf('{', head) + 1;
+  const body = code.slice(open);
+  const slots = [...new Set([...body.matchAll(/sec\((\d+)u\)/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  if (!slots.length) return code;
+  const lets = slots.map((k) => `\n  let sec${k} = sec(${k}u);`).join('');
+  return code.slice(0, open) + lets + body.replace(/sec\((\d+)u\)/g, 'sec$1');
+}
+
 export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
   const slots = new Slots(plan.program);
   const materialized = new Set(plan.materialized.map((n) => n.id));
@@ -48,16 +64,20 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
       case 'host':
         return [{ kernel: k }];
       case 'map':
-        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: k.level } }];
+        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk } }];
       case 'reduce': {
         const [first] = k.nodes;
         const from = first.src[0].type.level;
         const to = first.type.level;
+        if (to === 'batch' && from !== 'token') {
+          // sequences or groups: few enough for one workgroup, one dispatch
+          return [{ kernel: k, code: reduceKernel(k, slots, materialized, workgroupSize, 'whole'), workgroupSize, grid: { per: 'segment', level: 'batch' } }];
+        }
         if (to === 'batch') {
-          // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine per value
+          // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine
           return [
-            { kernel: k, code: reduceKernel(k.nodes, slots, materialized, workgroupSize, chunk), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
-            ...k.nodes.map((n) => ({ kernel: k, code: combinePartials(n, slots, workgroupSize, chunk), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level } })),
+            { kernel: k, code: reducePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } },
           ];
         }
         if (from !== 'token') {
@@ -68,20 +88,26 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         const when = { from: 'token' as Level, to };
         return [
           { kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanBelow: SHORT_SEGMENT } },
-          { kernel: k, code: reduceKernel(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+          { kernel: k, code: reduceKernel(k, slots, materialized, workgroupSize, 'segment'), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
         ];
       }
+      case 'group-local':
+        return [{ kernel: k, code: groupLocalKernel(k.steps, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'group' } }];
       case 'seqwise':
         return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
     }
   });
-  return { slots, kernels };
+  return { slots, kernels: kernels.map((k) => ('code' in k ? { ...k, code: hoistSections(k.code) } : k)) };
 }
 
 /** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
 const SHORT_SEGMENT = 256;
 
-/** Elements each thread folds per chunk in the first pass of a batch reduction. */
+/**
+ * Elements each thread handles in a map or in the first pass of a batch reduction. A thread per
+ * element costs a workgroup launch per 64 elements, which dominates on CPU-backed adapters
+ * (llvmpipe: 13 ms against 3 ms for a 2^20-element stream) and is no faster on GPUs.
+ */
 const CHUNK_PER_THREAD = 64;
 
 const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
@@ -106,13 +132,19 @@ function mapKernel(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materializ
   const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
   const e = new ExprEmitter(slots, computing, { index: { [k.level]: 'i' } });
   const stores = k.outputs.map((o) => store(slots, o, k.level === 'batch' ? '0u' : 'i', e.value(o)));
+  const chunk = wg * CHUNK_PER_THREAD;
+  // a workgroup per chunk of elements, its threads strided over it (neighbouring threads, neighbouring elements)
   return `${PRELUDE}
 ${origins(k.outputs)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
-  if (i >= ${COUNT[k.level]}) { return; }
-${indent(e.lines, '  ')}
-${indent(stores, '  ')}
+  let lo = (wid.x + wid.y * nwg.x) * ${chunk}u;
+  let hi = min(${COUNT[k.level]}, lo + ${chunk}u);
+  var i = lo + lid.x;
+  loop {
+    if (i >= hi) { break; }
+${indent([...e.lines, ...stores], '    ')}
+    i = i + ${wg}u;
+  }
 }
 `;
 }
@@ -129,11 +161,23 @@ function folds(fn: 'sum' | 'max' | 'min', k: number) {
 
 /**
  * The loop body shared by the reduce strategies: the fused prologue of every value (CSE'd across
- * them), then each value folded into its accumulator where it is selected.
+ * them), then each value folded into its accumulator where it is selected. Values stored
+ * `alongside` (rule 6 of the plan) are computed and stored for every element, valid or not, and
+ * share their subexpressions with the prologues.
  */
-function accumulate(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, indent: string): { decls: string; body: string } {
+function accumulate(
+  nodes: readonly Node<'reduce'>[],
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  indent: string,
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>> } = {},
+): { decls: string; body: string } {
   const from = nodes[0].src[0].type.level;
-  const e = new ExprEmitter(slots, materialized, { index: { [from]: 'e' } }, 'p');
+  const alongside = opts.alongside ?? [];
+  const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: 'e' } }, 'p');
+  const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));
+  const always = e.lines.splice(0);
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
     const value = e.value(x);
@@ -142,34 +186,71 @@ function accumulate(nodes: readonly Node<'reduce'>[], slots: Slots, materialized
     return `if (${keep}) {\n${indent}  let xv${k}: f32 = ${xv};\n${indent}  acc${k} = ${folds(n.args.fn, k).step};\n${indent}  cnt${k} = cnt${k} + 1.0;\n${indent}}`;
   });
   const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
+  const head = [...always, ...stores].map((l) => `${l}\n${indent}`).join('');
   return {
     decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
-    body: `if (${valid}) {\n${indent}  ${e.lines.join(`\n${indent}  `)}\n${indent}  ${parts.join(`\n${indent}  `)}\n${indent}}`,
+    body: `${head}if (${valid}) {\n${indent}  ${e.lines.join(`\n${indent}  `)}\n${indent}  ${parts.join(`\n${indent}  `)}\n${indent}}`,
   };
 }
 
-function reduceKernel(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, wg: number, chunk?: number): string {
+/**
+ * First pass of a reduction to the whole batch: each thread folds a contiguous run of
+ * CHUNK_PER_THREAD elements into its own (value, count) partial. No workgroup barrier: on
+ * CPU-backed adapters a barrier turns the shader into coroutines and costs more than the math.
+ */
+function reducePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = k.nodes;
+  const from = nodes[0].src[0].type.level;
+  const acc = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside });
+  const results = nodes.map((n, i) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk: CHUNK_PER_THREAD });
+    return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n    D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+  });
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  let lo = q * ${CHUNK_PER_THREAD}u;
+  if (lo >= ${COUNT[from]}) { return; }
+  let hi = min(${COUNT[from]}, lo + ${CHUNK_PER_THREAD}u);
+  ${acc.decls}
+  var j = lo;
+  loop {
+    if (j >= hi) { break; }
+    let e = j;
+    ${acc.body}
+    j = j + 1u;
+  }
+  ${results.join('\n  ')}
+}
+`;
+}
+
+/**
+ * A workgroup per segment (through the segment's member list), or — `whole` — one workgroup over
+ * every element of a small level (sequences, groups) for a reduction to the batch, with its
+ * epilogue: one dispatch instead of partials and a combine. Threads stride over the elements, then
+ * fold their partials in a fixed tree order.
+ */
+function reduceKernel(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, mode: 'segment' | 'whole'): string {
+  const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
   const to = nodes[0].type.level;
-  // batch reductions (chunked) walk the elements directly; others go through the segment's member list
-  const range = chunk
-    ? { lo: `seg * ${chunk}u`, hi: `min(${COUNT[from]}, (seg + 1u) * ${chunk}u)`, element: 'j', live: `seg * ${chunk}u < ${COUNT[from]}` }
-    : (() => {
-        const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-        const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
-        return { lo: `I[sec(${starts}u) + seg]`, hi: `I[sec(${starts}u) + seg + 1u]`, element: `I[sec(${members}u) + j]`, live: `seg < ${COUNT[to]}` };
-      })();
-  const acc = accumulate(nodes, slots, materialized, '      ');
-  const results = nodes.map((n, k) =>
-    chunk
-      ? `D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg] = part${k}[0];\n    D[sec(${slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk })}u) + 2u * seg + 1u] = pcnt${k}[0];`
-      : store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`),
-  );
+  const range =
+    mode === 'whole'
+      ? { lo: '0u', hi: COUNT[from], element: 'j', live: 'true' }
+      : (() => {
+          const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+          const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
+          return { lo: `I[sec(${starts}u) + seg]`, hi: `I[sec(${starts}u) + seg + 1u]`, element: `I[sec(${members}u) + j]`, live: `seg < ${COUNT[to]}` };
+        })();
+  const acc = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside });
+  const results = nodes.map((n, k) => store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`));
   // NOTE: an explicit loop with the increment at the end of the body: `for (…; j += n)` with
   // `continue` hung or crashed llvmpipe (Mesa 25) for some shaders.
   return `${PRELUDE}
 ${workgroupArrays(nodes.length, wg)}
-${origins(nodes)}@compute @workgroup_size(${wg})
+${origins([...nodes, ...k.epilogue])}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = wid.x + wid.y * nwg.x;
   let live = ${range.live};
@@ -189,8 +270,17 @@ ${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
   if (live && lid.x == 0u) {
     ${results.join('\n    ')}
   }
-}
+${epilogue(k, slots, materialized)}}
 `;
+}
+
+/** The batch-level epilogue of a reduction kernel (plan rule 7), run by thread 0 after the results are stored. */
+function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>): string {
+  if (!k.epilogue.length) return '';
+  const computing = new Set([...materialized].filter((id) => !k.epilogue.some((o) => o.id === id)));
+  const e = new ExprEmitter(slots, computing, { index: {} }, 'q');
+  const stores = k.epilogue.map((o) => store(slots, o, '0u', e.value(o)));
+  return `  if (lid.x == 0u) {\n${indent([...e.lines, ...stores], '    ')}\n  }\n`;
 }
 
 /** Reductions over small segments: one thread walks one segment's members. */
@@ -252,34 +342,97 @@ ${steps}
   }`;
 }
 
-/** Second pass of a batch reduction: one workgroup folds the chunk partials in a fixed order. */
-function combinePartials(n: Node<'reduce'>, slots: Slots, wg: number, chunk: number): string {
-  const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk });
-  const fn = n.args.fn;
-  const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+/**
+ * Second pass of a batch reduction: one workgroup folds each value's chunk partials in a fixed
+ * order, then thread 0 computes the batch-level epilogue from the results it just stored.
+ */
+function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const chunk = CHUNK_PER_THREAD;
+  const blocks = k.nodes.map((n) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk });
+    const fn = n.args.fn;
+    const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+    return `  {
+    var acc0: f32 = 0.0;
+    var cnt0: f32 = 0.0;
+    var c = lid.x;
+    loop {
+      if (c >= chunks) { break; }
+      let b = D[sec(${partials}u) + 2u * c];
+      let cb = D[sec(${partials}u) + 2u * c + 1u];
+      if (cb > 0.0) {
+        let a = acc0;
+        acc0 = select(${fold}, b, cnt0 == 0.0);
+        cnt0 = cnt0 + cb;
+      }
+      c = c + ${wg}u;
+    }
+${treeFold(wg, [fold])}
+    if (lid.x == 0u) {
+      ${store(slots, n, '0u', 'select(0.0, part0[0], pcnt0[0] > 0.0)')}
+    }
+    workgroupBarrier();
+  }`;
+  });
   return `${PRELUDE}
 ${workgroupArrays(1, wg)}
-${origins([n])}@compute @workgroup_size(${wg})
+${origins([...k.nodes, ...k.epilogue])}@compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_id) lid: vec3u) {
-  let chunks = (${COUNT[n.src[0].type.level]} + ${chunk - 1}u) / ${chunk}u;
-  var acc0: f32 = 0.0;
-  var cnt0: f32 = 0.0;
-  var c = lid.x;
-  loop {
-    if (c >= chunks) { break; }
-    let b = D[sec(${partials}u) + 2u * c];
-    let cb = D[sec(${partials}u) + 2u * c + 1u];
-    if (cb > 0.0) {
-      let a = acc0;
-      acc0 = select(${fold}, b, cnt0 == 0.0);
-      cnt0 = cnt0 + cb;
+  let chunks = (${COUNT[k.nodes[0].src[0].type.level]} + ${chunk - 1}u) / ${chunk}u;
+${blocks.join('\n')}
+${epilogue(k, slots, materialized)}}
+`;
+}
+
+/**
+ * Group-local steps (rule 5 of the plan) with one thread per group: group-level maps at the group,
+ * seq→group reductions and seq-level maps in loops over the group's sequences.
+ */
+function groupLocalKernel(steps: readonly GroupStep[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'seq', to: 'group' });
+  const members = slots.slot({ buffer: 'I', kind: 'csr_members', from: 'seq', to: 'group' });
+  const blocks = steps.map((step) => {
+    if (step.kind === 'reduce') {
+      const acc = accumulate(step.nodes, slots, materialized, '      ', { scope: { group: 'g' } });
+      const stores = step.nodes.map((n, k) => store(slots, n, 'g', `select(0.0, acc${k}, cnt${k} > 0.0)`));
+      return `  {
+    ${acc.decls}
+    var j = lo;
+    loop {
+      if (j >= hi) { break; }
+      let e = I[sec(${members}u) + j];
+      ${acc.body}
+      j = j + 1u;
     }
-    c = c + ${wg}u;
-  }
-${treeFold(wg, [fold])}
-  if (lid.x == 0u) {
-    ${store(slots, n, '0u', 'select(0.0, part0[0], pcnt0[0] > 0.0)')}
-  }
+    ${stores.join('\n    ')}
+  }`;
+    }
+    const computing = new Set([...materialized].filter((id) => !step.outputs.some((o) => o.id === id)));
+    if (step.level === 'group') {
+      const e = new ExprEmitter(slots, computing, { index: { group: 'g' } }, 'p');
+      const stores = step.outputs.map((o) => store(slots, o, 'g', e.value(o)));
+      return `  {\n${indent([...e.lines, ...stores], '    ')}\n  }`;
+    }
+    const e = new ExprEmitter(slots, computing, { index: { seq: 's', group: 'g' } }, 'p');
+    const stores = step.outputs.map((o) => store(slots, o, 's', e.value(o)));
+    return `  {
+    var j = lo;
+    loop {
+      if (j >= hi) { break; }
+      let s = I[sec(${members}u) + j];
+${indent([...e.lines, ...stores], '      ')}
+      j = j + 1u;
+    }
+  }`;
+  });
+  return `${PRELUDE}
+${origins(steps.flatMap((st) => (st.kind === 'map' ? st.outputs : st.nodes)))}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (g >= I[2]) { return; }
+  let lo = I[sec(${starts}u) + g];
+  let hi = I[sec(${starts}u) + g + 1u];
+${blocks.join('\n')}
 }
 `;
 }

@@ -7,6 +7,7 @@ import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { Node } from '../../../src/ir/node.js';
 import type { BinaryOp, UnaryOp } from '../../../src/ir/op.js';
 import { levelRank, type Level } from '../../../src/types/types.js';
+import { countedSize } from '../../plan/plan.js';
 import type { Slots } from './slots.js';
 
 /** Literal f32 text (infinities and NaN through bit patterns). */
@@ -161,6 +162,19 @@ export class ExprEmitter {
       case 'broadcast':
         if (levelRank(n.src[0].type.level) < levelRank(n.type.level)) fail('broadcast to a coarser level');
         return this.value(n.src[0]);
+      case 'reduce': {
+        // a count (plan rule 2): the summed batch constant times a size the host filled in
+        const size = countedSize(n);
+        if (!size) return fail('reduce must be materialized before an elementwise kernel reads it');
+        const count =
+          size === 'length' || size === 'group_size'
+            ? this.load(this.slots.slot({ buffer: 'D', kind: 'size', which: size }), n.type.level, false)
+            : `D[${this.slots.scalarIndex.get(`size:${size}`)}u]`;
+        // the batch scalar itself (a broadcast of it may be materialized, as a gradient say)
+        let c = n.src[0];
+        while (c.op === 'broadcast') c = c.src[0];
+        return `(${this.value(c)} * ${count})`;
+      }
       default:
         return fail(`${n.op} must be materialized before an elementwise kernel reads it`);
     }
