@@ -1,10 +1,14 @@
 /**
- * `npm run bench [-- --json] [-- --quick]`: loss + gradient of dapo (token ratio), gspo (sequence
- * ratio) and ctpo (cumulative ratio, a scan) at 2^16 and 2^20 ragged tokens, measured in one run
- * against (a) a WGSL kernel that only streams the same minimal bytes (the practical limit),
- * (b) plain-JS loops (dapo only: a hand-written reference loop) and (c) Credo's CPU interpreter.
- * jax-js is not installed in this project yet, so its row is reported as missing.
+ * `npm run bench [-- --json] [-- --quick] [-- --shape short]`: loss + gradient of dapo (token
+ * ratio), gspo (sequence ratio) and ctpo (cumulative ratio, a scan) at 2^16 and 2^20 ragged tokens,
+ * measured in one run against (a) a WGSL kernel that only streams the same minimal bytes (the
+ * practical limit), (b) plain-JS loops (dapo only: a hand-written reference loop), (c) Credo's CPU
+ * interpreter and (d) jax-js jit(valueAndGrad) on its own Dawn device (bench/jaxjs.ts).
+ * Batch shape: `long` (default) is the peer baseline's (lengths about 64..2048, groups of 8);
+ * `short` has lengths 1..127.
  * Times are medians over repeated calls after one warm-up; GB/s = minimal bytes / time.
+ * credo-gpu resident = kernels only (inputs already on the device, loss and gradient complete
+ * there); e2e = from host arrays to loss, metrics and gradient on the host.
  */
 import { cpus, totalmem } from 'node:os';
 import { syntheticBatch } from '../runtime/batch/synthetic.js';
@@ -13,6 +17,7 @@ import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { compileGpu } from '../src/gpu.js';
 import { compile } from '../src/objective.js';
 import { dapoRef } from '../tests/reference/dapo.js';
+import { benchJax, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
 
 interface Row { objective: string; tokens: number; tool: string; resident_ms: number | null; e2e_ms: number | null; gbps: number | null; note?: string }
 
@@ -20,6 +25,9 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
 const SIZES = quick ? [1 << 14] : [1 << 16, 1 << 20];
+const SHAPE = args.includes('--shape') ? args[args.indexOf('--shape') + 1] : 'long';
+if (SHAPE !== 'long' && SHAPE !== 'short') throw new Error(`--shape must be long or short, got ${SHAPE}`);
+const MEAN_SEQ_LEN = SHAPE === 'long' ? 1056 : 64;
 const REPS = quick ? 3 : 7;
 
 function median(xs: number[]): number {
@@ -84,9 +92,11 @@ async function main(): Promise<void> {
   } catch (e) {
     console.error(`no GPU adapter: ${(e as Error).message}; GPU rows are missing`);
   }
+  const jaxOk = device ? await initJax() : { ok: false as const, reason: 'no GPU adapter' };
+  const compileRows: { objective: string; cold_ms: number; cached_ms: number }[] = [];
   for (const tokens of SIZES) {
     const probe = compile('dapo');
-    const base = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: probe.inputs, maskName: probe.maskName });
+    const base = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: probe.inputs, maskName: probe.maskName, meanSeqLen: MEAN_SEQ_LEN });
     const bytes = minimalBytes(base);
     const gbps = (ms: number | null) => (ms ? bytes / ms / 1e6 : null);
     if (device) {
@@ -95,8 +105,13 @@ async function main(): Promise<void> {
     }
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
-      const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName });
+      const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
       if (device) {
+        // cold: source → pipelines ready in this process the first time; cached: the same again
+        const cold = await compileGpu(name, { device });
+        const cachedMs = await time(async () => (await compileGpu(name, { device })).dispose(), 3);
+        if (tokens === SIZES[0]) compileRows.push({ objective: name, cold_ms: cold.compileMs, cached_ms: cachedMs });
+        cold.dispose();
         const gpu = await compileGpu(cpu, { device });
         const kernelTimes: number[] = [];
         const e2e = await time(async () => {
@@ -104,7 +119,8 @@ async function main(): Promise<void> {
           kernelTimes.push(r.timings_ms.kernels);
         });
         const resident = median(kernelTimes.slice(1)); // the first call is the warm-up
-        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: resident, e2e_ms: e2e, gbps: gbps(resident), note: `${gpu.plan.kernels.length} plan kernels; resident = median kernel time` });
+        const last = await gpu.run(batch);
+        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: resident, e2e_ms: e2e, gbps: gbps(resident), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels)` });
         gpu.dispose();
       }
       const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
@@ -114,13 +130,19 @@ async function main(): Promise<void> {
         const ms = await time(() => dapoRef(rb), quick ? 1 : 3);
         rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'tests/reference/dapo.ts (arrays of numbers)' });
       }
-      rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: null, e2e_ms: null, gbps: null, note: 'not installed in this project yet' });
+      if (jaxOk.ok) {
+        const t = (n: string) => Float32Array.from(batch.tensors.get(n)!.data);
+        const jb = { offsets: Int32Array.from(batch.offsets), groupOf: Int32Array.from(batch.groupOf), numGroups: batch.numGroups, mask: Uint8Array.from(batch.mask), logp: t('logp'), old_logp: t('old_logp'), reward: t('reward') };
+        const r = await benchJax(name as JaxObjective, jb, REPS);
+        rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: r.resident_ms, e2e_ms: r.e2e_ms, gbps: gbps(r.resident_ms), note: `@jax-js/jax jit(valueAndGrad), first call ${r.compile_ms.toFixed(0)} ms` });
+      } else rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: null, e2e_ms: null, gbps: null, note: jaxOk.reason });
     }
   }
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, adapter: device?.adapterName ?? null };
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, adapter: device?.adapterName ?? null, batch_shape: SHAPE };
   device?.dispose();
+  disposeJax();
   if (json) {
-    console.log(JSON.stringify({ machine, rows }, null, 2));
+    console.log(JSON.stringify({ machine, rows, compile: compileRows }, null, 2));
     return;
   }
   console.log(`machine: ${JSON.stringify(machine)}`);
@@ -132,8 +154,12 @@ async function main(): Promise<void> {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const g = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.gbps;
       if (limit && g) console.log(`ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(g / limit * 100).toFixed(1)}%`);
+      const mine = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.resident_ms;
+      const jax = rows.find((r) => r.tool === 'jaxjs-webgpu-jit' && r.objective === name && r.tokens === tokens)?.resident_ms;
+      if (mine && jax) console.log(`ratio ${name} @ ${tokens}: jaxjs-webgpu-jit / credo-gpu resident time = ${(jax / mine).toFixed(1)}x`);
     }
   }
+  for (const c of compileRows) console.log(`compile ${c.objective}: cold ${c.cold_ms.toFixed(1)} ms, cached ${c.cached_ms.toFixed(1)} ms (source → pipelines ready)`);
 }
 
 await main();

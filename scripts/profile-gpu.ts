@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     const r = await gpu.run(batch);
     console.log(`run ${i}: ${JSON.stringify(Object.fromEntries(Object.entries(r.timings_ms).map(([k, v]) => [k, +v.toFixed(2)])))}, ${r.dispatches} dispatches`);
   }
+  await gpu.run(batch, { profile: true });
   const r = await gpu.run(batch, { profile: true });
   for (const p of r.profile ?? []) console.log(`  k${p.kernel}: ${p.ms.toFixed(2)} ms`);
   gpu.dispose();

@@ -16,6 +16,8 @@ export interface SyntheticOptions {
   readonly inputs: readonly InputSpec[];
   /** null: every token counts (no masked-out runs). */
   readonly maskName: string | null;
+  /** Mean sequence length the group count is sized for (default 64); lengths spread over [1, 2·mean). */
+  readonly meanSeqLen?: number;
 }
 
 /** The mean sequence length the group count is sized for. */
@@ -66,6 +68,9 @@ function checkOptions(opts: SyntheticOptions): void {
   if (!Number.isSafeInteger(opts.groupSize) || opts.groupSize < 1) {
     throw new BatchError('group_size', `--group-size ${opts.groupSize}; expected a positive integer`);
   }
+  if (opts.meanSeqLen !== undefined && !(Number.isSafeInteger(opts.meanSeqLen) && opts.meanSeqLen >= 1)) {
+    throw new BatchError('batch', `mean sequence length ${opts.meanSeqLen}; expected a positive integer`);
+  }
   if (!Number.isFinite(opts.seed)) {
     throw new BatchError('batch', `--seed ${opts.seed}; expected a number`);
   }
@@ -112,9 +117,10 @@ function intBelow(rng: Rng, n: number): number {
 // ---------------------------------------------------------------------------------------------
 
 function makeStructure(opts: SyntheticOptions): Structure {
-  const numGroups = Math.max(1, Math.round(opts.tokens / (opts.groupSize * MEAN_SEQ_LEN)));
+  const mean = opts.meanSeqLen ?? MEAN_SEQ_LEN;
+  const numGroups = Math.max(1, Math.round(opts.tokens / (opts.groupSize * mean)));
   const numSeqs = numGroups * opts.groupSize;
-  const lengths = makeLengths(stream(opts.seed, '#lengths'), numSeqs, opts.tokens);
+  const lengths = makeLengths(stream(opts.seed, '#lengths'), numSeqs, opts.tokens, mean === MEAN_SEQ_LEN ? MAX_SEQ_LEN : 2 * mean - 1);
   const offsets = offsetsFromLengths(lengths);
   const mask = new Uint8Array(opts.tokens).fill(1);
   if (opts.maskName !== null) maskRuns(stream(opts.seed, '#mask'), offsets, mask);
@@ -122,12 +128,12 @@ function makeStructure(opts: SyntheticOptions): Structure {
 }
 
 /**
- * Random lengths in [1, 127], rescaled so they sum exactly to `tokens`: every sequence gets a base
+ * Random lengths in [1, maxLen] (127 by default), rescaled so they sum exactly to `tokens`: every sequence gets a base
  * of 1 (0 when tokens < S), the rest is shared in proportion to the draws, and rounding leftovers
  * go to the largest remainders.
  */
-function makeLengths(rng: Rng, numSeqs: number, tokens: number): Int32Array {
-  const weights = Array.from({ length: numSeqs }, () => 1 + intBelow(rng, MAX_SEQ_LEN));
+function makeLengths(rng: Rng, numSeqs: number, tokens: number, maxLen: number): Int32Array {
+  const weights = Array.from({ length: numSeqs }, () => 1 + intBelow(rng, maxLen));
   const total = weights.reduce((a, b) => a + b, 0);
   const base = tokens >= numSeqs ? 1 : 0;
   const rest = tokens - base * numSeqs;

@@ -15,6 +15,12 @@ import { buildArenas, type Arenas, type RunValues } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
 
+/**
+ * Pipelines per device, by shader text: compiling an objective again (a new process step, another
+ * objective sharing kernels) reuses them — the WGSL → native compile is most of a cold compile.
+ */
+const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
 export interface GpuRunResult extends EvalResult {
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
@@ -23,9 +29,13 @@ export interface GpuRunResult extends EvalResult {
 }
 
 export class GpuExecutor {
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines: Map<string, GPUComputePipeline>;
   private dBuf: GPUBuffer | null = null;
   private iBuf: GPUBuffer | null = null;
+  /** The batch whose index tables `iBuf` holds (they depend only on the batch's structure). */
+  private iBatch: WeakRef<RaggedBatch> | null = null;
+  /** Readback staging memory, reused while large enough (fresh memory costs page faults). */
+  private staging: GPUBuffer | null = null;
   /** Bind groups per pipeline, valid while the two arena buffers stay the same. */
   private bindGroups = new Map<GPUComputePipeline, GPUBindGroup>();
 
@@ -33,7 +43,11 @@ export class GpuExecutor {
     private readonly gpu: GpuDevice,
     private readonly plan: KernelPlan,
     private readonly wgsl: WgslProgram,
-  ) {}
+  ) {
+    const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
+    pipelineCache.set(gpu.device, cached);
+    this.pipelines = cached;
+  }
 
   /** Compiles every pipeline now (otherwise on first use). */
   async prepare(): Promise<void> {
@@ -81,7 +95,12 @@ export class GpuExecutor {
       length: arenas.segments.size(n.type.level),
     }));
     const total = ranges.reduce((s, r) => s + r.length, 0);
-    const staging = device.createBuffer({ size: Math.max(4, total * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const bytes = Math.max(16, Math.ceil((total * 4) / 16) * 16);
+    if (!this.staging || this.staging.size < bytes) {
+      this.staging?.destroy();
+      this.staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    }
+    const staging = this.staging;
     const enc = device.createCommandEncoder();
     let at = 0;
     for (const r of ranges) {
@@ -98,7 +117,6 @@ export class GpuExecutor {
       at += r.length;
     }
     staging.unmap();
-    staging.destroy();
     return out;
   }
 
@@ -115,9 +133,12 @@ export class GpuExecutor {
       throw new GpuError(`this batch needs a ${(largest / 2 ** 20).toFixed(0)} MiB buffer, above the device's ${(limit / 2 ** 20).toFixed(0)} MiB binding limit; split the batch or use --backend cpu`);
     }
     this.dBuf = this.buffer(this.dBuf, arenas.D.byteLength);
-    this.iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
+    const iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
     device.queue.writeBuffer(this.dBuf, 0, arenas.D as Float32Array<ArrayBuffer>);
-    device.queue.writeBuffer(this.iBuf, 0, arenas.I as Uint32Array<ArrayBuffer>);
+    // the index tables of the same batch are already on the device
+    if (iBuf !== this.iBuf || this.iBatch?.deref() !== batch) device.queue.writeBuffer(iBuf, 0, arenas.I as Uint32Array<ArrayBuffer>);
+    this.iBuf = iBuf;
+    this.iBatch = new WeakRef(batch);
     // wait for the copies, so `kernels` is the resident time (inputs already on the device)
     await device.queue.onSubmittedWorkDone();
     const t1 = performance.now();
@@ -203,6 +224,8 @@ export class GpuExecutor {
   dispose(): void {
     this.dBuf?.destroy();
     this.iBuf?.destroy();
-    this.dBuf = this.iBuf = null;
+    this.staging?.destroy();
+    this.dBuf = this.iBuf = this.staging = null;
+    this.iBatch = null;
   }
 }

@@ -128,7 +128,7 @@ function sectionLength(key: SectionKey, batch: RaggedBatch): number {
     case 'input': return batch.tensors.get(key.name)?.data.length ?? 0;
     case 'size': return size(batch, key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group');
     case 'value': return size(batch, key.node.type.level);
-    case 'partials': return 2 * Math.ceil(size(batch, key.node.src[0].type.level) / key.chunk);
+    case 'partials': return 2 * Math.ceil(size(batch, key.node.src[0].type.level) / key.chunk) * key.threads;
     case 'offsets': return batch.numSeqs + 1;
     case 'seq_of':
     case 'mask':

@@ -27,7 +27,7 @@ function everySection(): Slots {
   for (const node of nodes.slice(0, 6)) slots.slot({ buffer: 'D', kind: 'value', node });
   for (const { name } of objective.inputs) slots.slot({ buffer: 'D', kind: 'input', name });
   for (const which of ['position', 'length', 'group_size'] as const) slots.slot({ buffer: 'D', kind: 'size', which });
-  slots.slot({ buffer: 'D', kind: 'partials', node: nodes.find((n) => n.src.length > 0)!, chunk: 4 });
+  slots.slot({ buffer: 'D', kind: 'partials', node: nodes.find((n) => n.src.length > 0)!, chunk: 4, threads: 2 });
   for (const kind of ['offsets', 'seq_of', 'group_of', 'mask'] as const) slots.slot({ buffer: 'I', kind });
   LEVELS.forEach((from, a) =>
     LEVELS.slice(a).forEach((to) => {
@@ -93,7 +93,7 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
   let dEnd = slots.scalarCount;
   slots.sections.forEach((key, k) => {
     const want = expected(key, b);
-    const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.node.src[0].type.level) / key.chunk) : want.length;
+    const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.node.src[0].type.level) / key.chunk) * key.threads : want.length;
     const got = (key.buffer === 'D' ? D : I).subarray(offsets[k], offsets[k] + length);
     expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want);
     if (key.buffer === 'D') dEnd = offsets[k] + length;

@@ -39,17 +39,21 @@ export interface WgslProgram {
 }
 
 /**
- * Reads every section offset a kernel uses once, at the top of `main`: `sec(k)` is a load from
- * the `I` arena, and repeated in a loop body the compiler may not hoist it (llvmpipe does not).
+ * Reads every section offset and every scalar (params, clock, sizes) a kernel uses once, at the
+ * top of `main`. Both are loads from the arenas; repeated in a loop body the compiler cannot hoist
+ * them (`D` is written in the loop, so it must assume aliasing; llvmpipe does not either). No
+ * kernel writes the scalars or the `I` arena, so reading them once is exact.
  */
 function hoistSections(code: string): string {
   const head = code.indexOf('fn main(');
   const open = code.indexOf('{', head) + 1;
-  const body = code.slice(open);
-  const slots = [...new Set([...body.matchAll(/sec\((\d+)u\)/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
-  if (!slots.length) return code;
-  const lets = slots.map((k) => `\n  let sec${k} = sec(${k}u);`).join('');
-  return code.slice(0, open) + lets + body.replace(/sec\((\d+)u\)/g, 'sec$1');
+  let body = code.slice(open);
+  const used = (re: RegExp) => [...new Set([...body.matchAll(re)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  const sections = used(/sec\((\d+)u\)/g);
+  const scalars = used(/D\[(\d+)u\]/g);
+  body = body.replace(/sec\((\d+)u\)/g, 'sec$1').replace(/D\[(\d+)u\]/g, 'd$1');
+  const lets = [...sections.map((k) => `\n  let sec${k} = sec(${k}u);`), ...scalars.map((k) => `\n  let d${k} = D[${k}u];`)].join('');
+  return code.slice(0, open) + lets + body;
 }
 
 export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
@@ -161,9 +165,10 @@ function folds(fn: 'sum' | 'max' | 'min', k: number) {
 
 /**
  * The loop body shared by the reduce strategies: the fused prologue of every value (CSE'd across
- * them), then each value folded into its accumulator where it is selected. Values stored
- * `alongside` (rule 6 of the plan) are computed and stored for every element, valid or not, and
- * share their subexpressions with the prologues.
+ * them), then each value folded into its accumulator where it is selected. Branch-free: every
+ * element is computed and `select` keeps the valid, selected ones (a value computed for a masked
+ * token may be NaN; select drops it). Divergent branches cost more than the math on SIMD lanes.
+ * Values stored `alongside` (rule 6 of the plan) share their subexpressions with the prologues.
  */
 function accumulate(
   nodes: readonly Node<'reduce'>[],
@@ -177,49 +182,49 @@ function accumulate(
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
   const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: 'e' } }, 'p');
   const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));
-  const always = e.lines.splice(0);
+  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
     const value = e.value(x);
-    const keep = cond ? e.value(cond) : 'true';
+    const keep = cond ? `${valid} && ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
-    return `if (${keep}) {\n${indent}  let xv${k}: f32 = ${xv};\n${indent}  acc${k} = ${folds(n.args.fn, k).step};\n${indent}  cnt${k} = cnt${k} + 1.0;\n${indent}}`;
+    const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, xv${k}, take${k})` : `select(acc${k}, select(${n.args.fn}(acc${k}, xv${k}), xv${k}, cnt${k} == 0.0), take${k})`;
+    return [`let take${k}: bool = ${keep};`, `let xv${k}: f32 = ${xv};`, `acc${k} = ${fold};`, `cnt${k} = cnt${k} + select(0.0, 1.0, take${k});`];
   });
-  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
-  const head = [...always, ...stores].map((l) => `${l}\n${indent}`).join('');
   return {
     decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
-    body: `${head}if (${valid}) {\n${indent}  ${e.lines.join(`\n${indent}  `)}\n${indent}  ${parts.join(`\n${indent}  `)}\n${indent}}`,
+    body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
   };
 }
 
 /**
- * First pass of a reduction to the whole batch: each thread folds a contiguous run of
- * CHUNK_PER_THREAD elements into its own (value, count) partial. No workgroup barrier: on
- * CPU-backed adapters a barrier turns the shader into coroutines and costs more than the math.
+ * First pass of a reduction to the whole batch: a workgroup per chunk of elements, its threads
+ * strided over the chunk (neighbouring threads read neighbouring elements), each folding its
+ * elements into its own (value, count) partial. No workgroup barrier: on CPU-backed adapters a
+ * barrier turns the shader into coroutines and costs more than the math.
  */
 function reducePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
-  const acc = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside });
+  const chunk = wg * CHUNK_PER_THREAD;
+  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
   const results = nodes.map((n, i) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk: CHUNK_PER_THREAD });
-    return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n    D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk, threads: wg });
+    return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
   });
   return `${PRELUDE}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let q = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
-  let lo = q * ${CHUNK_PER_THREAD}u;
-  if (lo >= ${COUNT[from]}) { return; }
-  let hi = min(${COUNT[from]}, lo + ${CHUNK_PER_THREAD}u);
+  let w = wid.x + wid.y * nwg.x;
+  let q = w * ${wg}u + lid.x;
+  let hi = min(${COUNT[from]}, (w + 1u) * ${chunk}u);
   ${acc.decls}
-  var j = lo;
+  var j = w * ${chunk}u + lid.x;
   loop {
     if (j >= hi) { break; }
     let e = j;
     ${acc.body}
-    j = j + 1u;
+    j = j + ${wg}u;
   }
   ${results.join('\n  ')}
 }
@@ -347,9 +352,9 @@ ${steps}
  * order, then thread 0 computes the batch-level epilogue from the results it just stored.
  */
 function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const chunk = CHUNK_PER_THREAD;
+  const chunk = wg * CHUNK_PER_THREAD;
   const blocks = k.nodes.map((n) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk });
+    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk, threads: wg });
     const fn = n.args.fn;
     const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
     return `  {
@@ -378,7 +383,8 @@ ${treeFold(wg, [fold])}
 ${workgroupArrays(1, wg)}
 ${origins([...k.nodes, ...k.epilogue])}@compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_id) lid: vec3u) {
-  let chunks = (${COUNT[k.nodes[0].src[0].type.level]} + ${chunk - 1}u) / ${chunk}u;
+  // one partial per thread of every first-pass workgroup
+  let chunks = (${COUNT[k.nodes[0].src[0].type.level]} + ${chunk - 1}u) / ${chunk}u * ${wg}u;
 ${blocks.join('\n')}
 ${epilogue(k, slots, materialized)}}
 `;

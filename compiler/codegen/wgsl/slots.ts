@@ -15,8 +15,8 @@ export type SectionKey =
   | { readonly buffer: 'D'; readonly kind: 'input'; readonly name: string }
   | { readonly buffer: 'D'; readonly kind: 'size'; readonly which: 'position' | 'length' | 'group_size' }
   | { readonly buffer: 'D'; readonly kind: 'value'; readonly node: Node }
-  /** Per-chunk (value, count) partials of a reduction to the whole batch (two-pass). */
-  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number }
+  /** (value, count) partials of a reduction to the whole batch (two-pass): `threads` per chunk of elements. */
+  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number; readonly threads: number }
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
