@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/profile-gpu.ts METHOD [TOKENS]`: where the GPU time of one objective goes — the
+ * `npx tsx scripts/profile-gpu.ts METHOD [TOKENS] [MEAN_SEQ_LEN]`: where the GPU time of one objective goes — the
  * plan, then the wall time of each dispatch run on its own, on a synthetic batch.
  */
 import { syntheticBatch } from '../runtime/batch/synthetic.js';
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const tokens = Number(process.argv[3] ?? 1 << 20);
   const device = await openDevice();
   const cpu = compile(name);
-  const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName });
+  const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: Number(process.argv[4] ?? 64) });
   const gpu = await compileGpu(cpu, { device });
   console.log(printPlan(gpu.plan));
   console.log(`compile ${gpu.compileMs.toFixed(1)} ms`);

@@ -21,6 +21,8 @@ export interface GpuObjective {
   /** Milliseconds from source to pipelines ready. */
   readonly compileMs: number;
   run(batch: RaggedBatch, opts?: GpuRunOptions): Promise<GpuRunResult>;
+  /** Benchmarks: the kernels again on the last run's batch (inputs resident), reading back only the loss. */
+  rerunResident(): Promise<{ loss: number; ms: number }>;
   dispose(): void;
 }
 
@@ -54,6 +56,7 @@ export async function compileGpu(method: string | { source: string; path: string
       const params = Object.fromEntries(objective.program.params.map((p) => [p.name, overrides[p.name] ?? p.default]));
       return executor.run(batch, { params, step: runOpts.step ?? 0, totalSteps: runOpts.totalSteps ?? 0 }, { profile: runOpts.profile });
     },
+    rerunResident: () => executor.rerunResident(),
     dispose() {
       executor.dispose();
       if (!opts.device) gpu.dispose();

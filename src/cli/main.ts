@@ -236,12 +236,14 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
   let backend = 'cpu-interpreter';
   let adapter: string | undefined;
   let gpuTimings: Record<string, number> = {};
+  let dispatches = 0;
   if (device) {
     try {
       const gpu = await compileGpu(objective, { device });
       const r = await gpu.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
       gpu.dispose();
       result = r;
+      dispatches = r.dispatches;
       backend = 'webgpu';
       adapter = device.adapterName;
       gpuTimings = { gpu_compile: gpu.compileMs, gpu_upload: r.timings_ms.upload, gpu_kernels: r.timings_ms.kernels, gpu_readback: r.timings_ms.readback };
@@ -267,7 +269,7 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
           loss: result.loss,
           metrics: result.metrics,
           backend,
-          ...(adapter ? { adapter } : {}),
+          ...(adapter ? { adapter, dispatches } : {}),
           batch: { sequences: batch.numSeqs, groups: batch.numGroups, tokens: batch.numTokens, layout: batch.layout.kind, synthetic: !o.batch },
           timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
           ...(o.out ? { out: o.out } : {}),

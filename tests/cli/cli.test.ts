@@ -139,6 +139,8 @@ describe('credo run', () => {
     expect(j.backend).toBe('webgpu');
     expect(j.adapter.length).toBeGreaterThan(0);
     expect(typeof j.timings_ms.gpu_kernels).toBe('number');
+    expect(j.dispatches).toBeGreaterThan(0);
+    expect(j.dispatches).toBeLessThanOrEqual(3); // dapo: loss + gradient fused into at most 3 dispatches
     const cpu = JSON.parse((await credo('run', 'dapo', '--backend', 'cpu', '--json', '--tokens', '2000')).out);
     expect(Math.abs(j.loss - cpu.loss)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(cpu.loss)));
   });

@@ -150,6 +150,8 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
     for (const batch of cases) {
       const got = await gpu.run(batch);
       expect(Number.isFinite(got.loss)).toBe(true);
+      expect(got.dispatches).toBeLessThanOrEqual(3); // the fused plan, on the device
+      expect((await gpu.rerunResident()).loss).toBe(got.loss); // same kernels, same order: same bits
       agree(got, cpu.run(batch), 'edge');
     }
     gpu.dispose();

@@ -3,13 +3,17 @@
  * data (in `D` and `I`), never shader text, so a new batch, step or param value reuses the
  * compiled pipelines. Each shader names the source lines it came from in a comment.
  *
- *  - map: one thread per element of the kernel's level;
- *  - reduce: one workgroup per segment: each thread folds a strided slice of the segment's members
- *    (prologue fused), then a tree over the workgroup's partials in a fixed order — the result
- *    is bit-identical from run to run;
+ *  - map: a workgroup per chunk of elements, threads strided over it (no launch per element);
+ *  - reduce to the batch from tokens: branch-free first pass, a partial per thread, then one
+ *    workgroup folds the partials in a fixed order and runs the batch-level epilogue;
+ *  - reduce to the batch from seqs or groups: one workgroup over all of them (one dispatch);
+ *  - reduce to seqs or groups: a thread per segment when segments are short, a workgroup per
+ *    segment (fixed-order tree) when long — chosen per batch by mean segment length;
  *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones;
  *  - group-local: one thread per group runs the steps in order, looping over the group's
  *    sequences for seq-level steps (its own writes are visible to it, so no barrier is needed).
+ * Every fold happens in a fixed order, so results are bit-identical from run to run. Section
+ * offsets and scalars are read once at the top of each kernel (see hoistSections).
  */
 import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { Node } from '../../../src/ir/node.js';
