@@ -35,6 +35,8 @@ export class GpuExecutor {
   private iBuf: GPUBuffer | null = null;
   /** The batch whose index tables `iBuf` holds (they depend only on the batch's structure). */
   private iBatch: WeakRef<RaggedBatch> | null = null;
+  /** Upload staging memory, mapped for writing and reused while large enough. */
+  private uploadStaging: GPUBuffer | null = null;
   /** The last run's batch and arenas (their offsets stay valid), for rerunResident. */
   private last: { batch: RaggedBatch; arenas: Arenas; values: RunValues } | null = null;
   /** Readback staging memory, reused while large enough (fresh memory costs page faults). */
@@ -77,6 +79,38 @@ export class GpuExecutor {
     current?.destroy();
     this.bindGroups.clear();
     return this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  }
+
+  /**
+   * Copies host arrays into device buffers through one reused, mapped staging buffer, and waits
+   * until they are there. (queue.writeBuffer stages through fresh memory every call; first
+   * touches of fresh pages cost more than the copy itself, on virtual machines several times more.)
+   */
+  private async upload(parts: readonly { readonly target: GPUBuffer; readonly data: Float32Array | Uint32Array }[]): Promise<void> {
+    const device = this.gpu.device;
+    const total = parts.reduce((n, p) => n + p.data.byteLength, 0);
+    const bytes = Math.max(16, Math.ceil(total / 16) * 16);
+    if (!this.uploadStaging || this.uploadStaging.size < bytes) {
+      this.uploadStaging?.destroy();
+      this.uploadStaging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+    }
+    const staging = this.uploadStaging;
+    await staging.mapAsync(GPUMapMode.WRITE, 0, bytes);
+    const mapped = staging.getMappedRange(0, bytes);
+    let at = 0;
+    for (const p of parts) {
+      new Uint8Array(mapped, at, p.data.byteLength).set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+      at += p.data.byteLength;
+    }
+    staging.unmap();
+    const enc = device.createCommandEncoder();
+    at = 0;
+    for (const p of parts) {
+      if (p.data.byteLength) enc.copyBufferToBuffer(staging, at, p.target, 0, p.data.byteLength);
+      at += p.data.byteLength;
+    }
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
   }
 
   private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
@@ -137,13 +171,11 @@ export class GpuExecutor {
     }
     this.dBuf = this.buffer(this.dBuf, arenas.D.byteLength);
     const iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
-    device.queue.writeBuffer(this.dBuf, 0, arenas.D as Float32Array<ArrayBuffer>);
     // the index tables of the same batch are already on the device
-    if (iBuf !== this.iBuf || this.iBatch?.deref() !== batch) device.queue.writeBuffer(iBuf, 0, arenas.I as Uint32Array<ArrayBuffer>);
+    const sameTables = iBuf === this.iBuf && this.iBatch?.deref() === batch;
     this.iBuf = iBuf;
     this.iBatch = new WeakRef(batch);
-    // wait for the copies, so `kernels` is the resident time (inputs already on the device)
-    await device.queue.onSubmittedWorkDone();
+    await this.upload([{ target: this.dBuf, data: arenas.D }, ...(sameTables ? [] : [{ target: iBuf, data: arenas.I }])]);
     const t1 = performance.now();
     const { dispatches, profile } = await this.dispatchAll(batch, arenas, values, !!opts.profile);
     this.last = { batch, arenas, values };
@@ -252,7 +284,8 @@ export class GpuExecutor {
     this.dBuf?.destroy();
     this.iBuf?.destroy();
     this.staging?.destroy();
-    this.dBuf = this.iBuf = this.staging = null;
+    this.uploadStaging?.destroy();
+    this.dBuf = this.iBuf = this.staging = this.uploadStaging = null;
     this.iBatch = null;
     this.last = null;
   }

@@ -101,6 +101,7 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
         break;
       case 'value':
       case 'partials':
+      case 'segment_partials':
         // the kernels' outputs: zero, as in fresh memory, whatever an earlier run left there
         D.fill(0, at, at + sectionLength(key, batch));
         break;
@@ -129,6 +130,10 @@ function sectionLength(key: SectionKey, batch: RaggedBatch): number {
     case 'size': return size(batch, key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group');
     case 'value': return size(batch, key.node.type.level);
     case 'partials': return 2 * Math.ceil(size(batch, key.node.src[0].type.level) / key.chunk) * key.threads;
+    case 'segment_partials': {
+      const segments = size(batch, key.node.type.level);
+      return size(batch, key.node.src[0].type.level) / Math.max(1, segments) >= key.minMean ? 2 * segments * key.threads : 0;
+    }
     case 'offsets': return batch.numSeqs + 1;
     case 'seq_of':
     case 'mask':

@@ -61,6 +61,7 @@ function expected(key: SectionKey, b: RaggedBatch): number[] {
       return Array.from({ length: b.numGroups }, (_, g) => [...b.groupOf].filter((x) => x === g).length);
     case 'value':
     case 'partials':
+    case 'segment_partials':
       return [];
     case 'offsets': return [...b.offsets];
     case 'seq_of': return seqs;

@@ -7,8 +7,9 @@
  *  - reduce to the batch from tokens: branch-free first pass, a partial per thread, then one
  *    workgroup folds the partials in a fixed order and runs the batch-level epilogue;
  *  - reduce to the batch from seqs or groups: one workgroup over all of them (one dispatch);
- *  - reduce to seqs or groups: a thread per segment when segments are short, a workgroup per
- *    segment (fixed-order tree) when long — chosen per batch by mean segment length;
+ *  - reduce to seqs or groups: a thread per segment when segments are short; when long, a
+ *    workgroup per segment storing a partial per thread, then a thread per segment folding them
+ *    — chosen per batch by mean segment length;
  *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones;
  *  - group-local: one thread per group runs the steps in order, looping over the group's
  *    sequences for seq-level steps (its own writes are visible to it, so no barrier is needed).
@@ -79,7 +80,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         const to = first.type.level;
         if (to === 'batch' && from !== 'token') {
           // sequences or groups: few enough for one workgroup, one dispatch
-          return [{ kernel: k, code: reduceKernel(k, slots, materialized, workgroupSize, 'whole'), workgroupSize, grid: { per: 'segment', level: 'batch' } }];
+          return [{ kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } }];
         }
         if (to === 'batch') {
           // two passes: partials per chunk of elements across many workgroups, then one fixed-order combine
@@ -96,7 +97,8 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         const when = { from: 'token' as Level, to };
         return [
           { kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanBelow: SHORT_SEGMENT } },
-          { kernel: k, code: reduceKernel(k, slots, materialized, workgroupSize, 'segment'), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+          { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+          { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
         ];
       }
       case 'group-local':
@@ -236,50 +238,99 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 
 /**
- * A workgroup per segment (through the segment's member list), or — `whole` — one workgroup over
- * every element of a small level (sequences, groups) for a reduction to the batch, with its
- * epilogue: one dispatch instead of partials and a combine. Threads stride over the elements, then
- * fold their partials in a fixed tree order.
+ * One workgroup over every element of a small level (sequences, groups) for a reduction to the
+ * batch, with its epilogue: one dispatch instead of partials and a combine. Threads stride over
+ * the elements, then their partials are folded in a fixed order.
  */
-function reduceKernel(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, mode: 'segment' | 'whole'): string {
+function reduceWhole(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
-  const to = nodes[0].type.level;
-  const range =
-    mode === 'whole'
-      ? { lo: '0u', hi: COUNT[from], element: 'j', live: 'true' }
-      : (() => {
-          const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-          const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
-          return { lo: `I[sec(${starts}u) + seg]`, hi: `I[sec(${starts}u) + seg + 1u]`, element: `I[sec(${members}u) + j]`, live: `seg < ${COUNT[to]}` };
-        })();
-  const acc = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside });
-  const results = nodes.map((n, k) => store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`));
+  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
+  const results = nodes.map((n, k) => store(slots, n, '0u', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`));
   // NOTE: an explicit loop with the increment at the end of the body: `for (…; j += n)` with
   // `continue` hung or crashed llvmpipe (Mesa 25) for some shaders.
   return `${PRELUDE}
 ${workgroupArrays(nodes.length, wg)}
 ${origins([...nodes, ...k.epilogue])}@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let seg = wid.x + wid.y * nwg.x;
-  let live = ${range.live};
+fn main(@builtin(local_invocation_id) lid: vec3u) {
   ${acc.decls}
-  if (live) {
-    let lo = ${range.lo};
-    let hi = ${range.hi};
-    var j = lo + lid.x;
-    loop {
-      if (j >= hi) { break; }
-      let e = ${range.element};
-      ${acc.body}
-      j = j + ${wg}u;
-    }
+  var j = lid.x;
+  loop {
+    if (j >= ${COUNT[from]}) { break; }
+    let e = j;
+    ${acc.body}
+    j = j + ${wg}u;
   }
 ${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
-  if (live && lid.x == 0u) {
+  if (lid.x == 0u) {
     ${results.join('\n    ')}
   }
 ${epilogue(k, slots, materialized)}}
+`;
+}
+
+/**
+ * Long segments: a workgroup per segment, its threads strided over the segment's members, each
+ * storing its own (value, count) partial — no barrier (see reducePartials). foldSegmentPartials
+ * then folds each segment's partials in order.
+ */
+function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = k.nodes;
+  const from = nodes[0].src[0].type.level;
+  const to = nodes[0].type.level;
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+  const acc = accumulate(nodes, slots, materialized, '    ');
+  const results = nodes.map((n, i) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, threads: wg, minMean: SHORT_SEGMENT });
+    return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+  });
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = wid.x + wid.y * nwg.x;
+  if (seg >= ${COUNT[to]}) { return; }
+  let q = seg * ${wg}u + lid.x;
+  let hi = I[sec(${starts}u) + seg + 1u];
+  ${acc.decls}
+  var j = I[sec(${starts}u) + seg] + lid.x;
+  loop {
+    if (j >= hi) { break; }
+    let e = ${memberOf(slots, from, to, 'j')};
+    ${acc.body}
+    j = j + ${wg}u;
+  }
+  ${results.join('\n  ')}
+}
+`;
+}
+
+/** Second pass of reducePerSegment: a thread per segment folds its threads' partials in order. */
+function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): string {
+  const to = k.nodes[0].type.level;
+  const blocks = k.nodes.map((n) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, threads: wg, minMean: SHORT_SEGMENT });
+    const fn = n.args.fn;
+    const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+    return `  {
+    var acc: f32 = 0.0;
+    var cnt: f32 = 0.0;
+    for (var i = 0u; i < ${wg}u; i = i + 1u) {
+      let b = D[sec(${partials}u) + 2u * (seg * ${wg}u + i)];
+      let cb = D[sec(${partials}u) + 2u * (seg * ${wg}u + i) + 1u];
+      let a = acc;
+      acc = select(acc, select(${fold}, b, cnt == 0.0), cb > 0.0);
+      cnt = cnt + cb;
+    }
+    ${store(slots, n, 'seg', 'select(0.0, acc, cnt > 0.0)')}
+  }`;
+  });
+  return `${PRELUDE}
+${origins(k.nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (seg >= ${COUNT[to]}) { return; }
+${blocks.join('\n')}
+}
 `;
 }
 
@@ -292,12 +343,20 @@ function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<numbe
   return `  if (lid.x == 0u) {\n${indent([...e.lines, ...stores], '    ')}\n  }\n`;
 }
 
+/**
+ * Element j of the concatenated member lists of the segments at `to`: packed tokens of a sequence
+ * are contiguous (offsets are the list starts), so no list is read there.
+ */
+function memberOf(slots: Slots, from: Level, to: Level, j: string): string {
+  if (from === 'token' && to === 'seq') return j;
+  return `I[sec(${slots.slot({ buffer: 'I', kind: 'csr_members', from, to })}u) + ${j}]`;
+}
+
 /** Reductions over small segments: one thread walks one segment's members. */
 function reducePerThread(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const from = nodes[0].src[0].type.level;
   const to = nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  const members = slots.slot({ buffer: 'I', kind: 'csr_members', from, to });
   const acc = accumulate(nodes, slots, materialized, '    ');
   return `${PRELUDE}
 ${origins(nodes)}@compute @workgroup_size(${wg})
@@ -309,7 +368,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   var j = I[sec(${starts}u) + seg];
   loop {
     if (j >= hi) { break; }
-    let e = I[sec(${members}u) + j];
+    let e = ${memberOf(slots, from, to, 'j')};
     ${acc.body}
     j = j + 1u;
   }
@@ -323,31 +382,32 @@ function workgroupArrays(count: number, wg: number): string {
 }
 
 /**
- * Folds the workgroup's (value, count) partials of each reduction in a fixed tree order; empty
+ * Folds the workgroup's (value, count) partials of each reduction in a fixed order: one barrier,
+ * then thread 0 folds them serially (a barrier tree costs a barrier per level; on CPU-backed
+ * adapters each is a coroutine switch of every thread, more than the few adds it saves). Empty
  * partials (count 0) are skipped so max/min of an empty part never wins. Leaves each result in
- * part{k}[0], pcnt{k}[0].
+ * part{k}[0], pcnt{k}[0], for thread 0.
  */
 function treeFold(wg: number, pairs: readonly string[]): string {
   const init = pairs.map((_, k) => `  part${k}[lid.x] = acc${k};\n  pcnt${k}[lid.x] = cnt${k};`).join('\n');
   const steps = pairs
     .map(
-      (pair, k) => `    {
-      let a = part${k}[lid.x];
-      let b = part${k}[lid.x + stride];
-      let ca = pcnt${k}[lid.x];
-      let cb = pcnt${k}[lid.x + stride];
-      part${k}[lid.x] = select(select(${pair}, a, cb == 0.0), b, ca == 0.0);
-      pcnt${k}[lid.x] = ca + cb;
-    }`,
+      (pair, k) => `      {
+        let a = part${k}[0];
+        let b = part${k}[i];
+        let ca = pcnt${k}[0];
+        let cb = pcnt${k}[i];
+        part${k}[0] = select(select(${pair}, a, cb == 0.0), b, ca == 0.0);
+        pcnt${k}[0] = ca + cb;
+      }`,
     )
     .join('\n');
   return `${init}
   workgroupBarrier();
-  for (var stride = ${wg / 2}u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) {
+  if (lid.x == 0u) {
+    for (var i = 1u; i < ${wg}u; i = i + 1u) {
 ${steps}
     }
-    workgroupBarrier();
   }`;
 }
 

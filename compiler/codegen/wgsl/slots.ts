@@ -17,6 +17,12 @@ export type SectionKey =
   | { readonly buffer: 'D'; readonly kind: 'value'; readonly node: Node }
   /** (value, count) partials of a reduction to the whole batch (two-pass): `threads` per chunk of elements. */
   | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number; readonly threads: number }
+  /**
+   * (value, count) partials of a reduction to seqs or groups, `threads` per segment, for the
+   * workgroup-per-segment strategy: only laid out when a batch's mean segment length is at least
+   * `minMean` (when that strategy runs), else empty.
+   */
+  | { readonly buffer: 'D'; readonly kind: 'segment_partials'; readonly node: Node; readonly threads: number; readonly minMean: number }
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
@@ -57,6 +63,7 @@ export function keyString(key: SectionKey): string {
     case 'size': return `size:${key.which}`;
     case 'value': return `value:${key.node.id}`;
     case 'partials': return `partials:${key.node.id}`;
+    case 'segment_partials': return `segment_partials:${key.node.id}`;
     case 'csr_starts':
     case 'csr_members':
       return `${key.kind}:${key.from}:${key.to}`;
