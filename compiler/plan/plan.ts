@@ -26,6 +26,9 @@
  *     thread per group, whatever stages it spans (unless a kernel in between needs its results);
  *  6. alongside: a map over the elements a batch reduction walks (the gradient of a token-mean
  *     loss beside the loss sum) is stored in that same pass;
+ *     6b: a token→batch reduction at the same stage as a token→seq one is folded through the
+ *     sequences in that pass; 6c: a token→batch reduction that only feeds batch-level outputs (a
+ *     metric) is delayed to the last pass over the tokens, to share it;
  *  7. epilogue: batch-level maps right after batch reductions (loss = sum / count) are computed
  *     by the pass that combines the reductions' partials.
  */
@@ -47,6 +50,11 @@ export type ReduceKernel = {
   readonly alongside: readonly Node[];
   /** Batch-level outputs computed where the partials are combined (rule 7; reductions to the batch). */
   readonly epilogue: readonly Node[];
+  /**
+   * Reductions to the batch from the same elements, folded per segment in this pass and combined
+   * afterwards (rule 6b): a token→seq pass also sums the batch's token means.
+   */
+  readonly viaSegments: readonly Node<'reduce'>[];
 };
 /** One step of a group-local kernel: what one thread does for its group, in order. */
 export type GroupStep = MapKernel | ReduceKernel;
@@ -75,6 +83,8 @@ const isLeaf = (n: Node) => n.src.length === 0;
 
 /** Reductions sharing one kernel, at most (their partials live in workgroup memory). */
 const MAX_FUSED_REDUCTIONS = 4;
+/** Reductions in one pass over tokens, at most, counting those folded through segments (registers). */
+const MAX_PASS_REDUCTIONS = 8;
 
 /** Values computed from params, the clock and constants only: cheaper to recompute than to load. */
 function dependsOnlyOnScalars(n: Node): boolean {
@@ -158,9 +168,28 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
   const walksLevel = (n: Node): Level | null => (!isBoundary(n) ? n.type.level : n.op === 'reduce' && n.type.level === 'batch' ? n.src[0].type.level : null);
   const freeRead = (n: Node, s: Node) => fuse && !isBoundary(s) && !HOST.has(s.op) && walksLevel(n) === s.type.level;
   const stage = new Map<number, number>();
-  for (const n of order) {
-    if (!materialized.has(n.id)) continue;
-    stage.set(n.id, Math.max(1, ...readsOf(n).map((s) => stage.get(s.id)! + (freeRead(n, s) ? 0 : 1))));
+  const earliest = new Map<number, number>();
+  const assignStages = () => {
+    for (const n of order) {
+      if (!materialized.has(n.id)) continue;
+      stage.set(n.id, Math.max(earliest.get(n.id) ?? 1, ...readsOf(n).map((s) => stage.get(s.id)! + (freeRead(n, s) ? 0 : 1))));
+    }
+  };
+  assignStages();
+  if (fuse) {
+    // rule 6c: a token→batch reduction that only batch-level maps (outputs: a metric) depend on
+    // waits for the latest pass over the tokens, and shares it instead of making its own
+    const consumers = new Map<number, Node[]>();
+    for (const n of order) if (materialized.has(n.id)) for (const s of readsOf(n)) consumers.set(s.id, [...(consumers.get(s.id) ?? []), n]);
+    const onlyBatchMapsDownstream = (n: Node): boolean => (consumers.get(n.id) ?? []).every((c) => c.type.level === 'batch' && !isBoundary(c) && onlyBatchMapsDownstream(c));
+    const tokenPasses = order.filter((n) => materialized.has(n.id) && walksLevel(n) === 'token').map((n) => stage.get(n.id)!);
+    const latest = Math.max(0, ...tokenPasses);
+    let moved = false;
+    for (const n of order) {
+      if (n.op !== 'reduce' || !isBoundary(n) || n.type.level !== 'batch' || n.src[0].type.level !== 'token') continue;
+      if (stage.get(n.id)! < latest && onlyBatchMapsDownstream(n)) earliest.set(n.id, latest), (moved = true);
+    }
+    if (moved) assignStages();
   }
 
   let kernels: Kernel[] = [];
@@ -186,7 +215,7 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
         maps.set(n.type.level, list);
       }
     }
-    for (const nodes of reduces.values()) kernels.push({ kind: 'reduce', nodes, stage: st, alongside: [], epilogue: [] });
+    for (const nodes of reduces.values()) kernels.push({ kind: 'reduce', nodes, stage: st, alongside: [], epilogue: [], viaSegments: [] });
     for (const [level, outputs] of maps) kernels.push({ kind: 'map', level, outputs, stage: st });
   }
   if (fuse) {
@@ -201,7 +230,7 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
 export function kernelOutputs(k: Kernel): Node[] {
   switch (k.kind) {
     case 'map': return [...k.outputs];
-    case 'reduce': return [...k.nodes, ...k.alongside, ...k.epilogue];
+    case 'reduce': return [...k.nodes, ...k.viaSegments, ...k.alongside, ...k.epilogue];
     case 'seqwise':
     case 'host':
       return [k.node];
@@ -296,20 +325,38 @@ function fuseGroupLocal(kernels: Kernel[], readsOf: (n: Node) => Node[]): Kernel
   return out.map((o) => o.k);
 }
 
-/** Rule 6: a map over the level a batch reduction walks, at the same stage, rides along its pass. */
+/** Whether a reduce kernel ends in batch-level results (its own, or folded through its segments). */
+export const reducesToBatch = (k: ReduceKernel): boolean => k.nodes[0].type.level === 'batch' || k.viaSegments.length > 0;
+
+/** Whether a reduce kernel walks every token exactly once: to the batch, or to seqs (packed tokens). */
+const walksAllTokens = (k: ReduceKernel) => k.nodes[0].src[0].type.level === 'token' && (k.nodes[0].type.level === 'batch' || k.nodes[0].type.level === 'seq');
+
+/**
+ * Rule 6: a map over the level a reduction walks, at the same stage, rides along its pass (a batch
+ * reduction, or a token→seq reduction: packed tokens cover every token once). 6b: a token→batch
+ * reduction at the same stage as a token→seq one is folded through the sequences in that pass.
+ */
 function fuseAlongside(kernels: Kernel[]): Kernel[] {
-  const out: Kernel[] = [];
-  const merged = new Set<Kernel>();
-  for (const k of kernels) {
-    if (k.kind !== 'map' || k.level === 'batch') continue;
-    const host = kernels.find((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === k.stage && r.nodes[0].type.level === 'batch' && r.nodes[0].src[0].type.level === k.level);
-    if (!host) continue;
-    merged.add(k);
-    const i = kernels.indexOf(host);
-    kernels[i] = { ...host, alongside: [...host.alongside, ...k.outputs] };
+  let ks = [...kernels];
+  // 6b first, so maps then find the merged pass
+  for (const r of kernels) {
+    if (r.kind !== 'reduce' || r.nodes[0].type.level !== 'batch' || r.nodes[0].src[0].type.level !== 'token') continue;
+    const q = ks.find((k): k is ReduceKernel => k.kind === 'reduce' && k.stage === r.stage && k.nodes[0].src[0].type.level === 'token' && k.nodes[0].type.level === 'seq' && k.nodes.length + k.viaSegments.length + r.nodes.length <= MAX_PASS_REDUCTIONS);
+    const current = ks.find((k) => k === r) as ReduceKernel | undefined;
+    if (!q || !current) continue;
+    ks = ks.filter((k) => k !== current).map((k) => (k === q ? { ...q, viaSegments: [...q.viaSegments, ...current.nodes], alongside: [...q.alongside, ...current.alongside], epilogue: [...q.epilogue, ...current.epilogue] } : k));
   }
-  for (const k of kernels) if (!merged.has(k)) out.push(k);
-  return out;
+  const merged = new Set<Kernel>();
+  for (const m of ks) {
+    if (m.kind !== 'map' || m.level === 'batch') continue;
+    const fits = (r: Kernel): r is ReduceKernel =>
+      r.kind === 'reduce' && r.stage === m.stage && r.nodes[0].src[0].type.level === m.level && (r.nodes[0].type.level === 'batch' || walksAllTokens(r));
+    const host: ReduceKernel | undefined = ks.filter(fits).find(reducesToBatch) ?? ks.find(fits);
+    if (!host) continue;
+    merged.add(m);
+    ks[ks.indexOf(host)] = { ...host, alongside: [...host.alongside, ...m.outputs] };
+  }
+  return ks.filter((k) => !merged.has(k));
 }
 
 /**
@@ -321,7 +368,7 @@ function fuseEpilogues(kernels: Kernel[]): Kernel[] {
   const out = [...kernels];
   for (const m of kernels) {
     if (m.kind !== 'map' || m.level !== 'batch') continue;
-    const host = out.filter((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === m.stage - 1 && r.nodes[0].type.level === 'batch').pop();
+    const host = out.filter((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === m.stage - 1 && reducesToBatch(r)).pop();
     if (!host) continue;
     const fused: ReduceKernel = { ...host, epilogue: [...host.epilogue, ...m.outputs] };
     out.splice(out.indexOf(host), 1);
@@ -344,6 +391,7 @@ export function printPlan(plan: KernelPlan): string {
         return [`map over ${k.level}: ${list(k.outputs)}`];
       case 'reduce': {
         const lines = [`reduce ${k.nodes[0].src[0].type.level}→${k.nodes[0].type.level}: ${k.nodes.map((n) => `${n.args.fn} ${ref(n)}${where(n)}`).join(', ')}`];
+        if (k.viaSegments.length) lines.push(`  and to the batch through each ${k.nodes[0].type.level}: ${k.viaSegments.map((n) => `${n.args.fn} ${ref(n)}${where(n)}`).join(', ')}`);
         if (k.alongside.length) lines.push(`  alongside, per ${k.nodes[0].src[0].type.level}: ${list(k.alongside)}`);
         if (k.epilogue.length) lines.push(`  then over batch: ${list(k.epilogue)}`);
         return lines;

@@ -9,7 +9,7 @@ import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.j
 import type { KernelPlan } from '../../compiler/plan/plan.js';
 import type { Node } from '../../src/ir/node.js';
 import { outputNodes } from '../../src/ir/program.js';
-import type { RaggedBatch } from '../batch/batch.js';
+import { BatchError, type RaggedBatch } from '../batch/batch.js';
 import { InternalError } from '../../src/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
 import { buildArenas, type Arenas, type RunValues } from './tables.js';
@@ -162,6 +162,10 @@ export class GpuExecutor {
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
     if (lost) throw new GpuError(`the GPU device was lost (${lost}); open a new one`);
+    // kernels walk each sequence's tokens as offsets[s]..offsets[s+1]: they must tile all tokens
+    if (batch.offsets[0] !== 0 || batch.offsets[batch.numSeqs] !== batch.numTokens) {
+      throw new BatchError('batch', `sequence offsets cover tokens ${batch.offsets[0]}..${batch.offsets[batch.numSeqs]}, expected 0..${batch.numTokens}; every token must belong to a sequence (packed layout)`);
+    }
     const arenas = buildArenas(this.wgsl.slots, batch, values);
     const limit = device.limits.maxStorageBufferBindingSize;
     const largest = Math.max(arenas.D.byteLength, arenas.I.byteLength);

@@ -129,9 +129,9 @@ function sectionLength(key: SectionKey, batch: RaggedBatch): number {
     case 'input': return batch.tensors.get(key.name)?.data.length ?? 0;
     case 'size': return size(batch, key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group');
     case 'value': return size(batch, key.node.type.level);
-    case 'partials': return 2 * Math.ceil(size(batch, key.node.src[0].type.level) / key.chunk) * key.threads;
+    case 'partials': return 2 * Math.ceil(size(batch, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads;
     case 'segment_partials': {
-      const segments = size(batch, key.node.type.level);
+      const segments = size(batch, key.segments);
       return size(batch, key.node.src[0].type.level) / Math.max(1, segments) >= key.minMean ? 2 * segments * key.threads : 0;
     }
     case 'offsets': return batch.numSeqs + 1;

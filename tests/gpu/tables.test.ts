@@ -94,7 +94,7 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
   let dEnd = slots.scalarCount;
   slots.sections.forEach((key, k) => {
     const want = expected(key, b);
-    const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.node.src[0].type.level) / key.chunk) * key.threads : want.length;
+    const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads : want.length;
     const got = (key.buffer === 'D' ? D : I).subarray(offsets[k], offsets[k] + length);
     expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want);
     if (key.buffer === 'D') dEnd = offsets[k] + length;

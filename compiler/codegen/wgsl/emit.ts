@@ -22,7 +22,7 @@ import type { Level } from '../../../src/types/types.js';
 import type { GroupStep, Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter, f32Literal } from './expr.js';
 import { PRELUDE } from './prelude.js';
-import { Slots } from './slots.js';
+import { Slots, type SectionKey } from './slots.js';
 
 export interface WgslKernel {
   readonly kernel: Kernel;
@@ -91,14 +91,31 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         }
         if (from !== 'token') {
           // segments of sequences (a group's responses) are small: one thread each, no barriers
-          return [{ kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to } }];
+          return [{ kernel: k, code: reducePerThread(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to } }];
         }
         // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
-        const when = { from: 'token' as Level, to };
+        // Reductions to the batch folded through the segments (plan rule 6b) and the values stored
+        // alongside ride in the workgroup-per-segment pass; with short segments, where a thread
+        // walks a whole segment, lanes would diverge over the heavy token work: they get the
+        // chunked two-pass reduction of their own instead.
+        const short = { from: 'token' as Level, to, meanBelow: SHORT_SEGMENT };
+        const long = { from: 'token' as Level, to, meanAtLeast: SHORT_SEGMENT };
+        const own: ReduceKernel = { ...k, viaSegments: [], alongside: [], epilogue: [] };
+        const toBatch: ReduceKernel = { ...k, nodes: k.viaSegments, viaSegments: [] };
+        const split = k.viaSegments.length > 0 || k.alongside.length > 0;
         return [
-          { kernel: k, code: reducePerThread(k.nodes, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanBelow: SHORT_SEGMENT } },
-          { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
-          { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: { ...when, meanAtLeast: SHORT_SEGMENT } },
+          { kernel: k, code: reducePerThread(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short },
+          ...(split && toBatch.nodes.length
+            ? [
+                { kernel: k, code: reducePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short },
+                { kernel: k, code: combinePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: short },
+              ]
+            : split
+              ? [{ kernel: k, code: mapKernel({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short }]
+              : []),
+          { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
+          { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: long },
+          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: long }] : []),
         ];
       }
       case 'group-local':
@@ -215,7 +232,7 @@ function reducePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet
   const chunk = wg * CHUNK_PER_THREAD;
   const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
   const results = nodes.map((n, i) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk, threads: wg });
+    const partials = slots.slot(batchPartials(k, n, wg).key);
     return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
   });
   return `${PRELUDE}
@@ -275,13 +292,13 @@ ${epilogue(k, slots, materialized)}}
  * then folds each segment's partials in order.
  */
 function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const nodes = k.nodes;
+  const nodes = [...k.nodes, ...k.viaSegments];
   const from = nodes[0].src[0].type.level;
-  const to = nodes[0].type.level;
+  const to = k.nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  const acc = accumulate(nodes, slots, materialized, '    ');
+  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
   const results = nodes.map((n, i) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, threads: wg, minMean: SHORT_SEGMENT });
+    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: k.nodes[0].type.level, threads: wg, minMean: SHORT_SEGMENT });
     return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
   });
   return `${PRELUDE}
@@ -307,8 +324,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 /** Second pass of reducePerSegment: a thread per segment folds its threads' partials in order. */
 function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): string {
   const to = k.nodes[0].type.level;
-  const blocks = k.nodes.map((n) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, threads: wg, minMean: SHORT_SEGMENT });
+  const blocks = [...k.nodes, ...k.viaSegments].map((n) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: k.nodes[0].type.level, threads: wg, minMean: SHORT_SEGMENT });
     const fn = n.args.fn;
     const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
     return `  {
@@ -321,7 +338,11 @@ function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): string 
       acc = select(acc, select(${fold}, b, cnt == 0.0), cb > 0.0);
       cnt = cnt + cb;
     }
-    ${store(slots, n, 'seg', 'select(0.0, acc, cnt > 0.0)')}
+    ${
+      k.viaSegments.includes(n)
+        ? `D[sec(${slots.slot(batchPartials(k, n, wg).key)}u) + 2u * seg] = acc;\n    D[sec(${slots.slot(batchPartials(k, n, wg).key)}u) + 2u * seg + 1u] = cnt;`
+        : store(slots, n, 'seg', 'select(0.0, acc, cnt > 0.0)')
+    }
   }`;
   });
   return `${PRELUDE}
@@ -344,6 +365,18 @@ function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<numbe
 }
 
 /**
+ * The (value, count) partials a reduction to the batch is combined from: a partial per thread of
+ * the chunked first pass, or — folded through segments (plan rule 6b) — one per segment.
+ */
+function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number): { key: SectionKey; count: string } {
+  if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: COUNT[k.nodes[0].type.level] };
+  const chunk = wg * CHUNK_PER_THREAD;
+  const from = n.src[0].type.level;
+  // one partial per thread of every first-pass workgroup
+  return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `(${COUNT[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u` };
+}
+
+/**
  * Element j of the concatenated member lists of the segments at `to`: packed tokens of a sequence
  * are contiguous (offsets are the list starts), so no list is read there.
  */
@@ -353,11 +386,17 @@ function memberOf(slots: Slots, from: Level, to: Level, j: string): string {
 }
 
 /** Reductions over small segments: one thread walks one segment's members. */
-function reducePerThread(nodes: readonly Node<'reduce'>[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+function reducePerThread(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = [...k.nodes, ...k.viaSegments];
   const from = nodes[0].src[0].type.level;
-  const to = nodes[0].type.level;
+  const to = k.nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  const acc = accumulate(nodes, slots, materialized, '    ');
+  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
+  const stores = nodes.map((n, i) => {
+    if (!k.viaSegments.includes(n)) return store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`);
+    const p = slots.slot(batchPartials(k, n, wg).key);
+    return `D[sec(${p}u) + 2u * seg] = acc${i};\n  D[sec(${p}u) + 2u * seg + 1u] = cnt${i};`;
+  });
   return `${PRELUDE}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -372,7 +411,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     ${acc.body}
     j = j + 1u;
   }
-  ${nodes.map((n, k) => store(slots, n, to === 'batch' ? '0u' : 'seg', `select(0.0, acc${k}, cnt${k} > 0.0)`)).join('\n  ')}
+  ${stores.join('\n  ')}
 }
 `;
 }
@@ -416,14 +455,16 @@ ${steps}
  * order, then thread 0 computes the batch-level epilogue from the results it just stored.
  */
 function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const chunk = wg * CHUNK_PER_THREAD;
-  const blocks = k.nodes.map((n) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'partials', node: n, chunk, threads: wg });
+  const batchNodes = k.nodes[0].type.level === 'batch' ? k.nodes : k.viaSegments;
+  const blocks = batchNodes.map((n) => {
+    const { key, count } = batchPartials(k, n, wg);
+    const partials = slots.slot(key);
     const fn = n.args.fn;
     const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
     return `  {
     var acc0: f32 = 0.0;
     var cnt0: f32 = 0.0;
+    let chunks = ${count};
     var c = lid.x;
     loop {
       if (c >= chunks) { break; }
@@ -445,10 +486,8 @@ ${treeFold(wg, [fold])}
   });
   return `${PRELUDE}
 ${workgroupArrays(1, wg)}
-${origins([...k.nodes, ...k.epilogue])}@compute @workgroup_size(${wg})
+${origins([...batchNodes, ...k.epilogue])}@compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_id) lid: vec3u) {
-  // one partial per thread of every first-pass workgroup
-  let chunks = (${COUNT[k.nodes[0].src[0].type.level]} + ${chunk - 1}u) / ${chunk}u * ${wg}u;
 ${blocks.join('\n')}
 ${epilogue(k, slots, materialized)}}
 `;

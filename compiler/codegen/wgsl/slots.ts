@@ -15,14 +15,17 @@ export type SectionKey =
   | { readonly buffer: 'D'; readonly kind: 'input'; readonly name: string }
   | { readonly buffer: 'D'; readonly kind: 'size'; readonly which: 'position' | 'length' | 'group_size' }
   | { readonly buffer: 'D'; readonly kind: 'value'; readonly node: Node }
-  /** (value, count) partials of a reduction to the whole batch (two-pass): `threads` per chunk of elements. */
-  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number; readonly threads: number }
   /**
-   * (value, count) partials of a reduction to seqs or groups, `threads` per segment, for the
+   * (value, count) partials of a reduction to the whole batch (two-pass): `threads` per chunk of
+   * `chunk` elements of `over` (default: the level reduced from).
+   */
+  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number; readonly threads: number; readonly over?: Level }
+  /**
+   * (value, count) partials of a reduction over the `segments` (seqs or groups), `threads` per segment, for the
    * workgroup-per-segment strategy: only laid out when a batch's mean segment length is at least
    * `minMean` (when that strategy runs), else empty.
    */
-  | { readonly buffer: 'D'; readonly kind: 'segment_partials'; readonly node: Node; readonly threads: number; readonly minMean: number }
+  | { readonly buffer: 'D'; readonly kind: 'segment_partials'; readonly node: Node; readonly segments: Level; readonly threads: number; readonly minMean: number }
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
@@ -62,7 +65,7 @@ export function keyString(key: SectionKey): string {
     case 'input': return `input:${key.name}`;
     case 'size': return `size:${key.which}`;
     case 'value': return `value:${key.node.id}`;
-    case 'partials': return `partials:${key.node.id}`;
+    case 'partials': return `partials:${key.node.id}:${key.chunk}:${key.threads}:${key.over ?? ''}`;
     case 'segment_partials': return `segment_partials:${key.node.id}`;
     case 'csr_starts':
     case 'csr_members':
