@@ -106,6 +106,8 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
         D.fill(0, at, at + sectionLength(key, batch));
         break;
     }
+    // the padding after a section: zero, so a vectorized kernel reads zeros (and a 0 mask) there
+    if (key.buffer === 'D') D.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
   });
 
   if (!sameStructure) {
@@ -144,22 +146,28 @@ function sectionLength(key: SectionKey, batch: RaggedBatch): number {
   }
 }
 
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
+
 /** Where each section starts (in D or I) and the arenas' lengths. */
 function layout(slots: Slots, batch: RaggedBatch): { offsets: number[]; dLength: number; iLength: number } {
   const offsets: number[] = [];
   let dLength = slots.scalarCount;
   let iLength = HEADER + slots.sections.length;
+  // every section starts at a multiple of 4 elements and is followed by padding up to the next
+  // one: vectorized kernels read and write four tokens at once as one vec4
   for (const key of slots.sections) {
     const len = sectionLength(key, batch);
     if (key.buffer === 'D') {
+      dLength = align4(dLength);
       offsets.push(dLength);
       dLength += len;
     } else {
+      iLength = align4(iLength);
       offsets.push(iLength);
       iLength += len;
     }
   }
-  return { offsets, dLength: Math.max(1, dLength), iLength };
+  return { offsets, dLength: align4(Math.max(1, dLength)), iLength: align4(iLength) };
 }
 
 /** The whole of `I`: the header (sizes, section offsets) and every index table. */
@@ -174,9 +182,11 @@ function writeIndexTables(slots: Slots, batch: RaggedBatch, offsets: readonly nu
     return k === undefined ? undefined : I.subarray(offsets[k], offsets[k] + sectionLength(key, batch));
   };
   const csrDone = new Set<string>();
+  I.fill(0, HEADER + slots.sections.length, align4(HEADER + slots.sections.length));
   slots.sections.forEach((key, k) => {
     const at = offsets[k];
     I[HEADER + k] = at;
+    if (key.buffer === 'I') I.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
     switch (key.kind) {
       case 'offsets': I.set(batch.offsets, at); break;
       case 'seq_of': writeSeqOf(batch, I, at); break;

@@ -98,8 +98,12 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
     const got = (key.buffer === 'D' ? D : I).subarray(offsets[k], offsets[k] + length);
     expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want);
     if (key.buffer === 'D') dEnd = offsets[k] + length;
+    // sections start at multiples of 4 (vectorized kernels read four tokens as one vec4), padded with zeros
+    expect(offsets[k] % 4).toBe(0);
+    const arena = key.buffer === 'D' ? D : I;
+    expect([...arena.subarray(offsets[k] + length, Math.ceil((offsets[k] + length) / 4) * 4)].every((x) => x === 0)).toBe(true);
   });
-  expect(D.length).toBe(dEnd);
+  expect(D.length).toBe(Math.ceil(dEnd / 4) * 4);
   expect([...segments.seqOf]).toEqual(seqOf(b));
   expect([...segments.position]).toEqual(expected({ buffer: 'D', kind: 'size', which: 'position' }, b));
   expect([...segments.length]).toEqual(expected({ buffer: 'D', kind: 'size', which: 'length' }, b));
@@ -145,7 +149,7 @@ describe('GPU arenas', () => {
     const slots = new Slots(objective.program);
     const b = toRagged(fc.sample(arbRefBatch({ minGroups: 2 }), { numRuns: 1 })[0]);
     const arenas = buildArenas(slots, b, values(0));
-    expect(arenas.D.length).toBe(slots.scalarCount);
-    expect(arenas.I.length).toBe(HEADER);
+    expect(arenas.D.length).toBe(Math.ceil(slots.scalarCount / 4) * 4);
+    expect(arenas.I.length).toBe(Math.ceil(HEADER / 4) * 4);
   });
 });

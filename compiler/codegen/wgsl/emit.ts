@@ -36,6 +36,8 @@ export interface WgslKernel {
    * segment size (elements of `from` per element of `to`) is below / at least the threshold.
    */
   readonly when?: { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number };
+  /** Binds the arenas as vec4 arrays (four tokens per step). */
+  readonly vec4?: boolean;
 }
 
 export interface WgslProgram {
@@ -73,6 +75,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
       case 'host':
         return [{ kernel: k }];
       case 'map':
+        if (k.level === 'token') return [{ kernel: k, code: mapKernelVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk }, vec4: true }];
         return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk } }];
       case 'reduce': {
         const [first] = k.nodes;
@@ -88,7 +91,9 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           // through seq_of per token, measured slower on llvmpipe: 8.4 + 1.0 ms against 7.6 + 0.3 ms
           // for dapo at 2^20 tokens in sequences of about 1000.)
           return [
-            { kernel: k, code: reducePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
+            from === 'token'
+              ? { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, vec4: true }
+              : { kernel: k, code: reducePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
             { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } },
           ];
         }
@@ -110,11 +115,11 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           { kernel: k, code: reducePerThread(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short },
           ...(split && toBatch.nodes.length
             ? [
-                { kernel: k, code: reducePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short },
+                { kernel: k, code: reducePartialsVec4(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true },
                 { kernel: k, code: combinePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: short },
               ]
             : split
-              ? [{ kernel: k, code: mapKernel({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short }]
+              ? [{ kernel: k, code: mapKernelVec4({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true }]
               : []),
           { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
           { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: long },
@@ -127,7 +132,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         return [{ kernel: k, code: seqwiseKernel(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' } }];
     }
   });
-  return { slots, kernels: kernels.map((k) => ('code' in k ? { ...k, code: hoistSections(k.code) } : k)) };
+  return { slots, kernels: kernels.map((k) => ('code' in k ? { ...k, code: k.vec4 ? toVec4Arenas(hoistSections(k.code)) : hoistSections(k.code) } : k)) };
 }
 
 /** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
@@ -201,26 +206,112 @@ function accumulate(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>> } = {},
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane } = {},
 ): { decls: string; body: string } {
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
-  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: 'e' } }, 'p');
-  const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));
-  const valid = from === 'token' ? `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u` : 'true';
+  const lane = opts.lane;
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load }, lane ? `p${lane.k}_` : 'p');
+  const stores = alongside.map((o) => (lane ? lane.store(o, e.value(o)) : store(slots, o, 'e', e.value(o))));
+  const maskSlot = () => slots.slot({ buffer: 'I', kind: 'mask' });
+  const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u` : `I[sec(${maskSlot()}u) + e] != 0u`;
+  const x_ = lane ? `_${lane.k}` : '';
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
     const value = e.value(x);
     const keep = cond ? `${valid} && ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
-    const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, xv${k}, take${k})` : `select(acc${k}, select(${n.args.fn}(acc${k}, xv${k}), xv${k}, cnt${k} == 0.0), take${k})`;
-    return [`let take${k}: bool = ${keep};`, `let xv${k}: f32 = ${xv};`, `acc${k} = ${fold};`, `cnt${k} = cnt${k} + select(0.0, 1.0, take${k});`];
+    const [take, v] = [`take${k}${x_}`, `xv${k}${x_}`];
+    const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, ${v}, ${take})` : `select(acc${k}, select(${n.args.fn}(acc${k}, ${v}), ${v}, cnt${k} == 0.0), ${take})`;
+    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, `cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];
   });
   return {
     decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
   };
+}
+
+/**
+ * One of the four tokens a vectorized kernel handles per step: its index, its elements of
+ * token-level sections (components of vec4s loaded once for the four), and where its stores go
+ * (components of vec4s stored once).
+ */
+interface VectorLane {
+  readonly k: number;
+  readonly token: string;
+  readonly load: (buffer: 'D' | 'I', slot: number) => string;
+  readonly store: (n: Node, value: string) => string;
+}
+
+/**
+ * Four tokens per step: token-level sections are read as one vec4 per step, outputs written as
+ * one vec4 (sections start at multiples of 4 and are padded; the padding's mask is 0). The math
+ * stays scalar per token. Returns the lanes, and, once their code is generated, the loads to put
+ * before it and the stores after it.
+ */
+function vectorLanes(slots: Slots, group: string): { lanes: VectorLane[]; loads: () => string[]; stores: () => string[] } {
+  const loaded = new Map<string, { buffer: 'D' | 'I'; slot: number }>();
+  const stored = new Map<number, { node: Node; values: string[] }>();
+  const vname = (buffer: 'D' | 'I', slot: number) => `${buffer === 'D' ? 'v' : 'u'}4_${slot}`;
+  const lanes = [0, 1, 2, 3].map((k): VectorLane => ({
+    k,
+    token: `t${k}`,
+    load(buffer, slot) {
+      loaded.set(`${buffer}${slot}`, { buffer, slot });
+      return `${vname(buffer, slot)}[${k}]`;
+    },
+    store(n, value) {
+      const slot = slots.slot({ buffer: 'D', kind: 'value', node: n });
+      const entry = stored.get(slot) ?? { node: n, values: [] };
+      entry.values[k] = n.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+      stored.set(slot, entry);
+      return `// ${n.type.dtype === 'bool' ? 'bool' : 'f32'} output lane ${k}: ${value}`;
+    },
+  }));
+  return {
+    lanes,
+    loads: () => [
+      ...lanes.map((l) => `let ${l.token} = 4u * ${group} + ${l.k}u;`),
+      ...[...loaded.values()].map(({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`),
+    ],
+    stores: () => [...stored].map(([slot, { values }]) => `VD[(sec(${slot}u) >> 2u) + ${group}] = vec4f(${values.join(', ')});`),
+  };
+}
+
+/**
+ * Turns a kernel written against scalar arenas into one that binds them as vec4 arrays: every
+ * scalar access X[i] becomes X[(i) >> 2u][(i) & 3u], and the vector accesses (written VD[…],
+ * VI[…]) become plain D[…], I[…].
+ */
+function toVec4Arenas(code: string): string {
+  const rewrite = (text: string): string => {
+    let out = '';
+    let i = 0;
+    while (i < text.length) {
+      const c = text[i];
+      if ((c === 'D' || c === 'I') && text[i + 1] === '[' && !/[A-Za-z0-9_]/.test(text[i - 1] ?? ' ')) {
+        let depth = 0;
+        let j = i + 1;
+        for (; j < text.length; j++) {
+          if (text[j] === '[') depth++;
+          else if (text[j] === ']' && --depth === 0) break;
+        }
+        const inner = rewrite(text.slice(i + 2, j));
+        out += `${c}[(${inner}) >> 2u][(${inner}) & 3u]`;
+        i = j + 1;
+      } else {
+        out += c;
+        i++;
+      }
+    }
+    return out;
+  };
+  return rewrite(code)
+    .replace('var<storage, read_write> D: array<f32>;', 'var<storage, read_write> D: array<vec4f>;')
+    .replace('var<storage, read> I: array<u32>;', 'var<storage, read> I: array<vec4<u32>>;')
+    .replace(/\bVD\[/g, 'D[')
+    .replace(/\bVI\[/g, 'I[');
 }
 
 /**
@@ -253,6 +344,62 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     j = j + ${wg}u;
   }
   ${results.join('\n  ')}
+}
+`;
+}
+
+/** reducePartials over tokens, four per step (vec4 loads and stores, see vectorLanes). */
+function reducePartialsVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = k.nodes;
+  const groups = (wg * CHUNK_PER_THREAD) / 4;
+  const v = vectorLanes(slots, 'g');
+  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane }));
+  const results = nodes.map((n, i) => {
+    const partials = slots.slot(batchPartials(k, n, wg).key);
+    return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+  });
+  const body = bodies.map((b) => b.body).join('\n    ');
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  let q = w * ${wg}u + lid.x;
+  let hi = min((I[0] + 3u) / 4u, (w + 1u) * ${groups}u);
+  ${bodies[0].decls}
+  var g = w * ${groups}u + lid.x;
+  loop {
+    if (g >= hi) { break; }
+    ${v.loads().join('\n    ')}
+    ${body}
+    ${v.stores().join('\n    ')}
+    g = g + ${wg}u;
+  }
+  ${results.join('\n  ')}
+}
+`;
+}
+
+/** A map over tokens, four per step (vec4 loads and stores, see vectorLanes). */
+function mapKernelVec4(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
+  const groups = (wg * CHUNK_PER_THREAD) / 4;
+  const v = vectorLanes(slots, 'g');
+  const bodies = v.lanes.map((lane) => {
+    const e = new ExprEmitter(slots, computing, { index: { token: lane.token }, tokenLoad: lane.load }, `p${lane.k}_`);
+    const stores = k.outputs.map((o) => lane.store(o, e.value(o)));
+    return [...e.lines, ...stores];
+  });
+  return `${PRELUDE}
+${origins(k.outputs)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  let hi = min((I[0] + 3u) / 4u, (w + 1u) * ${groups}u);
+  var g = w * ${groups}u + lid.x;
+  loop {
+    if (g >= hi) { break; }
+${indent([...v.loads(), ...bodies.flat(), ...v.stores()], '    ')}
+    g = g + ${wg}u;
+  }
 }
 `;
 }

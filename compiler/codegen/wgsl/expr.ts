@@ -62,12 +62,18 @@ const BINARY: { [K in BinaryOp]: (a: string, b: string) => string } = {
 export interface Scope {
   /** WGSL expressions (u32) of the element index at each level available here. */
   readonly index: Partial<Record<Level, string>>;
+  /**
+   * Vectorized kernels: the expression of a token-level section's element at this scope's token,
+   * taken from a vec4 the kernel loaded for four tokens at once (see emit.ts). Unset: a scalar load.
+   */
+  readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
 }
 
 export class ExprEmitter {
   readonly lines: string[] = [];
   private readonly cache = new Map<number, string>();
   private readonly index: Partial<Record<Level, string>>;
+  private readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
   private counter = 0;
 
   constructor(
@@ -77,6 +83,7 @@ export class ExprEmitter {
     private readonly prefix = 'v',
   ) {
     this.index = { ...scope.index, batch: '0u' };
+    this.tokenLoad = scope.tokenLoad;
   }
 
   private fresh(): string {
@@ -95,7 +102,7 @@ export class ExprEmitter {
     if (known) return known;
     if (level === 'seq') {
       const t = this.index.token ?? fail('no token index to derive a seq index from');
-      return (this.index.seq = this.bind('u32', `I[sec(${this.slots.slot({ buffer: 'I', kind: 'seq_of' })}u) + ${t}]`));
+      return (this.index.seq = this.bind('u32', this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'seq_of' }), t)));
     }
     if (level === 'group') {
       const s = this.indexAt('seq');
@@ -104,8 +111,13 @@ export class ExprEmitter {
     return fail(`no index for level ${level}`);
   }
 
+  /** A token-level section's element at this scope's token `t`. */
+  private tokenElement(buffer: 'D' | 'I', slot: number, t: string): string {
+    return this.tokenLoad ? this.tokenLoad(buffer, slot) : `${buffer}[sec(${slot}u) + ${t}]`;
+  }
+
   private load(slot: number, level: Level, bool: boolean): string {
-    const v = `D[sec(${slot}u) + ${this.indexAt(level)}]`;
+    const v = level === 'token' ? this.tokenElement('D', slot, this.indexAt('token')) : `D[sec(${slot}u) + ${this.indexAt(level)}]`;
     return bool ? `(${v} != 0.0)` : v;
   }
 
@@ -130,7 +142,7 @@ export class ExprEmitter {
       case 'input':
         return this.load(this.slots.slot({ buffer: 'D', kind: 'input', name: a.name as string }), n.type.level, bool);
       case 'mask':
-        return `(I[sec(${this.slots.slot({ buffer: 'I', kind: 'mask' })}u) + ${this.indexAt('token')}] != 0u)`;
+        return `(${this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'mask' }), this.indexAt('token'))} != 0u)`;
       case 'param':
         return `D[${this.slots.scalarIndex.get(`param:${a.name}`)}u]`;
       case 'clock':
