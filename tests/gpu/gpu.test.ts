@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../compiler/interp/eval.js';
 import { openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
+import { offsetsFromLengths, type RaggedBatch } from '../../runtime/batch/batch.js';
 import { compileSource } from '../../src/compile.js';
 import { arbBatch } from '../../src/equiv/random-batches.js';
 import { compileGpu } from '../../src/gpu.js';
@@ -113,14 +113,30 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
   });
 
   it('long sequences take the workgroup-per-sequence strategy and agree too', async () => {
-    for (const name of ['gspo', 'grpo', 'ctpo']) {
+    // sequences of 257..900 tokens (mean ≥ 256), lengths not multiples of 4, so the vec4s at the
+    // ends of a sequence are shared with its neighbours; some tokens masked out, some groups of one
+    const cases = fc.sample(
+      fc.record({
+        lengths: fc.array(fc.integer({ min: 257, max: 900 }), { minLength: 3, maxLength: 6 }),
+        seed: fc.integer({ min: 0, max: 1000 }),
+      }),
+      { numRuns: 4, seed: 11 },
+    );
+    for (const name of ['gspo', 'grpo', 'ctpo', 'dapo', 'gmpo']) {
       const cpu = compile(name);
       const gpu = await compileGpu(cpu, { device });
-      // 4 sequences of 700 tokens in 2 groups: the mean segment is ≥ 256 tokens
-      const base = syntheticBatch({ seed: 5, tokens: 4 * 700, groupSize: 2, inputs: cpu.inputs, maskName: cpu.maskName });
-      const tensors = new Map([...base.tensors].map(([k, t]) => [k, t.level === 'token' ? t : { ...t, data: Float64Array.from({ length: t.level === 'seq' ? 4 : 2 }, (_, i) => (i * 7919) % 3 === 0 ? 1 : 0.25) }]));
-      const batch: RaggedBatch = { ...base, numSeqs: 4, numGroups: 2, offsets: Int32Array.from([0, 700, 1400, 2100, 2800]), groupOf: Int32Array.from([0, 0, 1, 1]), groupIds: [0, 1], tensors };
-      agree(await gpu.run(batch), cpu.run(batch), `${name} long`);
+      for (const { lengths, seed } of cases) {
+        const tokens = lengths.reduce((a, b) => a + b, 0);
+        const base = syntheticBatch({ seed, tokens, groupSize: 2, inputs: cpu.inputs, maskName: cpu.maskName });
+        const numSeqs = lengths.length;
+        const groupOf = Int32Array.from(lengths, (_, i) => Math.min(Math.floor(i / 2), Math.floor((numSeqs - 1) / 2)));
+        const numGroups = groupOf[numSeqs - 1] + 1;
+        const sized = (l: string, n: number) => Float64Array.from({ length: n }, (_, i) => ((i + seed) * 7919) % 3 === 0 ? 1 : 0.25 * (l === 'seq' ? 1 : 2));
+        const tensors = new Map([...base.tensors].map(([k, t]) => [k, t.level === 'token' ? t : { ...t, data: sized(t.level, t.level === 'seq' ? numSeqs : numGroups) }]));
+        const mask = Uint8Array.from({ length: tokens }, (_, t) => ((t * 31 + seed) % 17 === 0 ? 0 : 1));
+        const batch: RaggedBatch = { ...base, numSeqs, numGroups, offsets: offsetsFromLengths(lengths), groupOf, groupIds: Array.from({ length: numGroups }, (_, g) => g), mask, tensors };
+        agree(await gpu.run(batch), cpu.run(batch), `${name} long ${JSON.stringify(lengths)}`);
+      }
       gpu.dispose();
     }
   });

@@ -121,7 +121,9 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
             : split
               ? [{ kernel: k, code: mapKernelVec4({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true }]
               : []),
-          { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
+          to === 'seq'
+            ? { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long, vec4: true }
+            : { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
           { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: long },
           ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: long }] : []),
         ];
@@ -215,7 +217,7 @@ function accumulate(
   const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load }, lane ? `p${lane.k}_` : 'p');
   const stores = alongside.map((o) => (lane ? lane.store(o, e.value(o)) : store(slots, o, 'e', e.value(o))));
   const maskSlot = () => slots.slot({ buffer: 'I', kind: 'mask' });
-  const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u` : `I[sec(${maskSlot()}u) + e] != 0u`;
+  const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u${lane.guard ? ` && ${lane.guard}` : ''}` : `I[sec(${maskSlot()}u) + e] != 0u`;
   const x_ = lane ? `_${lane.k}` : '';
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
@@ -240,6 +242,8 @@ function accumulate(
 interface VectorLane {
   readonly k: number;
   readonly token: string;
+  /** Whether this lane's token belongs to the kernel's range (a sequence's tokens); unset: always. */
+  readonly guard?: string;
   readonly load: (buffer: 'D' | 'I', slot: number) => string;
   readonly store: (n: Node, value: string) => string;
 }
@@ -250,13 +254,14 @@ interface VectorLane {
  * stays scalar per token. Returns the lanes, and, once their code is generated, the loads to put
  * before it and the stores after it.
  */
-function vectorLanes(slots: Slots, group: string): { lanes: VectorLane[]; loads: () => string[]; stores: () => string[] } {
+function vectorLanes(slots: Slots, group: string, range?: { lo: string; hi: string }): { lanes: VectorLane[]; loads: () => string[]; stores: () => string[] } {
   const loaded = new Map<string, { buffer: 'D' | 'I'; slot: number }>();
   const stored = new Map<number, { node: Node; values: string[] }>();
   const vname = (buffer: 'D' | 'I', slot: number) => `${buffer === 'D' ? 'v' : 'u'}4_${slot}`;
   const lanes = [0, 1, 2, 3].map((k): VectorLane => ({
     k,
     token: `t${k}`,
+    guard: range ? `in${k}` : undefined,
     load(buffer, slot) {
       loaded.set(`${buffer}${slot}`, { buffer, slot });
       return `${vname(buffer, slot)}[${k}]`;
@@ -273,9 +278,17 @@ function vectorLanes(slots: Slots, group: string): { lanes: VectorLane[]; loads:
     lanes,
     loads: () => [
       ...lanes.map((l) => `let ${l.token} = 4u * ${group} + ${l.k}u;`),
+      ...(range ? lanes.map((l) => `let in${l.k} = ${l.token} >= ${range.lo} && ${l.token} < ${range.hi};`) : []),
       ...[...loaded.values()].map(({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`),
     ],
-    stores: () => [...stored].map(([slot, { values }]) => `VD[(sec(${slot}u) >> 2u) + ${group}] = vec4f(${values.join(', ')});`),
+    stores: () => {
+      const whole = [...stored].map(([slot, { values }]) => `VD[(sec(${slot}u) >> 2u) + ${group}] = vec4f(${values.join(', ')});`);
+      if (!range || !whole.length) return whole;
+      // a vec4 shared with a neighbouring range: only this range's tokens, one by one (another
+      // workgroup writes the others)
+      const parts = lanes.map((l) => `if (in${l.k}) { ${[...stored].map(([slot, { values }]) => `D[sec(${slot}u) + ${l.token}] = ${values[l.k]};`).join(' ')} }`);
+      return [`if (in0 && in3) {`, ...whole.map((w) => `  ${w}`), `} else {`, ...parts.map((p) => `  ${p}`), `}`];
+    },
   };
 }
 
@@ -467,6 +480,41 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let e = ${memberOf(slots, from, to, 'j')};
     ${acc.body}
     j = j + ${wg}u;
+  }
+  ${results.join('\n  ')}
+}
+`;
+}
+
+/**
+ * reducePerSegment over a sequence's tokens, four per step (vectorLanes): the vec4s at both ends
+ * are shared with the neighbouring sequences, so lanes outside the sequence are left out of the
+ * reductions and of the stores. The sequence's own values are one load for the workgroup.
+ */
+function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = [...k.nodes, ...k.viaSegments];
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
+  const v = vectorLanes(slots, 'g', { lo: 'lo', hi: 'hi' });
+  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, scope: { seq: 'seg' } }));
+  const results = nodes.map((n, i) => {
+    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: 'seq', threads: wg, minMean: SHORT_SEGMENT });
+    return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+  });
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = wid.x + wid.y * nwg.x;
+  if (seg >= I[1]) { return; }
+  let q = seg * ${wg}u + lid.x;
+  let lo = I[sec(${starts}u) + seg];
+  let hi = I[sec(${starts}u) + seg + 1u];
+  let gh = (hi + 3u) / 4u;
+  ${bodies[0].decls}
+  var g = lo / 4u + lid.x;
+  loop {
+    if (g >= gh) { break; }
+${indent([...v.loads(), ...bodies.map((b) => b.body), ...v.stores()], '    ')}
+    g = g + ${wg}u;
   }
   ${results.join('\n  ')}
 }
