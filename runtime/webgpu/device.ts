@@ -56,7 +56,10 @@ export async function openDevice(): Promise<GpuDevice> {
         failures.push(`${t.featureLevel}: no adapter`);
         continue;
       }
-      const device = await withTimeout(adapter.requestDevice(), 20_000, "requestDevice");
+      // the adapter's own buffer limits, not the defaults (128 MiB bindings, 256 MiB buffers): a
+      // batch's arenas grow with its tokens, and GPUs allow gigabytes
+      const requiredLimits = { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize };
+      const device = await withTimeout(adapter.requestDevice({ requiredLimits }), 20_000, 'requestDevice');
       let lost: string | null = null;
       void device.lost.then((l) => {
         if (l.reason !== 'destroyed') lost = l.message || 'unknown reason';
