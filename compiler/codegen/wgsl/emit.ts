@@ -22,7 +22,9 @@ import type { Level } from '../../../src/types/types.js';
 import type { GroupStep, Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter, f32Literal } from './expr.js';
 import { PRELUDE } from './prelude.js';
+import { hoistSections, toVec4Arenas } from './arena-access.js';
 import { Slots, type SectionKey } from './slots.js';
+import { vectorLanes, type VectorLane } from './vector-lanes.js';
 
 export interface WgslKernel {
   readonly kernel: Kernel;
@@ -43,24 +45,6 @@ export interface WgslKernel {
 export interface WgslProgram {
   readonly slots: Slots;
   readonly kernels: readonly (WgslKernel | { readonly kernel: Extract<Kernel, { kind: 'host' }> })[];
-}
-
-/**
- * Reads every section offset and every scalar (params, clock, sizes) a kernel uses once, at the
- * top of `main`. Both are loads from the arenas; repeated in a loop body the compiler cannot hoist
- * them (`D` is written in the loop, so it must assume aliasing; llvmpipe does not either). No
- * kernel writes the scalars or the `I` arena, so reading them once is exact.
- */
-function hoistSections(code: string): string {
-  const head = code.indexOf('fn main(');
-  const open = code.indexOf('{', head) + 1;
-  let body = code.slice(open);
-  const used = (re: RegExp) => [...new Set([...body.matchAll(re)].map((m) => Number(m[1])))].sort((a, b) => a - b);
-  const sections = used(/sec\((\d+)u\)/g);
-  const scalars = used(/D\[(\d+)u\]/g);
-  body = body.replace(/sec\((\d+)u\)/g, 'sec$1').replace(/D\[(\d+)u\]/g, 'd$1');
-  const lets = [...sections.map((k) => `\n  let sec${k} = sec(${k}u);`), ...scalars.map((k) => `\n  let d${k} = D[${k}u];`)].join('');
-  return code.slice(0, open) + lets + body;
 }
 
 export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
@@ -91,9 +75,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           // through seq_of per token, measured slower on llvmpipe: 8.4 + 1.0 ms against 7.6 + 0.3 ms
           // for dapo at 2^20 tokens in sequences of about 1000.)
           return [
-            from === 'token'
-              ? { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, vec4: true }
-              : { kernel: k, code: reducePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk } },
+            { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, vec4: true },
             { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } },
           ];
         }
@@ -235,133 +217,12 @@ function accumulate(
 }
 
 /**
- * One of the four tokens a vectorized kernel handles per step: its index, its elements of
- * token-level sections (components of vec4s loaded once for the four), and where its stores go
- * (components of vec4s stored once).
+ * First pass of a reduction of tokens to the whole batch: a workgroup per chunk of tokens, its
+ * threads strided over the chunk four tokens at a time (vectorLanes: neighbouring threads read
+ * neighbouring vec4s), each folding its tokens into its own (value, count) partial. No workgroup
+ * barrier: on CPU-backed adapters a barrier turns the shader into coroutines and costs more than
+ * the math.
  */
-interface VectorLane {
-  readonly k: number;
-  readonly token: string;
-  /** Whether this lane's token belongs to the kernel's range (a sequence's tokens); unset: always. */
-  readonly guard?: string;
-  readonly load: (buffer: 'D' | 'I', slot: number) => string;
-  readonly store: (n: Node, value: string) => string;
-}
-
-/**
- * Four tokens per step: token-level sections are read as one vec4 per step, outputs written as
- * one vec4 (sections start at multiples of 4 and are padded; the padding's mask is 0). The math
- * stays scalar per token. Returns the lanes, and, once their code is generated, the loads to put
- * before it and the stores after it.
- */
-function vectorLanes(slots: Slots, group: string, range?: { lo: string; hi: string }): { lanes: VectorLane[]; loads: () => string[]; stores: () => string[] } {
-  const loaded = new Map<string, { buffer: 'D' | 'I'; slot: number }>();
-  const stored = new Map<number, { node: Node; values: string[] }>();
-  const vname = (buffer: 'D' | 'I', slot: number) => `${buffer === 'D' ? 'v' : 'u'}4_${slot}`;
-  const lanes = [0, 1, 2, 3].map((k): VectorLane => ({
-    k,
-    token: `t${k}`,
-    guard: range ? `in${k}` : undefined,
-    load(buffer, slot) {
-      loaded.set(`${buffer}${slot}`, { buffer, slot });
-      return `${vname(buffer, slot)}[${k}]`;
-    },
-    store(n, value) {
-      const slot = slots.slot({ buffer: 'D', kind: 'value', node: n });
-      const entry = stored.get(slot) ?? { node: n, values: [] };
-      entry.values[k] = n.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
-      stored.set(slot, entry);
-      return `// ${n.type.dtype === 'bool' ? 'bool' : 'f32'} output lane ${k}: ${value}`;
-    },
-  }));
-  return {
-    lanes,
-    loads: () => [
-      ...lanes.map((l) => `let ${l.token} = 4u * ${group} + ${l.k}u;`),
-      ...(range ? lanes.map((l) => `let in${l.k} = ${l.token} >= ${range.lo} && ${l.token} < ${range.hi};`) : []),
-      ...[...loaded.values()].map(({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`),
-    ],
-    stores: () => {
-      const whole = [...stored].map(([slot, { values }]) => `VD[(sec(${slot}u) >> 2u) + ${group}] = vec4f(${values.join(', ')});`);
-      if (!range || !whole.length) return whole;
-      // a vec4 shared with a neighbouring range: only this range's tokens, one by one (another
-      // workgroup writes the others)
-      const parts = lanes.map((l) => `if (in${l.k}) { ${[...stored].map(([slot, { values }]) => `D[sec(${slot}u) + ${l.token}] = ${values[l.k]};`).join(' ')} }`);
-      return [`if (in0 && in3) {`, ...whole.map((w) => `  ${w}`), `} else {`, ...parts.map((p) => `  ${p}`), `}`];
-    },
-  };
-}
-
-/**
- * Turns a kernel written against scalar arenas into one that binds them as vec4 arrays: every
- * scalar access X[i] becomes X[(i) >> 2u][(i) & 3u], and the vector accesses (written VD[…],
- * VI[…]) become plain D[…], I[…].
- */
-function toVec4Arenas(code: string): string {
-  const rewrite = (text: string): string => {
-    let out = '';
-    let i = 0;
-    while (i < text.length) {
-      const c = text[i];
-      if ((c === 'D' || c === 'I') && text[i + 1] === '[' && !/[A-Za-z0-9_]/.test(text[i - 1] ?? ' ')) {
-        let depth = 0;
-        let j = i + 1;
-        for (; j < text.length; j++) {
-          if (text[j] === '[') depth++;
-          else if (text[j] === ']' && --depth === 0) break;
-        }
-        const inner = rewrite(text.slice(i + 2, j));
-        out += `${c}[(${inner}) >> 2u][(${inner}) & 3u]`;
-        i = j + 1;
-      } else {
-        out += c;
-        i++;
-      }
-    }
-    return out;
-  };
-  return rewrite(code)
-    .replace('var<storage, read_write> D: array<f32>;', 'var<storage, read_write> D: array<vec4f>;')
-    .replace('var<storage, read> I: array<u32>;', 'var<storage, read> I: array<vec4<u32>>;')
-    .replace(/\bVD\[/g, 'D[')
-    .replace(/\bVI\[/g, 'I[');
-}
-
-/**
- * First pass of a reduction to the whole batch: a workgroup per chunk of elements, its threads
- * strided over the chunk (neighbouring threads read neighbouring elements), each folding its
- * elements into its own (value, count) partial. No workgroup barrier: on CPU-backed adapters a
- * barrier turns the shader into coroutines and costs more than the math.
- */
-function reducePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const nodes = k.nodes;
-  const from = nodes[0].src[0].type.level;
-  const chunk = wg * CHUNK_PER_THREAD;
-  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
-  const results = nodes.map((n, i) => {
-    const partials = slots.slot(batchPartials(k, n, wg).key);
-    return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
-  });
-  return `${PRELUDE}
-${origins(nodes)}@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  let q = w * ${wg}u + lid.x;
-  let hi = min(${COUNT[from]}, (w + 1u) * ${chunk}u);
-  ${acc.decls}
-  var j = w * ${chunk}u + lid.x;
-  loop {
-    if (j >= hi) { break; }
-    let e = j;
-    ${acc.body}
-    j = j + ${wg}u;
-  }
-  ${results.join('\n  ')}
-}
-`;
-}
-
-/** reducePartials over tokens, four per step (vec4 loads and stores, see vectorLanes). */
 function reducePartialsVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = k.nodes;
   const groups = (wg * CHUNK_PER_THREAD) / 4;
@@ -454,10 +315,10 @@ ${epilogue(k, slots, materialized)}}
  * storing its own (value, count) partial — no barrier (see reducePartials). foldSegmentPartials
  * then folds each segment's partials in order.
  */
-function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, segments: Level = k.nodes[0].type.level): string {
+function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = [...k.nodes, ...k.viaSegments];
   const from = nodes[0].src[0].type.level;
-  const to = segments;
+  const to = k.nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
   // every token of the workgroup belongs to its sequence: sequence-level values need no lookup
   const scope = from === 'token' && to === 'seq' ? { seq: 'seg' } : {};
