@@ -43,7 +43,27 @@ function loadStdlibModule(name: string) {
   return parsed.module ? { module: parsed.module, diagnostics: parsed.diagnostics } : undefined;
 }
 
+/**
+ * Results by source text, path and the text of every stdlib module (importable or not): compiling
+ * the same objective again in one process (a training script that builds its objective each run,
+ * several backends of one objective) skips the front end. Results are never modified after they
+ * are made, so they can be shared.
+ */
+const compiled = new Map<string, CompileResult>();
+const COMPILED_KEPT = 32;
+
 export function compileSource(text: string, path: string): CompileResult {
+  if (process.env.CREDO_DEBUG) return compileUncached(text, path); // the dumps come from the stages
+  const key = JSON.stringify([path, text, moduleNames().map((m) => readFileSync(modulePath(m)!, 'utf8'))]);
+  const hit = compiled.get(key);
+  if (hit) return hit;
+  const result = compileUncached(text, path);
+  if (compiled.size >= COMPILED_KEPT) compiled.delete(compiled.keys().next().value!);
+  compiled.set(key, result);
+  return result;
+}
+
+function compileUncached(text: string, path: string): CompileResult {
   const file = new SourceFile(path, text);
   const parsed = parseSource(file);
   debug('ast', () => JSON.stringify(parsed.module?.items.map((i) => i.kind)));
