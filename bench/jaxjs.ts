@@ -25,6 +25,7 @@
  * resident inputs and disposes every output, so repeated calls do not leak.
  */
 import type { Array as JaxArray, OwnedFunction } from '@jax-js/jax';
+import { withTimeout } from '../runtime/webgpu/device.js';
 
 export interface JaxBatch {
   offsets: Int32Array;
@@ -109,16 +110,6 @@ function installNavigatorGpu(gpu: GPU): void {
     gpu,
   };
   Object.defineProperty(globalThis, 'navigator', { value: nav, configurable: true, writable: true, enumerable: false });
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -149,17 +149,7 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
   const readsOf = (n: Node): Node[] => {
     const hit = reads.get(n.id);
     if (hit) return hit;
-    const out: Node[] = [];
-    const seen = new Set<number>();
-    const walk = (m: Node) => {
-      for (const s of m.src) {
-        if (seen.has(s.id)) continue;
-        seen.add(s.id);
-        if (materialized.has(s.id)) out.push(s);
-        else walk(s);
-      }
-    };
-    walk(n);
+    const out = materializedReads(n, materialized);
     reads.set(n.id, out);
     return out;
   };
@@ -224,6 +214,22 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
     kernels = fuseEpilogues(kernels);
   }
   return { program, kernels, materialized: order.filter((n) => materialized.has(n.id)) };
+}
+
+/** The materialized values computing `n` loads: its sources, through every value it recomputes. */
+export function materializedReads(n: Node, materialized: ReadonlySet<number>): Node[] {
+  const out: Node[] = [];
+  const seen = new Set<number>();
+  const walk = (m: Node) => {
+    for (const s of m.src) {
+      if (seen.has(s.id)) continue;
+      seen.add(s.id);
+      if (materialized.has(s.id)) out.push(s);
+      else walk(s);
+    }
+  };
+  walk(n);
+  return out;
 }
 
 /** Nodes a kernel stores (its outputs). */

@@ -22,7 +22,8 @@ export class GpuError extends Error {}
 
 type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** `p`, or a NoAdapterError naming `what` once `ms` have passed. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new NoAdapterError(`${what} did not answer within ${ms} ms`)), ms)));
   try {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
-import { countedSize, kernelOutputs, planKernels, printPlan, type Kernel, type KernelPlan } from '../../compiler/plan/plan.js';
+import { countedSize, kernelOutputs, materializedReads, planKernels, printPlan, type Kernel, type KernelPlan } from '../../compiler/plan/plan.js';
 import { topoSort, type Node } from '../../src/ir/node.js';
 import { outputNodes } from '../../src/ir/program.js';
 import { compileSource } from '../../src/compile.js';
@@ -22,20 +22,7 @@ function dispatches(plan: KernelPlan): number {
 function checkSchedule(plan: KernelPlan): void {
   const materialized = new Set(plan.materialized.map((n) => n.id));
   const ready = new Set<number>();
-  const readsOf = (n: Node): Node[] => {
-    const out: Node[] = [];
-    const seen = new Set<number>();
-    const walk = (m: Node) => {
-      for (const s of m.src) {
-        if (seen.has(s.id)) continue;
-        seen.add(s.id);
-        if (materialized.has(s.id)) out.push(s);
-        else walk(s);
-      }
-    };
-    walk(n);
-    return out;
-  };
+  const readsOf = (n: Node) => materializedReads(n, materialized);
   plan.kernels.forEach((k: Kernel, i) => {
     const own = new Set(kernelOutputs(k).map((n) => n.id));
     for (const n of kernelOutputs(k)) {

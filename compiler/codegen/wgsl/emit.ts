@@ -312,18 +312,27 @@ ${epilogue(k, slots, materialized)}}
 }
 
 /**
- * Long segments: a workgroup per segment, its threads strided over the segment's members, each
- * storing its own (value, count) partial — no barrier (see reducePartials). foldSegmentPartials
- * then folds each segment's partials in order.
+ * What a pass over each segment's members folds (its reductions, then those to the batch folded
+ * through the segments), and the loop body that folds one member `e` of segment `seg`.
  */
-function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+function segmentPass(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>) {
   const nodes = [...k.nodes, ...k.viaSegments];
   const from = nodes[0].src[0].type.level;
   const to = k.nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  // every token of the workgroup belongs to its sequence: sequence-level values need no lookup
+  // every token of a sequence's pass belongs to it: sequence-level values need no seq_of lookup
   const scope = from === 'token' && to === 'seq' ? { seq: 'seg' } : {};
   const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, scope });
+  return { nodes, from, to, starts, acc };
+}
+
+/**
+ * Long segments: a workgroup per segment, its threads strided over the segment's members, each
+ * storing its own (value, count) partial — no barrier (see reducePartialsVec4).
+ * foldSegmentPartials then folds each segment's partials in order.
+ */
+function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const { nodes, from, to, starts, acc } = segmentPass(k, slots, materialized);
   const results = nodes.map((n, i) => {
     const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: to, threads: wg, minMean: SHORT_SEGMENT });
     return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
@@ -449,12 +458,7 @@ function memberOf(slots: Slots, from: Level, to: Level, j: string): string {
 
 /** Reductions over small segments: one thread walks one segment's members. */
 function reducePerThread(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
-  const nodes = [...k.nodes, ...k.viaSegments];
-  const from = nodes[0].src[0].type.level;
-  const to = k.nodes[0].type.level;
-  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  const scope = from === 'token' && to === 'seq' ? { seq: 'seg' } : {};
-  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, scope });
+  const { nodes, from, to, starts, acc } = segmentPass(k, slots, materialized);
   const stores = nodes.map((n, i) => {
     if (!k.viaSegments.includes(n)) return store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`);
     const p = slots.slot(batchPartials(k, n, wg).key);
