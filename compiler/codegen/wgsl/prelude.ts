@@ -8,30 +8,29 @@ fn sec(k: u32) -> u32 { return I[3u + k]; }
 fn bits_(b: u32) -> f32 { return bitcast<f32>(b + I[0] * 0u); }
 
 
+// Branch-free helpers: every lane of a SIMD group computes both sides anyway when they diverge,
+// and select keeps the right one (a NaN or infinity on the unused side is dropped).
 // log(1 + x) accurate near 0 (the correction term fixes the rounding of 1 + x)
 fn log1p_(x: f32) -> f32 {
   let u = 1.0 + x;
-  if (u == 1.0) { return x; }
-  return log(u) * x / (u - 1.0);
+  return select(log(u) * x / (u - 1.0), x, u == 1.0);
 }
 fn expm1_(x: f32) -> f32 {
-  if (abs(x) < 1e-5) { return x + 0.5 * x * x; }
-  return exp(x) - 1.0;
+  return select(exp(x) - 1.0, x + 0.5 * x * x, abs(x) < 1e-5);
 }
 fn sigmoid_(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
-  return e / (1.0 + e);
+  let e = exp(-abs(x));
+  let s = 1.0 / (1.0 + e);
+  return select(e * s, s, x >= 0.0);
 }
 fn softplus_(x: f32) -> f32 { return max(x, 0.0) + log1p_(exp(-abs(x))); }
 fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 // pow with the real-number semantics of Math.pow: negative bases with integer exponents
 fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0) { return 1.0; }
-  if (x >= 0.0) { return pow(x, y); }
-  if (floor(y) != y) { return bits_(0x7fc00000u); }
-  let p = pow(-x, y);
-  if (floor(y * 0.5) * 2.0 == y) { return p; }
-  return -p;
+  let p = pow(abs(x), y);
+  let whole = floor(y) == y;
+  let odd = whole && floor(y * 0.5) * 2.0 != y;
+  let negative = select(select(bits_(0x7fc00000u), p, whole), -p, odd);
+  return select(select(negative, p, x >= 0.0), 1.0, y == 0.0);
 }
 `;
