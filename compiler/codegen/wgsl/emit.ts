@@ -95,7 +95,9 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         const toBatch: ReduceKernel = { ...k, nodes: k.viaSegments, viaSegments: [] };
         const split = k.viaSegments.length > 0 || k.alongside.length > 0;
         return [
-          { kernel: k, code: reducePerThread(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short },
+          to === 'seq'
+            ? { kernel: k, code: reducePerThreadVec4(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short, vec4: true }
+            : { kernel: k, code: reducePerThread(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short },
           ...(split && toBatch.nodes.length
             ? [
                 { kernel: k, code: reducePartialsVec4(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true },
@@ -454,6 +456,44 @@ function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number): { key: S
 function memberOf(slots: Slots, from: Level, to: Level, j: string): string {
   if (from === 'token' && to === 'seq') return j;
   return `I[sec(${slots.slot({ buffer: 'I', kind: 'csr_members', from, to })}u) + ${j}]`;
+}
+
+/**
+ * Token→seq reductions with a thread per (short) sequence, four tokens per step: the tokens before
+ * the first multiple of 4 and after the last one one by one, the rest as vec4s (vectorLanes). The
+ * tokens are folded in order, as by reducePerThread. Only the reductions' results are stored (one
+ * per sequence): no alongside values, no folding through to the batch.
+ */
+function reducePerThreadVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = k.nodes;
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
+  const scalar = accumulate(nodes, slots, materialized, '      ', { scope: { seq: 'seg' } });
+  const v = vectorLanes(slots, 'g');
+  const lanes = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '      ', { lane, scope: { seq: 'seg' } }));
+  const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
+  const one = (from: string, to: string) => `  for (var e = ${from}; e < ${to}; e = e + 1u) {
+    ${scalar.body}
+  }`;
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let seg = (wid.x + wid.y * nwg.x) * ${wg}u + lid.x;
+  if (seg >= I[1]) { return; }
+  ${scalar.decls}
+  let lo = I[sec(${starts}u) + seg];
+  let hi = I[sec(${starts}u) + seg + 1u];
+  // whole vec4s [first, last) inside the sequence; the tokens before them [lo, h), after them [max(4·last, h), hi)
+  let first = min((lo + 3u) / 4u, hi / 4u);
+  let last = max(hi / 4u, first);
+  let h = max(lo, min(4u * first, hi));
+${one('lo', 'h')}
+  for (var g = first; g < last; g = g + 1u) {
+${indent([...v.loads(), ...lanes.map((l) => l.body)], '    ')}
+  }
+${one('max(4u * last, h)', 'hi')}
+  ${stores.join('\n  ')}
+}
+`;
 }
 
 /** Reductions over small segments: one thread walks one segment's members. */
