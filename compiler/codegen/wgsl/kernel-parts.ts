@@ -1,0 +1,164 @@
+/**
+ * Pieces the kernel templates share: sizes and strategy thresholds, stores, the fused loop body
+ * of reductions (accumulate), fixed-order folds of partials, and where partials live.
+ */
+import type { Node } from '../../../src/ir/node.js';
+import type { Level } from '../../../src/types/types.js';
+import type { ReduceKernel } from '../../plan/plan.js';
+import { ExprEmitter } from './expr.js';
+import type { SectionKey, Slots } from './slots.js';
+import type { VectorLane } from './vector-lanes.js';
+
+/** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
+export const SHORT_SEGMENT = 256;
+
+/**
+ * Elements each thread handles in a map or in the first pass of a batch reduction. A thread per
+ * element costs a workgroup launch per 64 elements, which dominates on CPU-backed adapters
+ * (llvmpipe: 13 ms against 3 ms for a 2^20-element stream) and is no faster on GPUs.
+ */
+export const CHUNK_PER_THREAD = 64;
+
+export const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
+
+export function origins(nodes: readonly Node[]): string {
+  const lines = new Set<string>();
+  for (const n of nodes) if (n.span) lines.add(`${n.span.file.path}:${n.span.file.position(n.span.start).line}`);
+  return lines.size ? `// from ${[...lines].join(', ')}\n` : '';
+}
+
+export function store(slots: Slots, n: Node, index: string, value: string): string {
+  const v = n.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+  return `D[sec(${slots.slot({ buffer: 'D', kind: 'value', node: n })}u) + ${index}] = ${v};`;
+}
+
+export function indent(lines: readonly string[], by: string): string {
+  return lines.map((l) => by + l).join('\n');
+}
+
+/** How one reduction of a multi-output reduce kernel folds its values. */
+export function folds(fn: 'sum' | 'max' | 'min', k: number) {
+  return {
+    // into a thread's accumulator (the first value replaces the identity)
+    step: fn === 'sum' ? `acc${k} + xv${k}` : `select(${fn}(acc${k}, xv${k}), xv${k}, cnt${k} == 0.0)`,
+    // of two partials a and b
+    pair: fn === 'sum' ? 'a + b' : `${fn}(a, b)`,
+  };
+}
+
+/**
+ * The loop body shared by the reduce strategies: the fused prologue of every value (CSE'd across
+ * them), then each value folded into its accumulator where it is selected. Branch-free: every
+ * element is computed and `select` keeps the valid, selected ones (a value computed for a masked
+ * token may be NaN; select drops it). Divergent branches cost more than the math on SIMD lanes.
+ * Values stored `alongside` (rule 6 of the plan) share their subexpressions with the prologues.
+ */
+export function accumulate(
+  nodes: readonly Node<'reduce'>[],
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  indent: string,
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane } = {},
+): { decls: string; body: string } {
+  const from = nodes[0].src[0].type.level;
+  const alongside = opts.alongside ?? [];
+  const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
+  const lane = opts.lane;
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load }, lane ? `p${lane.k}_` : 'p');
+  const stores = alongside.map((o) => (lane ? lane.store(o, e.value(o)) : store(slots, o, 'e', e.value(o))));
+  const maskSlot = () => slots.slot({ buffer: 'I', kind: 'mask' });
+  const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u${lane.guard ? ` && ${lane.guard}` : ''}` : `I[sec(${maskSlot()}u) + e] != 0u`;
+  const x_ = lane ? `_${lane.k}` : '';
+  const parts = nodes.map((n, k) => {
+    const [x, cond] = n.src;
+    const value = e.value(x);
+    const keep = cond ? `${valid} && ${e.value(cond)}` : valid;
+    const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+    const [take, v] = [`take${k}${x_}`, `xv${k}${x_}`];
+    const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, ${v}, ${take})` : `select(acc${k}, select(${n.args.fn}(acc${k}, ${v}), ${v}, cnt${k} == 0.0), ${take})`;
+    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, `cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];
+  });
+  return {
+    decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
+    body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
+  };
+}
+
+/**
+ * What a pass over each segment's members folds (its reductions, then those to the batch folded
+ * through the segments), and the loop body that folds one member `e` of segment `seg`.
+ */
+export function segmentPass(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>) {
+  const nodes = [...k.nodes, ...k.viaSegments];
+  const from = nodes[0].src[0].type.level;
+  const to = k.nodes[0].type.level;
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
+  // every token of a sequence's pass belongs to it: sequence-level values need no seq_of lookup
+  const scope = from === 'token' && to === 'seq' ? { seq: 'seg' } : {};
+  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, scope });
+  return { nodes, from, to, starts, acc };
+}
+
+/** The batch-level epilogue of a reduction kernel (plan rule 7), run by thread 0 after the results are stored. */
+export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>): string {
+  if (!k.epilogue.length) return '';
+  const computing = new Set([...materialized].filter((id) => !k.epilogue.some((o) => o.id === id)));
+  const e = new ExprEmitter(slots, computing, { index: {} }, 'q');
+  const stores = k.epilogue.map((o) => store(slots, o, '0u', e.value(o)));
+  return `  if (lid.x == 0u) {\n${indent([...e.lines, ...stores], '    ')}\n  }\n`;
+}
+
+/**
+ * The (value, count) partials a reduction to the batch is combined from: a partial per thread of
+ * the chunked first pass, or — folded through segments (plan rule 6b) — one per segment.
+ */
+export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number): { key: SectionKey; count: string } {
+  if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: COUNT[k.nodes[0].type.level] };
+  const chunk = wg * CHUNK_PER_THREAD;
+  const from = n.src[0].type.level;
+  // one partial per thread of every first-pass workgroup
+  return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `(${COUNT[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u` };
+}
+
+/**
+ * Element j of the concatenated member lists of the segments at `to`: packed tokens of a sequence
+ * are contiguous (offsets are the list starts), so no list is read there.
+ */
+export function memberOf(slots: Slots, from: Level, to: Level, j: string): string {
+  if (from === 'token' && to === 'seq') return j;
+  return `I[sec(${slots.slot({ buffer: 'I', kind: 'csr_members', from, to })}u) + ${j}]`;
+}
+
+export function workgroupArrays(count: number, wg: number): string {
+  return Array.from({ length: count }, (_, k) => `var<workgroup> part${k}: array<f32, ${wg}>;\nvar<workgroup> pcnt${k}: array<f32, ${wg}>;`).join('\n');
+}
+
+/**
+ * Folds the workgroup's (value, count) partials of each reduction in a fixed order: one barrier,
+ * then thread 0 folds them serially (a barrier tree costs a barrier per level; on CPU-backed
+ * adapters each is a coroutine switch of every thread, more than the few adds it saves). Empty
+ * partials (count 0) are skipped so max/min of an empty part never wins. Leaves each result in
+ * part{k}[0], pcnt{k}[0], for thread 0.
+ */
+export function treeFold(wg: number, pairs: readonly string[]): string {
+  const init = pairs.map((_, k) => `  part${k}[lid.x] = acc${k};\n  pcnt${k}[lid.x] = cnt${k};`).join('\n');
+  const steps = pairs
+    .map(
+      (pair, k) => `      {
+        let a = part${k}[0];
+        let b = part${k}[i];
+        let ca = pcnt${k}[0];
+        let cb = pcnt${k}[i];
+        part${k}[0] = select(select(${pair}, a, cb == 0.0), b, ca == 0.0);
+        pcnt${k}[0] = ca + cb;
+      }`,
+    )
+    .join('\n');
+  return `${init}
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    for (var i = 1u; i < ${wg}u; i = i + 1u) {
+${steps}
+    }
+  }`;
+}
