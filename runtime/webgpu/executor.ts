@@ -33,8 +33,6 @@ export class GpuExecutor {
   private readonly pipelines: Map<string, GPUComputePipeline>;
   private dBuf: GPUBuffer | null = null;
   private iBuf: GPUBuffer | null = null;
-  /** The batch whose index tables `iBuf` holds (they depend only on the batch's structure). */
-  private iBatch: WeakRef<RaggedBatch> | null = null;
   /** Upload staging memory, mapped for writing and reused while large enough. */
   private uploadStaging: GPUBuffer | null = null;
   /** The last run's batch and arenas (their offsets stay valid), for rerunResident. */
@@ -175,10 +173,9 @@ export class GpuExecutor {
     }
     this.dBuf = this.buffer(this.dBuf, arenas.D.byteLength);
     const iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
-    // the index tables of the same batch are already on the device
-    const sameTables = iBuf === this.iBuf && this.iBatch?.deref() === batch;
+    // the index tables of the same batch are already on the device (unless the buffer is new)
+    const sameTables = iBuf === this.iBuf && arenas.sameStructure;
     this.iBuf = iBuf;
-    this.iBatch = new WeakRef(batch);
     await this.upload([{ target: this.dBuf, data: arenas.D }, ...(sameTables ? [] : [{ target: iBuf, data: arenas.I }])]);
     const t1 = performance.now();
     const { dispatches, profile } = await this.dispatchAll(batch, arenas, values, !!opts.profile);
@@ -195,7 +192,7 @@ export class GpuExecutor {
    * whose inputs are already device buffers — what `npm run bench` reports as resident.
    */
   async rerunResident(): Promise<{ loss: number; ms: number }> {
-    if (!this.last || this.iBatch?.deref() !== this.last.batch) throw new GpuError('rerunResident needs a previous run() on this objective');
+    if (!this.last) throw new GpuError('rerunResident needs a previous run() on this objective');
     const { batch, arenas, values } = this.last;
     const t0 = performance.now();
     await this.dispatchAll(batch, arenas, values, false);
@@ -290,7 +287,6 @@ export class GpuExecutor {
     this.staging?.destroy();
     this.uploadStaging?.destroy();
     this.dBuf = this.iBuf = this.staging = this.uploadStaging = null;
-    this.iBatch = null;
     this.last = null;
   }
 }

@@ -30,6 +30,8 @@ export interface Arenas {
   /** Element offset of each slot's section (in D or I). */
   readonly offsets: readonly number[];
   readonly segments: Segments;
+  /** `I` holds the same tables as after the previous call for these Slots (the same batch again). */
+  readonly sameStructure: boolean;
 }
 
 export interface RunValues {
@@ -114,7 +116,7 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
     writeIndexTables(slots, batch, offsets, I);
     memory.structureOf = { batch: new WeakRef(batch), sections: slots.sections.length };
   }
-  return { D, I, offsets, segments: seg };
+  return { D, I, offsets, segments: seg, sameStructure };
 }
 
 /** A capacity for `needed` elements; with headroom, so that slightly larger batches fit. */

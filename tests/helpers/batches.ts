@@ -1,4 +1,4 @@
-/** Test helpers: RefBatch (tests/reference) → RaggedBatch, and compiling stdlib objectives once. */
+/** Test helpers: RefBatch (tests/reference) → RaggedBatch, with extra tensors where a test needs them. */
 import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
 import type { RefBatch } from '../reference/batch.js';
 
@@ -44,4 +44,19 @@ export function withTensor(b: RaggedBatch, name: string, data: Float64Array): Ra
   const tensors = new Map(b.tensors);
   tensors.set(name, { ...t, data });
   return { ...b, tensors };
+}
+
+/** Extra tensors of a batch: name → level, values and dtype (f32 unless given). */
+export type ExtraTensors = Record<string, { level: HostTensor['level']; data: readonly number[]; dtype?: HostTensor['dtype'] }>;
+
+/** A copy of a batch with extra tensors added (or replaced). */
+export function withTensors(b: RaggedBatch, extras: ExtraTensors): RaggedBatch {
+  const tensors = new Map(b.tensors);
+  for (const [name, { level, data, dtype }] of Object.entries(extras)) tensors.set(name, { level, dtype: dtype ?? 'f32', data: Float64Array.from(data) });
+  return { ...b, tensors };
+}
+
+/** toRagged plus extra tensors. */
+export function toRaggedWith(b: RefBatch, extras: ExtraTensors = {}): RaggedBatch {
+  return withTensors(toRagged(b), extras);
 }

@@ -13,7 +13,7 @@
  *   anchor_weight = mean of w over valid tokens with u < 0.5 (0 if none).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens } from './batch.js';
-import { clipG, maxG, minG } from './ops.js';
+import { dualClipToken } from './ops.js';
 
 export interface AttnEntropyBatch extends RefBatch {
   attn_entropy: number[]; // [T]
@@ -82,26 +82,12 @@ export function attnEntropyRef(b: AttnEntropyBatch, params: Partial<AttnEntropyP
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
       const w = 1 + kappa * (2 * u[t]! - 1);
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const l1 = -a * r;
-      const l2 = -a * rc.v;
-      const mx = maxG(l1, l2);
-      const dlclip = mx.da * (-a * dr) + mx.db * (-a * rc.dx * dr);
-      const l3 = -a * p.clip_c;
-      let l = mx.v;
-      let dl = dlclip;
-      if (a < 0) {
-        const mn = minG(mx.v, l3);
-        l = mn.v;
-        dl = mn.da * dlclip;
-      }
+      const pt = dualClipToken(a, b.logp[t]!, b.old_logp[t]!, p);
+      const { l, dl } = pt;
       sum += w * l;
       grad[t] = (w * dl) / N;
-      if (l2 > l1) clipCount++;
-      if (a < 0 && l3 < mx.v) dualCount++;
+      if (pt.clipped) clipCount++;
+      if (pt.dualClipped) dualCount++;
       if (u[t]! < 0.5) (anchorSum += w), anchorN++;
     }
   }

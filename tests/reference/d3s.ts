@@ -24,7 +24,7 @@
  *   l2 > l1 / max(K, 1) (0 when the denominator set is empty).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, maxG, minG } from './ops.js';
+import { dualClipToken } from './ops.js';
 
 export interface D3sBatch extends RefBatch {
   entropy: number[]; // [T]
@@ -145,24 +145,11 @@ export function d3sRef(b: D3sBatch, params: Partial<D3sParams> = {}, step = 0, t
     const a = A[s]!;
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (!keepTok[t]) continue;
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const l1 = -a * r;
-      const l2 = -a * rc.v;
-      const mx = maxG(l1, l2);
-      const dlclip = mx.da * (-a * dr) + mx.db * (-a * rc.dx * dr);
-      let l = mx.v;
-      let dl = dlclip;
-      if (a < 0) {
-        const mn = minG(mx.v, -a * p.clip_c);
-        l = mn.v;
-        dl = mn.da * dlclip;
-      }
+      const pt = dualClipToken(a, b.logp[t]!, b.old_logp[t]!, p);
+      const { l, dl } = pt;
       sum += l;
       grad[t] = dl / Math.max(K, 1);
-      if (l2 > l1) clipCount++;
+      if (pt.clipped) clipCount++;
     }
   }
   const keptSeqs = keepSeq.filter((x) => x).length;

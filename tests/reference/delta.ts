@@ -18,7 +18,7 @@
  *   weight_pos_mean / weight_neg_mean = mean of w~ over the valid tokens of side + / side - (0 if none).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, maxG, minG } from './ops.js';
+import { dualClipToken } from './ops.js';
 
 export interface DeltaBatch extends RefBatch {
   margin: number[]; // [T]
@@ -110,26 +110,12 @@ export function deltaRef(b: DeltaBatch, params: Partial<DeltaParams> = {}): RefR
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
       const a = A[s]! * w[t]!;
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const l1 = -a * r;
-      const l2 = -a * rc.v;
-      const mx = maxG(l1, l2);
-      const dlclip = mx.da * (-a * dr) + mx.db * (-a * rc.dx * dr);
-      const l3 = -a * p.clip_c;
-      let l = mx.v;
-      let dl = dlclip;
-      if (a < 0) {
-        const mn = minG(mx.v, l3);
-        l = mn.v;
-        dl = mn.da * dlclip;
-      }
+      const pt = dualClipToken(a, b.logp[t]!, b.old_logp[t]!, p);
+      const { l, dl } = pt;
       sum += l;
       grad[t] = dl / N;
-      if (l2 > l1) clipCount++;
-      if (a < 0 && l3 < mx.v) dualCount++;
+      if (pt.clipped) clipCount++;
+      if (pt.dualClipped) dualCount++;
       if (A[s]! > 0) (side.pos.sum += w[t]!), side.pos.n++;
       if (A[s]! < 0) (side.neg.sum += w[t]!), side.neg.n++;
     }

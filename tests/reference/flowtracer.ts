@@ -11,7 +11,7 @@
  * Metrics: clip_frac (GRPO condition with A_t), kl (token-mean), weight_max = max of w over valid tokens (0 if none).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, minG } from './ops.js';
+import { grpoKlToken } from './ops.js';
 
 export interface FlowBatch extends RefBatch {
   flow: number[]; // [T]
@@ -65,19 +65,11 @@ export function flowRef(b: FlowBatch, params: Partial<FlowParams> = {}): RefResu
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
       const a = A[s]! * w[t]!;
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const m = minG(r * a, rc.v * a);
-      const dsurr = m.da * a * dr + m.db * a * rc.dx * dr;
-      const k = clipG(b.ref_logp[t]! - b.logp[t]!, -20, 20);
-      const klc = clipG(Math.exp(k.v) - k.v - 1, -10, 10);
-      const dkl = klc.dx * (Math.exp(k.v) - 1) * -k.dx;
-      seqSum += -(m.v - p.beta * klc.v);
-      grad[t] = -(dsurr - p.beta * dkl) / (nSeqs * L[s]!);
-      if ((a > 0 && r > 1 + p.eps_high) || (a < 0 && r < 1 - p.eps_low)) clipCount++;
-      klSum += klc.v;
+      const pt = grpoKlToken(a, b.logp[t]!, b.old_logp[t]!, b.ref_logp[t]!, p);
+      seqSum += pt.l;
+      grad[t] = pt.dl / (nSeqs * L[s]!);
+      if (pt.clipped) clipCount++;
+      klSum += pt.kl;
       wMax = Math.max(wMax, w[t]!);
     }
     loss += seqSum / L[s]!;

@@ -16,7 +16,7 @@
  *   clip_frac = GRPO condition averaged over the valid RL tokens.
  */
 import { type RefBatch, type RefResult, checkBatch, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, minG } from './ops.js';
+import { grpoKlToken } from './ops.js';
 
 export interface RmtBatch extends RefBatch {
   match: number[]; // [S]
@@ -103,18 +103,10 @@ export function rmtRef(b: RmtBatch, params: Partial<RmtParams> = {}, step = 0, t
     let seqSum = 0;
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const m = minG(r * a, rc.v * a);
-      const dsurr = m.da * a * dr + m.db * a * rc.dx * dr;
-      const k = clipG(b.ref_logp[t]! - b.logp[t]!, -20, 20);
-      const klc = clipG(Math.exp(k.v) - k.v - 1, -10, 10);
-      const dkl = klc.dx * (Math.exp(k.v) - 1) * -k.dx;
-      seqSum += -(m.v - p.beta * klc.v);
-      grad[t] = -(dsurr - p.beta * dkl) / (nRlSeqs * L[s]!);
-      if ((a > 0 && r > 1 + p.eps_high) || (a < 0 && r < 1 - p.eps_low)) clipCount++;
+      const pt = grpoKlToken(a, b.logp[t]!, b.old_logp[t]!, b.ref_logp[t]!, p);
+      seqSum += pt.l;
+      grad[t] = pt.dl / (nRlSeqs * L[s]!);
+      if (pt.clipped) clipCount++;
     }
     lRl += seqSum / L[s]!;
   }

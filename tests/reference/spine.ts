@@ -22,7 +22,7 @@
  *          band_frac = mean over forks of [H < h_low or H > h_high]; kl = sum kl / N (all 0 when empty).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, maxG, minG } from './ops.js';
+import { clipG, dualClipToken } from './ops.js';
 
 export interface SpineBatch extends RefBatch {
   entropy: number[]; // [T]
@@ -122,21 +122,9 @@ export function spineRef(b: SpineBatch, params: Partial<SpineParams> = {}): Spin
       gradLogp[t] = (p.beta * klc.dx * (Math.exp(k.v) - 1) * -k.dx) / Math.max(N, 1);
       if (!fork[t]) continue;
       // clipped policy-gradient term
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const l1 = -a * r;
-      const l2 = -a * rc.v;
-      const mx = maxG(l1, l2);
-      const dlclip = mx.da * (-a * dr) + mx.db * (-a * rc.dx * dr);
-      let lpg = mx.v;
-      let dlpg = dlclip;
-      if (a < 0) {
-        const mn = minG(mx.v, -a * p.clip_c);
-        lpg = mn.v;
-        dlpg = mn.da * dlclip;
-      }
+      const pt = dualClipToken(a, b.logp[t]!, b.old_logp[t]!, p);
+      const lpg = pt.l;
+      const dlpg = pt.dl;
       // entropy band (hinge or powered hinge)
       const H = b.entropy[t]!;
       const lowGap = Math.max(p.h_low - H, 0);
@@ -146,7 +134,7 @@ export function spineRef(b: SpineBatch, params: Partial<SpineParams> = {}): Spin
       forkSum += lpg + p.lambda * band;
       gradLogp[t] = gradLogp[t]! + dlpg / D;
       gradH[t] = (p.lambda * dband) / D;
-      if (l2 > l1) clipCount++;
+      if (pt.clipped) clipCount++;
       if (H < p.h_low || H > p.h_high) bandCount++;
     }
   }

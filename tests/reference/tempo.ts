@@ -19,7 +19,7 @@
  *   td_abs_mean = token-mean(|td|).
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens, seqLengths } from './batch.js';
-import { clipG, minG } from './ops.js';
+import { grpoKlToken } from './ops.js';
 
 export interface TempoBatch extends RefBatch {
   token_id: number[]; // [T]
@@ -122,19 +122,11 @@ export function tempoRef(b: TempoBatch, params: Partial<TempoParams> = {}): RefR
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
       const a = A[s]! + p.lambda * tree.td[t]!;
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const m = minG(r * a, rc.v * a);
-      const dsurr = m.da * a * dr + m.db * a * rc.dx * dr;
-      const k = clipG(b.ref_logp[t]! - b.logp[t]!, -20, 20);
-      const klc = clipG(Math.exp(k.v) - k.v - 1, -10, 10);
-      const dkl = klc.dx * (Math.exp(k.v) - 1) * -k.dx;
-      seqSum += -(m.v - p.beta * klc.v);
-      grad[t] = -(dsurr - p.beta * dkl) / (nSeqs * L[s]!);
-      if ((a > 0 && r > 1 + p.eps_high) || (a < 0 && r < 1 - p.eps_low)) clipCount++;
-      klSum += klc.v;
+      const pt = grpoKlToken(a, b.logp[t]!, b.old_logp[t]!, b.ref_logp[t]!, p);
+      seqSum += pt.l;
+      grad[t] = pt.dl / (nSeqs * L[s]!);
+      if (pt.clipped) clipCount++;
+      klSum += pt.kl;
       branchCount += tree.branch[t]!;
       tdAbs += Math.abs(tree.td[t]!);
     }

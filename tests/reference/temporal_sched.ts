@@ -19,7 +19,7 @@
  *   dual_clip_frac = mean_K [A < 0 and l3 < lclip].
  */
 import { type RefBatch, type RefResult, checkBatch, groupAdvantages, numSeqs, numTokens } from './batch.js';
-import { clipG, maxG, minG } from './ops.js';
+import { dualClipToken } from './ops.js';
 
 export interface TemporalBatch extends RefBatch {
   entropy: number[]; // [T]
@@ -113,26 +113,12 @@ export function temporalRef(b: TemporalBatch, params: Partial<TemporalParams> = 
       if (b.mask[t] !== 1 || keep[t] !== 1) continue;
       let a = A[i]!;
       if (p.strategy === 2) a += s * Math.min(p.alpha * b.entropy[t]!, Math.abs(A[i]!) / p.kappa);
-      const d = clipG(b.logp[t]! - b.old_logp[t]!, -20, 20);
-      const r = Math.exp(d.v);
-      const dr = r * d.dx;
-      const rc = clipG(r, 1 - p.eps_low, 1 + p.eps_high);
-      const l1 = -a * r;
-      const l2 = -a * rc.v;
-      const mx = maxG(l1, l2);
-      const dlclip = mx.da * (-a * dr) + mx.db * (-a * rc.dx * dr);
-      const l3 = -a * p.clip_c;
-      let l = mx.v;
-      let dl = dlclip;
-      if (a < 0) {
-        const mn = minG(mx.v, l3);
-        l = mn.v;
-        dl = mn.da * dlclip;
-      }
+      const pt = dualClipToken(a, b.logp[t]!, b.old_logp[t]!, p);
+      const { l, dl } = pt;
       sum += l;
       grad[t] = dl / nKept;
-      if (l2 > l1) clipCount++;
-      if (a < 0 && l3 < mx.v) dualCount++;
+      if (pt.clipped) clipCount++;
+      if (pt.dualClipped) dualCount++;
     }
   }
   const km = (x: number) => (nKept > 0 ? x / nKept : 0);

@@ -4,31 +4,28 @@
  * REINFORCE check used by the on-policy special cases.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
+import type { Objective } from '../../src/objective.js';
+import { toRagged } from '../helpers/batches.js';
+import { arbRefBatch } from '../reference/arbitrary.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
 import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
 import type { RefBatch, RefResult } from '../reference/batch.js';
 import { uniformDouble } from '../reference/arbitrary.js';
 import { checkGradFD } from '../reference/fd.js';
+import { withTensors } from '../helpers/batches.js';
+import { close, expectAgreesWithRef, expectSameLossAndGrad } from '../helpers/expect.js';
 
-/** |a - b| <= tol (1 + |b|). */
-export const close = (a: number, b: number, tol = 1e-9): boolean => Math.abs(a - b) <= tol * (1 + Math.abs(b));
+export { close };
 
 /** A copy of a batch with one more (or a replaced) f32 tensor. */
 export function withInput(b: RaggedBatch, name: string, level: HostTensor['level'], data: readonly number[]): RaggedBatch {
-  const tensors = new Map(b.tensors);
-  tensors.set(name, { level, dtype: 'f32', data: Float64Array.from(data) });
-  return { ...b, tensors };
+  return withTensors(b, { [name]: { level, data } });
 }
 
 /** Asserts loss, metrics (same names) and gradient w.r.t. logp of a run equal a reference result. */
 export function expectRef(got: EvalResult, want: RefResult, tol = 1e-9): void {
-  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
-  for (const [k, v] of Object.entries(want.metrics)) expect(close(got.metrics[k]!, v, tol), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
-  const g = got.grads.logp!.data;
-  expect(g.length).toBe(want.grad_logp.length);
-  want.grad_logp.forEach((v, t) => expect(close(g[t]!, v, tol), `grad[${t}] ${g[t]} vs ${v}`).toBe(true));
+  expectAgreesWithRef(got, want, { tol });
 }
 
 /** Asserts a per-sequence export equals the reference values. */
@@ -41,12 +38,7 @@ export function expectExport(got: EvalResult, name: string, want: readonly numbe
 
 /** Asserts two runs agree on loss, the named metrics and the gradient w.r.t. logp. */
 export function expectSameRun(got: EvalResult, want: EvalResult, metrics: readonly string[] = [], tol = 1e-9): void {
-  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  for (const k of metrics) expect(close(got.metrics[k]!, want.metrics[k]!, tol), `metric ${k}: ${got.metrics[k]} vs ${want.metrics[k]}`).toBe(true);
-  const a = got.grads.logp!.data;
-  const b = want.grads.logp!.data;
-  expect(a.length).toBe(b.length);
-  for (let t = 0; t < b.length; t++) expect(close(a[t]!, b[t]!, tol), `grad[${t}] ${a[t]} vs ${b[t]}`).toBe(true);
+  expectSameLossAndGrad(got, want, tol, metrics);
 }
 
 /** Asserts the gradient w.r.t. logp is the REINFORCE gradient -A_t w_t (0 at masked tokens). */
@@ -97,4 +89,37 @@ export function expectFdAgreement<T>(
   );
   expect(checked).toBeGreaterThan(200);
   expect(skipped).toBeLessThan(0.05 * (checked + skipped));
+}
+
+/**
+ * The two agreement tests of a baseline objective against its reference (300 random ragged batches
+ * each): with the default params (loss, metrics, gradient and the `advantage` export) and with
+ * random params.
+ */
+export function itAgreesWithReference<P>(
+  objective: Objective,
+  ref: (b: RefBatch, p?: P) => RefResult & { advantage: number[] },
+  arbParams: fc.Arbitrary<P>,
+  randomParamsTitle = 'with random params',
+): void {
+  it('with the default params', () => {
+    fc.assert(
+      fc.property(arbRefBatch(), (b) => {
+        const got = objective.run(toRagged(b));
+        const want = ref(b);
+        expectRef(got, want);
+        expectExport(got, 'advantage', want.advantage);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it(randomParamsTitle, () => {
+    fc.assert(
+      fc.property(arbRefBatch(), arbParams, (b, p) => {
+        expectRef(objective.run(toRagged(b), { params: p as Record<string, number> }), ref(b, p));
+      }),
+      { numRuns: 300 },
+    );
+  });
 }

@@ -6,67 +6,20 @@
  * finite-difference check for gradients w.r.t. inputs other than logp.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
-import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
-import { toRagged } from '../helpers/batches.js';
+export { toRaggedWith } from '../helpers/batches.js';
+import { expectAgreesWithRef, type RunResult } from '../helpers/expect.js';
+export { close, expectSameLossAndGrad, expectVecClose, type RunResult } from '../helpers/expect.js';
 export { withSeqFeatures, withTokenFeatures } from '../helpers/features.js';
 import { uniformDouble } from '../reference/arbitrary.js';
 import { numSeqs, type RefBatch, type RefResult } from '../reference/batch.js';
 import { withBranchTrace } from '../reference/ops.js';
-
-/** |a - b| <= tol (1 + |b|), default tol 1e-9 (both sides float64). */
-export function close(a: number, b: number, tol = 1e-9): boolean {
-  return Math.abs(a - b) <= tol * (1 + Math.abs(b));
-}
-
-type Level = HostTensor['level'];
-
-/** toRagged (logp, old_logp, ref_logp, reward, gin) plus extra named tensors (f32 unless given). */
-export function toRaggedWith(
-  b: RefBatch,
-  extras: Record<string, { level: Level; data: readonly number[]; dtype?: HostTensor['dtype'] }> = {},
-): RaggedBatch {
-  const base = toRagged(b);
-  const tensors = new Map(base.tensors);
-  for (const [name, { level, data, dtype }] of Object.entries(extras)) {
-    tensors.set(name, { level, dtype: dtype ?? 'f32', data: Float64Array.from(data) });
-  }
-  return { ...base, tensors };
-}
-
-export interface RunResult {
-  loss: number;
-  metrics: Record<string, number>;
-  grads: Record<string, { data: Float64Array }>;
-  exports?: Record<string, { data: Float64Array }>;
-}
-
-/** Two vectors agree elementwise. */
-export function expectVecClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-9): void {
-  expect(got.length, `${what} length`).toBe(want.length);
-  for (let t = 0; t < want.length; t++) {
-    expect(close(got[t]!, want[t]!, tol), `${what}[${t}] ${got[t]} vs ${want[t]}`).toBe(true);
-  }
-}
 
 /**
  * Credo's result equals the reference: loss, every metric (same set of names), the gradient w.r.t.
  * logp and, where given, the gradients w.r.t. other grad inputs.
  */
 export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record<string, readonly number[]> = {}): void {
-  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
-  for (const [k, v] of Object.entries(want.metrics)) {
-    expect(close(got.metrics[k]!, v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
-  }
-  expectVecClose(got.grads.logp!.data, want.grad_logp, 'grad logp');
-  for (const [name, exp] of Object.entries(otherGrads)) expectVecClose(got.grads[name]!.data, exp, `grad ${name}`);
-}
-
-/** Loss and logp-gradient of two runs agree (for special cases that reduce to another objective). */
-export function expectSameLossAndGrad(got: RunResult, want: RunResult, tol = 1e-9): void {
-  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  expectVecClose(got.grads.logp!.data, want.grads.logp!.data, 'grad logp', tol);
+  expectAgreesWithRef(got, want, { otherGrads });
 }
 
 /** Non-negative per-token scores: mostly in (0, 3], sometimes exactly 0, sometimes tied values. */

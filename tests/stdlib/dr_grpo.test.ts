@@ -10,7 +10,7 @@ import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import { drGrpoRef } from '../reference/dr_grpo.js';
 import { seqToToken } from '../reference/ppo.js';
-import { close, expectExport, expectFdAgreement, expectRef, expectReinforceGrad } from './baselines-helpers.js';
+import { close, expectFdAgreement, itAgreesWithReference, expectReinforceGrad } from './baselines-helpers.js';
 
 const drGrpo = compile('dr_grpo');
 
@@ -22,26 +22,7 @@ const arbParams = fc.record({
 });
 
 describe('dr_grpo equals its reference', () => {
-  it('with the default params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), (b) => {
-        const got = drGrpo.run(toRagged(b));
-        const want = drGrpoRef(b);
-        expectRef(got, want);
-        expectExport(got, 'advantage', want.advantage);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('with random params (OAT and verl normalisers)', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), arbParams, (b, p) => {
-        expectRef(drGrpo.run(toRagged(b), { params: p }), drGrpoRef(b, p));
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itAgreesWithReference(drGrpo, drGrpoRef, arbParams, 'with random params (OAT and verl normalisers)');
 
   it('the reference gradient matches finite differences of the reference loss', () => {
     expectFdAgreement(fc.tuple(arbRefBatch(), arbParams), ([b, p]) => [b, (x) => drGrpoRef(x, { ...p, max_len: 1 })]);

@@ -10,7 +10,7 @@ import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import { seqLengths } from '../reference/batch.js';
 import { gmpoRef } from '../reference/gmpo.js';
-import { close, expectExport, expectFdAgreement, expectRef, expectReinforceGrad } from './baselines-helpers.js';
+import { close, expectFdAgreement, expectRef, itAgreesWithReference, expectReinforceGrad } from './baselines-helpers.js';
 
 const gmpo = compile('gmpo');
 
@@ -21,26 +21,7 @@ const arbParams = fc.record({
 });
 
 describe('gmpo equals its reference', () => {
-  it('with the default params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), (b) => {
-        const got = gmpo.run(toRagged(b));
-        const want = gmpoRef(b);
-        expectRef(got, want);
-        expectExport(got, 'advantage', want.advantage);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('with random params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), arbParams, (b, p) => {
-        expectRef(gmpo.run(toRagged(b), { params: p }), gmpoRef(b, p));
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itAgreesWithReference(gmpo, gmpoRef, arbParams);
 
   it('the reference gradient matches finite differences of the reference loss', () => {
     expectFdAgreement(fc.tuple(arbRefBatch(), arbParams), ([b, p]) => [b, (x) => gmpoRef(x, p)]);

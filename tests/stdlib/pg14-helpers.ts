@@ -4,46 +4,21 @@
  * batch arbitraries with an entropy tensor or with controlled lengths.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
 import type { RefBatch, RefResult } from '../reference/batch.js';
 import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
-
-/** |a - b| ≤ tol · (1 + |b|), default tol 1e-9 (both sides float64). */
-export function close(a: number, b: number, tol = 1e-9): boolean {
-  return Math.abs(a - b) <= tol * (1 + Math.abs(b));
-}
+import { expectAgreesWithRef, expectVecClose } from '../helpers/expect.js';
+export { close, expectSameLossAndGrad } from '../helpers/expect.js';
+export { withTensors } from '../helpers/batches.js';
 
 /** Loss, every metric of the reference (and no other) and the gradient w.r.t. logp agree. */
 export function expectAgree(got: EvalResult, want: RefResult, tol = 1e-9): void {
-  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  for (const [k, v] of Object.entries(want.metrics)) {
-    expect(close(got.metrics[k]!, v, tol), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
-  }
-  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
-  expectGradClose(got.grads.logp!.data, want.grad_logp, tol);
+  expectAgreesWithRef(got, want, { tol });
 }
 
 /** Two gradients (or any two token vectors) agree elementwise. */
 export function expectGradClose(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-9, what = 'grad'): void {
-  expect(got.length).toBe(want.length);
-  for (let t = 0; t < want.length; t++) {
-    expect(close(got[t]!, want[t]!, tol), `${what}[${t}] ${got[t]} vs ${want[t]}`).toBe(true);
-  }
-}
-
-/** Two evaluation results agree in loss and gradient (for comparing two objectives). */
-export function expectSameLossAndGrad(got: EvalResult, want: EvalResult, tol = 1e-9): void {
-  expect(close(got.loss, want.loss, tol), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  expectGradClose(got.grads.logp!.data, want.grads.logp!.data, tol);
-}
-
-/** A copy of a batch with extra tensors added (or replaced). */
-export function withTensors(b: RaggedBatch, extra: Record<string, { level: 'token' | 'seq' | 'group'; data: number[] }>): RaggedBatch {
-  const tensors = new Map(b.tensors);
-  for (const [name, t] of Object.entries(extra)) tensors.set(name, { level: t.level, dtype: 'f32', data: Float64Array.from(t.data) });
-  return { ...b, tensors };
+  expectVecClose(got, want, what, tol);
 }
 
 /** A random batch plus a per-token entropy in [0, 3] (sometimes exactly 0, so zero-entropy guards run). */

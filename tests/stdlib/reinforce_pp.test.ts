@@ -11,7 +11,7 @@ import { arbRefBatch } from '../reference/arbitrary.js';
 import { seqLengths, type RefBatch } from '../reference/batch.js';
 import { aggWeights, seqToToken } from '../reference/ppo.js';
 import { reinforcePpRef } from '../reference/reinforce_pp.js';
-import { close, expectExport, expectFdAgreement, expectRef, expectReinforceGrad, expectSameRun } from './baselines-helpers.js';
+import { close, expectFdAgreement, itAgreesWithReference, expectReinforceGrad, expectSameRun } from './baselines-helpers.js';
 
 const rpp = compile('reinforce_pp');
 
@@ -35,26 +35,7 @@ function tokenStats(b: RefBatch, perSeq: ArrayLike<number>): { mean: number; var
 }
 
 describe('reinforce_pp equals its reference', () => {
-  it('with the default params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), (b) => {
-        const got = rpp.run(toRagged(b));
-        const want = reinforcePpRef(b);
-        expectRef(got, want);
-        expectExport(got, 'advantage', want.advantage);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('with random params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), arbParams, (b, p) => {
-        expectRef(rpp.run(toRagged(b), { params: p }), reinforcePpRef(b, p));
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itAgreesWithReference(rpp, reinforcePpRef, arbParams);
 
   it('the reference gradient matches finite differences of the reference loss', () => {
     expectFdAgreement(fc.tuple(arbRefBatch(), arbParams), ([b, p]) => [b, (x) => reinforcePpRef(x, p)]);

@@ -11,7 +11,7 @@ import { arbRefBatch } from '../reference/arbitrary.js';
 import { centredRewards } from '../reference/dr_grpo.js';
 import { aggWeights, seqToToken } from '../reference/ppo.js';
 import { rlooRef } from '../reference/rloo.js';
-import { close, expectExport, expectFdAgreement, expectRef, expectReinforceGrad } from './baselines-helpers.js';
+import { close, expectFdAgreement, itAgreesWithReference, expectReinforceGrad } from './baselines-helpers.js';
 
 const rloo = compile('rloo');
 
@@ -24,26 +24,7 @@ const arbParams = fc.record({
 });
 
 describe('rloo equals its reference', () => {
-  it('with the default params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), (b) => {
-        const got = rloo.run(toRagged(b));
-        const want = rlooRef(b);
-        expectRef(got, want);
-        expectExport(got, 'advantage', want.advantage);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('with random params', () => {
-    fc.assert(
-      fc.property(arbRefBatch(), arbParams, (b, p) => {
-        expectRef(rloo.run(toRagged(b), { params: p }), rlooRef(b, p));
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itAgreesWithReference(rloo, rlooRef, arbParams);
 
   it('the reference gradient matches finite differences of the reference loss', () => {
     expectFdAgreement(fc.tuple(arbRefBatch(), arbParams), ([b, p]) => [b, (x) => rlooRef(x, p)]);

@@ -5,27 +5,12 @@
  * extra tensors, and the loss / metric / gradient comparison.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
-import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
-import { toRagged } from '../helpers/batches.js';
+export { toRaggedWith } from '../helpers/batches.js';
+import { expectAgreesWithRef, type RunResult } from '../helpers/expect.js';
+export { close, expectSameLossAndGrad, type RunResult } from '../helpers/expect.js';
 export { withSeqFeatures, withTokenFeatures } from '../helpers/features.js';
 import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
 import { numSeqs, type RefBatch, type RefResult } from '../reference/batch.js';
-
-/** |a - b| <= 1e-9 (1 + |b|), both sides float64. */
-export const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b));
-
-type Level = HostTensor['level'];
-
-/** toRagged plus extra named tensors (token / seq / group level, f32). */
-export function toRaggedWith(b: RefBatch, extras: Record<string, { level: Level; data: readonly number[] }>): RaggedBatch {
-  const base = toRagged(b);
-  const tensors = new Map(base.tensors);
-  for (const [name, { level, data }] of Object.entries(extras)) {
-    tensors.set(name, { level, dtype: 'f32', data: Float64Array.from(data) });
-  }
-  return { ...base, tensors };
-}
 
 /** Token entropies: mostly in (0, 3], sometimes exactly 0 or below the 1e-8 floor, sometimes tied. */
 export function arbEntropyValue(): fc.Arbitrary<number> {
@@ -68,34 +53,10 @@ export function arbBatch(opts: ArbRefBatchOptions = {}): fc.Arbitrary<RefBatch> 
   return arbRefBatch(opts);
 }
 
-export interface RunResult {
-  loss: number;
-  metrics: Record<string, number>;
-  grads: Record<string, { data: Float64Array }>;
-}
-
 /**
  * Credo's result equals the reference: loss, every metric (same set of names), the gradient w.r.t.
  * logp and, where given, the gradients w.r.t. other grad inputs (name → expected per-token values).
  */
 export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record<string, number[]> = {}): void {
-  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
-  for (const [k, v] of Object.entries(want.metrics)) expect(close(got.metrics[k]!, v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
-  const g = got.grads.logp!.data;
-  expect(g.length).toBe(want.grad_logp.length);
-  want.grad_logp.forEach((v, t) => expect(close(g[t]!, v), `grad logp[${t}] ${g[t]} vs ${v}`).toBe(true));
-  for (const [name, exp] of Object.entries(otherGrads)) {
-    const h = got.grads[name]!.data;
-    exp.forEach((v, t) => expect(close(h[t]!, v), `grad ${name}[${t}] ${h[t]} vs ${v}`).toBe(true));
-  }
-}
-
-/** Loss and logp-gradient of two runs agree (for special cases that reduce to another objective). */
-export function expectSameLossAndGrad(got: RunResult, want: RunResult): void {
-  expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  const g = got.grads.logp!.data;
-  const w = want.grads.logp!.data;
-  expect(g.length).toBe(w.length);
-  w.forEach((v, t) => expect(close(g[t]!, v), `grad logp[${t}] ${g[t]} vs ${v}`).toBe(true));
+  expectAgreesWithRef(got, want, { otherGrads });
 }

@@ -85,17 +85,16 @@ export function accumulate(
 }
 
 /**
- * What a pass over each segment's members folds (its reductions, then those to the batch folded
- * through the segments), and the loop body that folds one member `e` of segment `seg`.
+ * A pass over each segment's members (tokens → groups, seqs → groups; token→seq passes have their
+ * own vectorized kernels): what it folds, where the member lists start, and the loop body that
+ * folds one member `e` of segment `seg`. These passes carry nothing alongside.
  */
 export function segmentPass(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>) {
-  const nodes = [...k.nodes, ...k.viaSegments];
+  const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
-  const to = k.nodes[0].type.level;
+  const to = nodes[0].type.level;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from, to });
-  // every token of a sequence's pass belongs to it: sequence-level values need no seq_of lookup
-  const scope = from === 'token' && to === 'seq' ? { seq: 'seg' } : {};
-  const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, scope });
+  const acc = accumulate(nodes, slots, materialized, '    ');
   return { nodes, from, to, starts, acc };
 }
 

@@ -46,11 +46,7 @@ ${one('max(4u * last, h)', 'hi')}
 /** Reductions over small segments: one thread walks one segment's members. */
 export function reducePerThread(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const { nodes, from, to, starts, acc } = segmentPass(k, slots, materialized);
-  const stores = nodes.map((n, i) => {
-    if (!k.viaSegments.includes(n)) return store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`);
-    const p = slots.slot(batchPartials(k, n, wg).key);
-    return `D[sec(${p}u) + 2u * seg] = acc${i};\n  D[sec(${p}u) + 2u * seg + 1u] = cnt${i};`;
-  });
+  const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
   return `${PRELUDE}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
