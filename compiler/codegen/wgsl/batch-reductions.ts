@@ -46,10 +46,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
  * Second pass of a batch reduction: one workgroup folds each value's chunk partials in a fixed
  * order, then thread 0 computes the batch-level epilogue from the results it just stored.
  */
-export function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, layout: 'chunks' | 'sequences' = 'chunks'): string {
   const batchNodes = k.nodes[0].type.level === 'batch' ? k.nodes : k.viaSegments;
   const blocks = batchNodes.map((n) => {
-    const { key, count } = batchPartials(k, n, wg);
+    const { key, count } = batchPartials(k, n, wg, layout);
     const partials = slots.slot(key);
     const fn = n.args.fn;
     const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';

@@ -4,12 +4,15 @@
  * compiled pipelines. Each shader names the source lines it came from in a comment.
  *
  *  - map: a workgroup per chunk of elements, threads strided over it (no launch per element);
- *  - reduce to the batch from tokens: branch-free first pass, a partial per thread, then one
- *    workgroup folds the partials in a fixed order and runs the batch-level epilogue;
+ *  - reduce to the batch from tokens: branch-free first pass storing partials, then one
+ *    workgroup folds the partials in a fixed order and runs the batch-level epilogue. The first
+ *    pass takes a chunk of tokens per workgroup when sequences are short, a sequence per
+ *    workgroup when they are long (its sequence-level values are then one uniform load);
  *  - reduce to the batch from seqs or groups: one workgroup over all of them (one dispatch);
  *  - reduce to seqs or groups: a thread per segment when segments are short; when long, a
- *    workgroup per segment storing a partial per thread, then a thread per segment folding them
- *    — chosen per batch by mean segment length;
+ *    workgroup per segment (for sequences, its threads' partials folded in the workgroup; for
+ *    groups, a partial per thread, then a thread per group folding them) — chosen per batch by
+ *    mean segment length;
  *  - seqwise (scan, cumprod, shift): one thread per sequence walks its tokens, skipping masked ones;
  *  - group-local: one thread per group runs the steps in order, looping over the group's
  *    sequences for seq-level steps (its own writes are visible to it, so no barrier is needed).
@@ -74,14 +77,17 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           return [{ kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } }];
         }
         if (to === 'batch') {
-          // two passes: partials per chunk of elements across many workgroups, then one fixed-order
-          // combine. (A workgroup per sequence, which reads a sequence's values once instead of
-          // through seq_of per token, measured slower on llvmpipe for dapo at 2^20 tokens in
-          // sequences of about 1000: 8.4 + 1.0 ms against 7.6 + 0.3 ms scalar, 7.4–13 + 1.0 ms
-          // against 5.0 + 0.3 ms with vec4 steps.)
+          // two passes: partials across many workgroups, then one fixed-order combine. Short
+          // sequences: a workgroup per chunk of tokens, a sequence's values read per token through
+          // seq_of. Long ones: a workgroup per sequence, which reads them once (uniform) and
+          // gathers nothing.
+          const short = { from: 'token' as Level, to: 'seq' as Level, meanBelow: SHORT_SEGMENT };
+          const long = { from: 'token' as Level, to: 'seq' as Level, meanAtLeast: SHORT_SEGMENT };
           return [
-            { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } },
+            { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, when: short, vec4: true },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: short },
+            { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'seq' }, when: long, vec4: true },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequences'), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: long },
           ];
         }
         if (from !== 'token') {
@@ -113,8 +119,8 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           to === 'seq'
             ? { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long, vec4: true }
             : { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
-          { kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: long },
-          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: long }] : []),
+          ...(to === 'seq' ? [] : [{ kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: to }, when: long }]),
+          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, to === 'seq' ? 'sequences' : 'chunks'), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: long }] : []),
         ];
       }
       case 'group-local':

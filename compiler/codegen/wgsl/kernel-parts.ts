@@ -109,10 +109,13 @@ export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySe
 
 /**
  * The (value, count) partials a reduction to the batch is combined from: a partial per thread of
- * the chunked first pass, or — folded through segments (plan rule 6b) — one per segment.
+ * the chunked first pass, or of the workgroup-per-sequence first pass, or — folded through
+ * segments (plan rule 6b) — one per segment.
  */
-export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number): { key: SectionKey; count: string } {
+export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: 'chunks' | 'sequences' = 'chunks'): { key: SectionKey; count: string } {
   if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: COUNT[k.nodes[0].type.level] };
+  // a workgroup per sequence (reducePerSequenceVec4): one partial per sequence
+  if (layout === 'sequences') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'seq' }, count: COUNT.seq };
   const chunk = wg * CHUNK_PER_THREAD;
   const from = n.src[0].type.level;
   // one partial per thread of every first-pass workgroup

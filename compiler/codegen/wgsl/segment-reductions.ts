@@ -1,6 +1,6 @@
 /** Reductions to sequences or groups: a thread per short segment, a workgroup per long one. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, indent, memberOf, origins, segmentPass, store } from './kernel-parts.js';
+import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, memberOf, origins, segmentPass, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorLanes } from './vector-lanes.js';
@@ -100,23 +100,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 /**
  * reducePerSegment over a sequence's tokens, four per step (vectorLanes): the vec4s at both ends
  * are shared with the neighbouring sequences, so lanes outside the sequence are left out of the
- * reductions and of the stores. The sequence's own values are one load for the workgroup.
+ * reductions and of the stores. The sequence's own values are one load for the workgroup. The
+ * threads' partials are folded in the workgroup, in thread order (one barrier; thread 0 folds):
+ * reductions to seqs store their result, reductions to the batch (directly, or folded through the
+ * sequences) store the sequence's (value, count) partial for combinePartials.
  */
 export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const toBatch = k.nodes[0].type.level === 'batch';
   const nodes = [...k.nodes, ...k.viaSegments];
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const v = vectorLanes(slots, 'g', { lo: 'lo', hi: 'hi' });
   const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, scope: { seq: 'seg' } }));
   const results = nodes.map((n, i) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: 'seq', threads: wg, minMean: SHORT_SEGMENT });
-    return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
+    if (toBatch || k.viaSegments.includes(n)) {
+      const partials = slots.slot(batchPartials(k, n, wg, 'sequences').key);
+      return `D[sec(${partials}u) + 2u * seg] = part${i}[0];\n    D[sec(${partials}u) + 2u * seg + 1u] = pcnt${i}[0];`;
+    }
+    return store(slots, n, 'seg', `select(0.0, part${i}[0], pcnt${i}[0] > 0.0)`);
   });
   return `${PRELUDE}
+${workgroupArrays(nodes.length, wg)}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = wid.x + wid.y * nwg.x;
   if (seg >= I[1]) { return; }
-  let q = seg * ${wg}u + lid.x;
   let lo = I[sec(${starts}u) + seg];
   let hi = I[sec(${starts}u) + seg + 1u];
   let gh = (hi + 3u) / 4u;
@@ -127,7 +134,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 ${indent([...v.loads(), ...bodies.map((b) => b.body), ...v.stores()], '    ')}
     g = g + ${wg}u;
   }
-  ${results.join('\n  ')}
+${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
+  if (lid.x == 0u) {
+    ${results.join('\n    ')}
+  }
 }
 `;
 }
