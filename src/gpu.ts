@@ -10,7 +10,7 @@ import { emitWgsl, type WgslProgram } from '../compiler/codegen/wgsl/emit.js';
 import { planKernels, type KernelPlan, type PlanOptions } from '../compiler/plan/plan.js';
 import type { RaggedBatch } from '../runtime/batch/batch.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
-import { GpuExecutor, type GpuRunResult } from '../runtime/webgpu/executor.js';
+import { GpuExecutor, type ExecutorOptions, type GpuRunResult } from '../runtime/webgpu/executor.js';
 import { checkParams, compile, type Objective, type RunOptions } from './objective.js';
 
 export interface GpuObjective {
@@ -31,7 +31,7 @@ export interface GpuRunOptions extends RunOptions {
   readonly profile?: boolean;
 }
 
-export interface GpuOptions extends PlanOptions {
+export interface GpuOptions extends PlanOptions, ExecutorOptions {
   /** Reuse an open device (tests and benchmarks open one for many objectives). */
   readonly device?: GpuDevice;
 }
@@ -42,7 +42,7 @@ export async function compileGpu(method: string | { source: string; path: string
   const gpu = opts.device ?? (await openDevice());
   const plan = planKernels(objective.program, opts);
   const wgsl = emitWgsl(plan, gpu.workgroupSize);
-  const executor = new GpuExecutor(gpu, plan, wgsl);
+  const executor = new GpuExecutor(gpu, plan, wgsl, { maxBindingBytes: opts.maxBindingBytes });
   await executor.prepare();
   const compileMs = performance.now() - t0;
   return {

@@ -1,8 +1,11 @@
 /**
  * Runs a compiled WGSL program on a device: fills the arenas, dispatches the kernels stage by
  * stage (host steps in between read back their sources and write their result), and reads back
- * the outputs. Pipelines are cached by shader text; the two arena buffers are reused across runs
- * while they are large enough. Knows nothing about the language: it gets a plan and its shaders.
+ * the outputs. A batch larger than one storage binding runs in chunks of whole groups
+ * (chunks.ts): each kernel runs once per chunk on the chunk's own `D` and `I`, except the
+ * batch-level ones (combines, batch maps), which run once on the shared `G` (slots.ts).
+ * Pipelines are cached by shader text; the arena buffers are reused across runs while they are
+ * large enough. Knows nothing about the language: it gets a plan and its shaders.
  */
 import { evaluateNodes, evaluateOp, type EvalResult } from '../../compiler/interp/eval.js';
 import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.js';
@@ -12,7 +15,8 @@ import { outputNodes } from '../../src/ir/program.js';
 import { BatchError, type RaggedBatch } from '../batch/batch.js';
 import { InternalError } from '../../src/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
-import { buildArenas, type Arenas, type RunValues } from './tables.js';
+import { partOf, splitBatch, stitch, type Chunk } from './chunks.js';
+import { buildArenas, chunkBindingBytes, type Arenas, type RunValues } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
 
@@ -22,31 +26,75 @@ const MAX_GROUPS_PER_DIM = 65535;
  */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
+/** The one pipeline layout of every kernel: D, I, G (a kernel may leave some unused). */
+const layoutCache = new WeakMap<GPUDevice, GPUPipelineLayout>();
+
+function pipelineLayout(device: GPUDevice): GPUPipelineLayout {
+  let layout = layoutCache.get(device);
+  if (!layout) {
+    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+    const bindGroupLayout = device.createBindGroupLayout({ entries: [entry(0, 'storage'), entry(1, 'read-only-storage'), entry(2, 'storage')] });
+    layoutCache.set(device, (layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] })));
+  }
+  return layout;
+}
+
+function bytesText(b: number): string {
+  return b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 2 ** 10 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${b} B`;
+}
+
+/** Where the last run left things, for rerunResident. */
+interface RunState {
+  readonly batch: RaggedBatch;
+  readonly chunks: readonly Chunk[];
+  readonly arenas: Arenas;
+  readonly values: RunValues;
+}
+
 export interface GpuRunResult extends EvalResult {
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
+  /** How many chunks of whole groups the batch ran in (1 unless it is larger than one binding). */
+  readonly chunks: number;
   /** With `profile`: wall ms of each dispatch run on its own (submit + wait), in plan order. */
   readonly profile?: readonly { readonly kernel: number; readonly ms: number }[];
 }
 
+export interface ExecutorOptions {
+  /**
+   * The largest per-chunk binding (a chunk's `D` or `I`) to use, in bytes (default and at most:
+   * the device's limit). Batches whose arenas are larger run in chunks of whole groups; tests set
+   * it low to exercise chunking. (`G`, shared by all chunks, only has to fit the device's limit.)
+   */
+  readonly maxBindingBytes?: number;
+}
+
 export class GpuExecutor {
   private readonly pipelines: Map<string, GPUComputePipeline>;
-  private dBuf: GPUBuffer | null = null;
-  private iBuf: GPUBuffer | null = null;
+  /** The shared arena G, and each chunk's D and I. */
+  private gBuf: GPUBuffer | null = null;
+  private chunkBufs: { d: GPUBuffer; i: GPUBuffer }[] = [];
   /** Upload staging memory, mapped for writing and reused while large enough. */
   private uploadStaging: GPUBuffer | null = null;
-  /** The last run's batch and arenas (their offsets stay valid), for rerunResident. */
-  private last: { batch: RaggedBatch; arenas: Arenas; values: RunValues } | null = null;
+  /** The last run's batch, chunks and arenas (their offsets stay valid), for rerunResident. */
+  private last: RunState | null = null;
   /** Readback staging memory, reused while large enough (fresh memory costs page faults). */
   private staging: GPUBuffer | null = null;
-  /** Bind groups per pipeline, valid while the two arena buffers stay the same. */
-  private bindGroups = new Map<GPUComputePipeline, GPUBindGroup>();
+  /** Bind groups per pipeline and chunk, valid while the arena buffers stay the same. */
+  private bindGroups = new Map<GPUComputePipeline, GPUBindGroup[]>();
+  private readonly limit: number;
 
   constructor(
     private readonly gpu: GpuDevice,
     private readonly plan: KernelPlan,
     private readonly wgsl: WgslProgram,
+    opts: ExecutorOptions = {},
   ) {
+    const deviceLimit = gpu.device.limits.maxStorageBufferBindingSize;
+    if (opts.maxBindingBytes !== undefined && !(Number.isInteger(opts.maxBindingBytes) && opts.maxBindingBytes >= 256)) {
+      throw new GpuError(`maxBindingBytes must be an integer of at least 256, got ${opts.maxBindingBytes}`);
+    }
+    this.limit = Math.min(deviceLimit, opts.maxBindingBytes ?? deviceLimit);
     const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
     pipelineCache.set(gpu.device, cached);
     this.pipelines = cached;
@@ -64,14 +112,14 @@ export class GpuExecutor {
     device.pushErrorScope('validation');
     const module = device.createShaderModule({ code: k.code });
     // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
-    const p = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+    const p = device.createComputePipeline({ layout: pipelineLayout(device), compute: { module, entryPoint: 'main' } });
     const err = await device.popErrorScope();
     if (err) throw new Error(`WGSL rejected by the device (${err.message}) in:\n${k.code}`);
     this.pipelines.set(k.code, p);
     return p;
   }
 
-  private buffer(current: GPUBuffer | null, bytes: number): GPUBuffer {
+  private buffer(current: GPUBuffer | null | undefined, bytes: number): GPUBuffer {
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (current && current.size >= size) return current;
     current?.destroy();
@@ -120,15 +168,17 @@ export class GpuExecutor {
 
   /**
    * Reads the sections of several materialized values with one staging buffer and one map (each
-   * readback is a round trip to the device; outputs and host-step sources are read together).
+   * readback is a round trip to the device; outputs and host-step sources are read together):
+   * batch-level values from G, the others from every chunk, stitched into the batch's order.
    */
-  private async readSections(nodes: readonly Node[], arenas: Arenas): Promise<Map<number, Float64Array>> {
+  private async readSections(nodes: readonly Node[], state: RunState): Promise<Map<number, Float64Array>> {
     const device = this.gpu.device;
-    const ranges = nodes.map((n) => ({
-      node: n,
-      offset: arenas.offsets[this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node: n })],
-      length: arenas.segments.size(n.type.level),
-    }));
+    const { chunks, arenas } = state;
+    const ranges = nodes.flatMap((n) => {
+      const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node: n });
+      if (n.type.level === 'batch') return [{ node: n, source: this.gBuf!, offset: arenas.gOffsets[slot], length: 1 }];
+      return arenas.chunks.map((c, i) => ({ node: n, source: this.chunkBufs[i].d, offset: c.offsets[slot], length: c.segments.size(n.type.level) }));
+    });
     const total = ranges.reduce((s, r) => s + r.length, 0);
     const bytes = Math.max(16, Math.ceil((total * 4) / 16) * 16);
     if (!this.staging || this.staging.size < bytes) {
@@ -139,24 +189,25 @@ export class GpuExecutor {
     const enc = device.createCommandEncoder();
     let at = 0;
     for (const r of ranges) {
-      if (r.length > 0) enc.copyBufferToBuffer(this.dBuf!, r.offset * 4, staging, at * 4, r.length * 4);
+      if (r.length > 0) enc.copyBufferToBuffer(r.source, r.offset * 4, staging, at * 4, r.length * 4);
       at += r.length;
     }
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = new Float32Array(staging.getMappedRange());
-    const out = new Map<number, Float64Array>();
+    const parts = new Map<number, Float64Array[]>();
     at = 0;
     for (const r of ranges) {
-      out.set(r.node.id, Float64Array.from(all.subarray(at, at + r.length)));
+      const list = parts.get(r.node.id) ?? [];
+      list.push(Float64Array.from(all.subarray(at, at + r.length)));
+      parts.set(r.node.id, list);
       at += r.length;
     }
     staging.unmap();
-    return out;
+    return new Map(nodes.map((n) => [n.id, stitch(state.batch, chunks, n.type.level, parts.get(n.id)!)]));
   }
 
   async run(batch: RaggedBatch, values: RunValues, opts: { readonly profile?: boolean } = {}): Promise<GpuRunResult> {
-    const device = this.gpu.device;
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
     if (lost) throw new GpuError(`the GPU device was lost (${lost}); open a new one`);
@@ -164,26 +215,44 @@ export class GpuExecutor {
     if (batch.offsets[0] !== 0 || batch.offsets[batch.numSeqs] !== batch.numTokens) {
       throw new BatchError('batch', `sequence offsets cover tokens ${batch.offsets[0]}..${batch.offsets[batch.numSeqs]}, expected 0..${batch.numTokens}; every token must belong to a sequence (packed layout)`);
     }
-    const arenas = buildArenas(this.wgsl.slots, batch, values);
-    const limit = device.limits.maxStorageBufferBindingSize;
-    const largest = Math.max(arenas.D.byteLength, arenas.I.byteLength);
-    if (largest > limit) {
-      // NOTE: splitting a batch across several bindings is not implemented yet
-      throw new GpuError(`this batch needs a ${(largest / 2 ** 20).toFixed(0)} MiB buffer, above the device's ${(limit / 2 ** 20).toFixed(0)} MiB binding limit; split the batch or use --backend cpu`);
+    const slots = this.wgsl.slots;
+    const inputs = new Map(this.plan.program.inputs.map((i) => [i.name, i.level] as const));
+    const chunks = splitBatch(batch, this.limit, (sizes) => chunkBindingBytes(slots, sizes, (name) => inputs.get(name) ?? 'token'), String(this.limit));
+    const arenas = buildArenas(slots, batch, values, chunks.map((c) => c.batch));
+    const deviceLimit = this.gpu.device.limits.maxStorageBufferBindingSize;
+    if (arenas.G.byteLength > deviceLimit) {
+      // chunks are sized to fit; G holds the batch partials of every chunk
+      throw new GpuError(`this batch needs a ${bytesText(arenas.G.byteLength)} buffer of batch partials, above the device's ${bytesText(deviceLimit)} binding limit; split the batch or use --backend cpu`);
     }
-    this.dBuf = this.buffer(this.dBuf, arenas.D.byteLength);
-    const iBuf = this.buffer(this.iBuf, arenas.I.byteLength);
-    // the index tables of the same batch are already on the device (unless the buffer is new)
-    const sameTables = iBuf === this.iBuf && arenas.sameStructure;
-    this.iBuf = iBuf;
-    await this.upload([{ target: this.dBuf, data: arenas.D }, ...(sameTables ? [] : [{ target: iBuf, data: arenas.I }])]);
+    for (const c of arenas.chunks) {
+      if (Math.max(c.D.byteLength, c.I.byteLength) > this.limit) throw new InternalError('gpu-executor', `a chunk of ${bytesText(Math.max(c.D.byteLength, c.I.byteLength))} exceeds the ${bytesText(this.limit)} it was sized for`);
+    }
+    this.gBuf = this.buffer(this.gBuf, arenas.G.byteLength);
+    const uploads: { target: GPUBuffer; data: Float32Array | Uint32Array }[] = [{ target: this.gBuf, data: arenas.G }];
+    arenas.chunks.forEach((c, i) => {
+      const old = this.chunkBufs[i];
+      const d = this.buffer(old?.d, c.D.byteLength);
+      const iBuf = this.buffer(old?.i, c.I.byteLength);
+      // the index tables of the same batch are already on the device (unless the buffer is new)
+      const sameTables = iBuf === old?.i && c.sameStructure;
+      this.chunkBufs[i] = { d, i: iBuf };
+      uploads.push({ target: d, data: c.D }, ...(sameTables ? [] : [{ target: iBuf, data: c.I }]));
+    });
+    // buffers of chunks this batch does not have: freed
+    for (const extra of this.chunkBufs.splice(arenas.chunks.length)) {
+      extra.d.destroy();
+      extra.i.destroy();
+      this.bindGroups.clear();
+    }
+    await this.upload(uploads);
     const t1 = performance.now();
-    const { dispatches, profile } = await this.dispatchAll(batch, arenas, values, !!opts.profile);
-    this.last = { batch, arenas, values };
+    const state: RunState = { batch, chunks, arenas, values };
+    const { dispatches, profile } = await this.dispatchAll(state, !!opts.profile);
+    this.last = state;
     const t2 = performance.now();
-    const result = await this.readOutputs(batch, arenas, values);
+    const result = await this.readOutputs(state);
     const t3 = performance.now();
-    return { ...result, dispatches, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
+    return { ...result, dispatches, chunks: chunks.length, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
   }
 
   /**
@@ -193,18 +262,33 @@ export class GpuExecutor {
    */
   async rerunResident(): Promise<{ loss: number; ms: number }> {
     if (!this.last) throw new GpuError('rerunResident needs a previous run() on this objective');
-    const { batch, arenas, values } = this.last;
+    const state = this.last;
     const t0 = performance.now();
-    await this.dispatchAll(batch, arenas, values, false);
-    const loss = (await this.readSections([this.plan.program.loss].filter((n) => n.src.length > 0), arenas)).get(this.plan.program.loss.id)?.[0] ?? NaN;
+    await this.dispatchAll(state, false);
+    const loss = (await this.readSections([this.plan.program.loss].filter((n) => n.src.length > 0), state)).get(this.plan.program.loss.id)?.[0] ?? NaN;
     return { loss, ms: performance.now() - t0 };
   }
 
+  private bindGroup(p: GPUComputePipeline, chunk: number): GPUBindGroup {
+    const groups = this.bindGroups.get(p) ?? [];
+    this.bindGroups.set(p, groups);
+    const { d, i } = this.chunkBufs[chunk];
+    groups[chunk] ??= this.gpu.device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: d } },
+        { binding: 1, resource: { buffer: i } },
+        { binding: 2, resource: { buffer: this.gBuf! } },
+      ],
+    });
+    return groups[chunk];
+  }
+
   /** Dispatches every kernel in plan order (host steps in between) and waits for the device. */
-  private async dispatchAll(batch: RaggedBatch, arenas: Arenas, values: RunValues, profiling: boolean): Promise<{ dispatches: number; profile: { kernel: number; ms: number }[] }> {
+  private async dispatchAll(state: RunState, profiling: boolean): Promise<{ dispatches: number; profile: { kernel: number; ms: number }[] }> {
     const device = this.gpu.device;
-    const [dBuf, iBuf] = [this.dBuf, this.iBuf];
-    if (!dBuf || !iBuf) throw new InternalError('gpu-executor', 'dispatch before the arenas were uploaded');
+    const { batch, chunks } = state;
+    if (!this.gBuf || this.chunkBufs.length < chunks.length) throw new InternalError('gpu-executor', 'dispatch before the arenas were uploaded');
     device.pushErrorScope('validation');
     let dispatches = 0;
     const profile: { kernel: number; ms: number }[] = [];
@@ -215,37 +299,38 @@ export class GpuExecutor {
         // host step: finish the work so far, compute on the reference semantics, upload the result
         pass.end();
         device.queue.submit([enc.finish()]);
-        await this.hostStep(k.kernel.node, batch, arenas, values);
+        await this.hostStep(k.kernel.node, state);
         enc = device.createCommandEncoder();
         pass = enc.beginComputePass();
         continue;
       }
-      if (k.when) {
+      if (k.when && 'chunks' in k.when) {
+        if ((k.when.chunks === 'one') !== (chunks.length === 1)) continue;
+      } else if (k.when) {
+        // the whole batch's mean: every chunk takes the same strategy (their partials must agree)
         const size = (l: string) => (l === 'token' ? batch.numTokens : l === 'seq' ? batch.numSeqs : l === 'group' ? batch.numGroups : 1);
         const mean = size(k.when.from) / Math.max(1, size(k.when.to));
         if ((k.when.meanBelow !== undefined && mean >= k.when.meanBelow) || (k.when.meanAtLeast !== undefined && mean < k.when.meanAtLeast)) continue;
       }
-      const [x, y] = this.grid(k, batch);
-      if (x === 0) continue;
       const p = await this.pipeline(k);
-      pass.setPipeline(p);
-      let bind = this.bindGroups.get(p);
-      if (!bind) {
-        bind = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: dBuf } }, { binding: 1, resource: { buffer: iBuf } }] });
-        this.bindGroups.set(p, bind);
-      }
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(x, y);
-      dispatches++;
-      if (profiling) {
-        // one dispatch per submission, waited for: slower overall, but says where the time goes
-        pass.end();
-        const start = performance.now();
-        device.queue.submit([enc.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        profile.push({ kernel: this.plan.kernels.indexOf(k.kernel), ms: performance.now() - start });
-        enc = device.createCommandEncoder();
-        pass = enc.beginComputePass();
+      const runs = k.scope === 'batch' ? [{ chunk: 0, grid: this.grid(k, batch) }] : chunks.map((c, i) => ({ chunk: i, grid: this.grid(k, c.batch) }));
+      for (const { chunk, grid } of runs) {
+        const [x, y] = grid;
+        if (x === 0) continue;
+        pass.setPipeline(p);
+        pass.setBindGroup(0, this.bindGroup(p, chunk));
+        pass.dispatchWorkgroups(x, y);
+        dispatches++;
+        if (profiling) {
+          // one dispatch per submission, waited for: slower overall, but says where the time goes
+          pass.end();
+          const start = performance.now();
+          device.queue.submit([enc.finish()]);
+          await device.queue.onSubmittedWorkDone();
+          profile.push({ kernel: this.plan.kernels.indexOf(k.kernel), ms: performance.now() - start });
+          enc = device.createCommandEncoder();
+          pass = enc.beginComputePass();
+        }
       }
     }
     pass.end();
@@ -256,20 +341,25 @@ export class GpuExecutor {
     return { dispatches, profile };
   }
 
-  private async hostStep(node: Node, batch: RaggedBatch, arenas: Arenas, values: RunValues): Promise<void> {
-    const read = await this.readSections(node.src.filter((s) => s.src.length > 0), arenas);
+  private async hostStep(node: Node, state: RunState): Promise<void> {
+    const { batch, chunks, arenas, values } = state;
+    const read = await this.readSections(node.src.filter((s) => s.src.length > 0), state);
     const sources = node.src.map(
       (s) => read.get(s.id) ?? evaluateNodes([s], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(s.id)!,
     );
     const out = evaluateOp(node, sources, batch, arenas.segments);
+    if (!out.length) return;
     const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node });
-    if (out.length) this.gpu.device.queue.writeBuffer(this.dBuf!, arenas.offsets[slot] * 4, Float32Array.from(out));
+    const queue = this.gpu.device.queue;
+    if (node.type.level === 'batch') queue.writeBuffer(this.gBuf!, arenas.gOffsets[slot] * 4, Float32Array.from(out));
+    else chunks.forEach((c, i) => queue.writeBuffer(this.chunkBufs[i].d, arenas.chunks[i].offsets[slot] * 4, Float32Array.from(chunks.length === 1 ? out : partOf(batch, c, node.type.level, out))));
   }
 
-  private async readOutputs(batch: RaggedBatch, arenas: Arenas, values: RunValues): Promise<EvalResult> {
+  private async readOutputs(state: RunState): Promise<EvalResult> {
+    const { batch, values } = state;
     const p = this.plan.program;
     const nodes = outputNodes(p);
-    const read = await this.readSections([...new Set(nodes.filter((n) => n.src.length > 0))], arenas);
+    const read = await this.readSections([...new Set(nodes.filter((n) => n.src.length > 0))], state);
     // an output that is a leaf (a constant, a param, an input) has no section: evaluate it here
     const value = (n: Node) => read.get(n.id) ?? evaluateNodes([n], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(n.id)!;
     const levelOf = (name: string) => p.inputs.find((i) => i.name === name)!.level;
@@ -282,11 +372,16 @@ export class GpuExecutor {
   }
 
   dispose(): void {
-    this.dBuf?.destroy();
-    this.iBuf?.destroy();
+    for (const { d, i } of this.chunkBufs) {
+      d.destroy();
+      i.destroy();
+    }
+    this.chunkBufs = [];
+    this.gBuf?.destroy();
     this.staging?.destroy();
     this.uploadStaging?.destroy();
-    this.dBuf = this.iBuf = this.staging = this.uploadStaging = null;
+    this.gBuf = this.staging = this.uploadStaging = null;
+    this.bindGroups.clear();
     this.last = null;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Host-side data of one run: the `D` (f32) and `I` (u32) arenas of codegen/wgsl/slots.ts, filled
- * from a batch, params and the clock.
+ * Host-side data of one run: the `G` (f32) arena and each chunk's `D` (f32) and `I` (u32) arenas
+ * of codegen/wgsl/slots.ts, filled from a batch, params and the clock.
  *
  * At a million tokens the arenas are tens of MiB and building them is memory-bound, so:
  *  - every table is written straight into its arena section: no per-token temporaries to
@@ -14,23 +14,36 @@
  */
 import { InternalError } from '../../src/diagnostics/diagnostic.js';
 import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../compiler/interp/segments.js';
-import { HEADER, keyString, type SectionKey, type Slots } from '../../compiler/codegen/wgsl/slots.js';
+import { HEADER, arenaOf, keyString, type SectionKey, type Slots } from '../../compiler/codegen/wgsl/slots.js';
 import type { RaggedBatch } from '../batch/batch.js';
 import type { Level } from '../../src/types/types.js';
 
 /**
- * `D` and `I` are views of host memory that the next `buildArenas` call for the same Slots
- * overwrites: upload (or copy) them before building again, and do not write to them (running the
- * same batch again keeps their structure-only parts). The rest stays valid.
+ * The arenas of one run: `G`, shared by the whole batch, and `D` and `I` per chunk of the batch
+ * (one chunk unless the batch is larger than a binding; see slots.ts and chunks.ts). They are views
+ * of host memory that the next `buildArenas` call for the same Slots overwrites: upload (or copy)
+ * them before building again, and do not write to them (running the same batch again keeps their
+ * structure-only parts). The rest stays valid.
  */
 export interface Arenas {
+  /** Scalars, then the batch-level values and batch partials (zero). */
+  readonly G: Float32Array;
+  /** Element offset in G of each global section (whole-batch; a partials section's slice 0). */
+  readonly gOffsets: readonly number[];
+  readonly chunks: readonly ChunkArenas[];
+  /** Of the whole batch. */
+  readonly segments: Segments;
+}
+
+export interface ChunkArenas {
+  readonly batch: RaggedBatch;
   /** The value and partials sections are zero. */
   readonly D: Float32Array;
   readonly I: Uint32Array;
-  /** Element offset of each slot's section (in D or I). */
+  /** Element offset of each slot's section as this chunk's header says it (in D, I, or G). */
   readonly offsets: readonly number[];
   readonly segments: Segments;
-  /** `I` holds the same tables as after the previous call for these Slots (the same batch again). */
+  /** `I` holds the same tables as after the previous call for these Slots and chunk (the same batch again). */
   readonly sameStructure: boolean;
 }
 
@@ -40,7 +53,7 @@ export interface RunValues {
   readonly totalSteps: number;
 }
 
-/** The arenas' memory for one Slots, reused by every run of its program. */
+/** A chunk's arenas' memory, reused by every run of its program. */
 interface HostMemory {
   D: Float32Array;
   I: Uint32Array;
@@ -48,10 +61,11 @@ interface HostMemory {
    * The batch whose structure-only data (all of `I`, the size tables in `D`) the memory holds, and
    * how many sections it was laid out for: running that batch again rewrites only the rest.
    */
-  structureOf?: { readonly batch: WeakRef<RaggedBatch>; readonly sections: number };
+  structureOf?: { readonly batch: WeakRef<RaggedBatch>; readonly sections: number; readonly header: string };
 }
 
-const memoryOf = new WeakMap<Slots, HostMemory>();
+/** Per Slots: G's memory and each chunk's. */
+const memoryOf = new WeakMap<Slots, { G: Float32Array; chunks: HostMemory[] }>();
 
 /**
  * Per batch, so the tables a host step makes a Segments compute are kept for the batch's next run.
@@ -60,26 +74,46 @@ const memoryOf = new WeakMap<Slots, HostMemory>();
  */
 const segmentsOf = new WeakMap<RaggedBatch, Segments>();
 
-export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues): Arenas {
+function segmentsFor(batch: RaggedBatch): Segments {
   let seg = segmentsOf.get(batch);
   if (!seg) segmentsOf.set(batch, (seg = new Segments(batch)));
-  const { offsets, dLength, iLength } = layout(slots, batch);
+  return seg;
+}
 
+/** Element counts per level. */
+type Sizes = Readonly<Record<Level, number>>;
+
+const sizesOf = (b: RaggedBatch): Sizes => ({ token: b.numTokens, seq: b.numSeqs, group: b.numGroups, batch: 1 });
+
+/**
+ * Builds the arenas of `batch` run as `chunks` (sub-batches of whole groups, in order; `[batch]`
+ * for one chunk): G for the whole batch, D and I per chunk.
+ */
+export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues, chunks: readonly RaggedBatch[] = [batch]): Arenas {
+  const seg = segmentsFor(batch);
+  const caps: Sizes = {
+    token: Math.max(0, ...chunks.map((c) => c.numTokens)),
+    seq: Math.max(0, ...chunks.map((c) => c.numSeqs)),
+    group: Math.max(0, ...chunks.map((c) => c.numGroups)),
+    batch: 1,
+  };
   let memory = memoryOf.get(slots);
-  if (!memory) memoryOf.set(slots, (memory = { D: new Float32Array(0), I: new Uint32Array(0) }));
-  if (memory.D.length < dLength || memory.I.length < iLength) {
-    if (memory.D.length < dLength) memory.D = new Float32Array(grown(memory.D.length, dLength));
-    if (memory.I.length < iLength) memory.I = new Uint32Array(grown(memory.I.length, iLength));
-    memory.structureOf = undefined;
-  }
-  const known = memory.structureOf;
-  const sameStructure = known?.batch.deref() === batch && known.sections === slots.sections.length;
-  const D = memory.D.subarray(0, dLength);
-  const I = memory.I.subarray(0, iLength);
+  if (!memory) memoryOf.set(slots, (memory = { G: new Float32Array(0), chunks: [] }));
 
+  // G: scalars, then the global sections, zero
+  const gOffsets: number[] = [];
+  let gLength = slots.scalarCount;
+  for (const key of slots.sections) {
+    gOffsets.push(arenaOf(key) === 'G' ? (gLength = align4(gLength)) : -1);
+    if (arenaOf(key) === 'G') gLength += globalLength(key, caps, chunks.length);
+  }
+  gLength = align4(Math.max(1, gLength));
+  if (memory.G.length < gLength) memory.G = new Float32Array(grown(memory.G.length, gLength));
+  const G = memory.G.subarray(0, gLength);
+  G.fill(0);
   for (const [name, index] of slots.scalarIndex) {
     const [kind, what] = name.split(':');
-    D[index] =
+    G[index] =
       kind === 'param' ? values.params[what]
       : what === 'step' ? values.step
       : what === 'total_steps' ? values.totalSteps
@@ -87,7 +121,42 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
       : what === 'num_groups' ? batch.numGroups
       : seg.validTokens;
   }
+
+  const header = { caps, chunks: chunks.length };
+  const built = chunks.map((chunk, c) => {
+    memory.chunks[c] ??= { D: new Float32Array(0), I: new Uint32Array(0) };
+    return buildChunk(slots, chunk, memory.chunks[c], gOffsets, c, header);
+  });
+  return { G, gOffsets, chunks: built, segments: seg };
+}
+
+/** Length in G of a global section: a partials section has a slice per chunk, sized for the caps. */
+function globalLength(key: SectionKey, caps: Sizes, chunks: number): number {
+  return key.kind === 'partials' ? chunks * partialsPerChunk(key, caps) : 1;
+}
+
+function partialsPerChunk(key: Extract<SectionKey, { kind: 'partials' }>, sizes: Sizes): number {
+  return 2 * Math.ceil(sizes[key.over ?? key.node.src[0].type.level] / key.chunk) * key.threads;
+}
+
+function buildChunk(slots: Slots, batch: RaggedBatch, memory: HostMemory, gOffsets: readonly number[], c: number, header: { caps: Sizes; chunks: number }): ChunkArenas {
+  const seg = segmentsFor(batch);
+  const { offsets: local, dLength, iLength } = layout(slots, batch);
+  // what this chunk's header says: its own sections in D and I; its slice of each partials section in G
+  const offsets = slots.sections.map((key, k) => (arenaOf(key) !== 'G' ? local[k] : key.kind === 'partials' ? gOffsets[k] + c * partialsPerChunk(key, header.caps) : gOffsets[k]));
+  if (memory.D.length < dLength || memory.I.length < iLength) {
+    if (memory.D.length < dLength) memory.D = new Float32Array(grown(memory.D.length, dLength));
+    if (memory.I.length < iLength) memory.I = new Uint32Array(grown(memory.I.length, iLength));
+    memory.structureOf = undefined;
+  }
+  const known = memory.structureOf;
+  const headerKey = `${header.caps.token},${header.caps.seq},${header.caps.group},${header.chunks},${offsets.join(',')}`;
+  const sameStructure = known?.batch.deref() === batch && known.sections === slots.sections.length && known.header === headerKey;
+  const D = memory.D.subarray(0, dLength);
+  const I = memory.I.subarray(0, iLength);
+
   slots.sections.forEach((key, k) => {
+    if (arenaOf(key) !== 'D') return;
     const at = offsets[k];
     switch (key.kind) {
       case 'input': {
@@ -102,21 +171,20 @@ export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues)
         else writeGroupSizes(batch, D, at);
         break;
       case 'value':
-      case 'partials':
       case 'segment_partials':
         // the kernels' outputs: zero, as in fresh memory, whatever an earlier run left there
         D.fill(0, at, at + sectionLength(key, batch));
         break;
     }
     // the padding after a section: zero, so a vectorized kernel reads zeros (and a 0 mask) there
-    if (key.buffer === 'D') D.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
+    D.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
   });
 
   if (!sameStructure) {
-    writeIndexTables(slots, batch, offsets, I);
-    memory.structureOf = { batch: new WeakRef(batch), sections: slots.sections.length };
+    writeIndexTables(slots, batch, offsets, I, header);
+    memory.structureOf = { batch: new WeakRef(batch), sections: slots.sections.length, header: headerKey };
   }
-  return { D, I, offsets, segments: seg, sameStructure };
+  return { batch, D, I, offsets, segments: seg, sameStructure };
 }
 
 /** A capacity for `needed` elements; with headroom, so that slightly larger batches fit. */
@@ -128,12 +196,13 @@ function size(batch: RaggedBatch, level: Level): number {
   return level === 'token' ? batch.numTokens : level === 'seq' ? batch.numSeqs : level === 'group' ? batch.numGroups : 1;
 }
 
+/** Elements of a section in a chunk's D or I (global sections: see globalLength). */
 function sectionLength(key: SectionKey, batch: RaggedBatch): number {
   switch (key.kind) {
     case 'input': return batch.tensors.get(key.name)?.data.length ?? 0;
     case 'size': return size(batch, key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group');
     case 'value': return size(batch, key.node.type.level);
-    case 'partials': return 2 * Math.ceil(size(batch, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads;
+    case 'partials': return partialsPerChunk(key, sizesOf(batch));
     case 'segment_partials': {
       const segments = size(batch, key.segments);
       return size(batch, key.node.src[0].type.level) / Math.max(1, segments) >= key.minMean ? 2 * segments * key.threads : 0;
@@ -150,33 +219,66 @@ function sectionLength(key: SectionKey, batch: RaggedBatch): number {
 
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
 
-/** Where each section starts (in D or I) and the arenas' lengths. */
+/** Where each of a chunk's own sections starts (in D or I; -1 for global ones) and the arenas' lengths. */
 function layout(slots: Slots, batch: RaggedBatch): { offsets: number[]; dLength: number; iLength: number } {
   const offsets: number[] = [];
-  let dLength = slots.scalarCount;
+  let dLength = 0;
   let iLength = HEADER + slots.sections.length;
   // every section starts at a multiple of 4 elements and is followed by padding up to the next
   // one: vectorized kernels read and write four tokens at once as one vec4
   for (const key of slots.sections) {
     const len = sectionLength(key, batch);
-    if (key.buffer === 'D') {
+    const arena = arenaOf(key);
+    if (arena === 'D') {
       dLength = align4(dLength);
       offsets.push(dLength);
       dLength += len;
-    } else {
+    } else if (arena === 'I') {
       iLength = align4(iLength);
       offsets.push(iLength);
       iLength += len;
-    }
+    } else offsets.push(-1);
   }
   return { offsets, dLength: align4(Math.max(1, dLength)), iLength: align4(iLength) };
 }
 
+/**
+ * The bytes of the largest binding a chunk with these sizes needs (its D or its I), for splitting
+ * a batch into chunks: as `layout`, from sizes alone (inputs have their level's size).
+ */
+export function chunkBindingBytes(slots: Slots, sizes: { token: number; seq: number; group: number }, inputLevel: (name: string) => Level): number {
+  let d = 0;
+  let i = HEADER + slots.sections.length;
+  const count = (l: Level) => (l === 'batch' ? 1 : sizes[l]);
+  for (const key of slots.sections) {
+    const arena = arenaOf(key);
+    if (arena === 'G') continue;
+    const len =
+      key.kind === 'input' ? count(inputLevel(key.name))
+      : key.kind === 'size' ? count(key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group')
+      : key.kind === 'value' ? count(key.node.type.level)
+      : key.kind === 'segment_partials' ? 2 * count(key.segments) * key.threads
+      : key.kind === 'offsets' ? sizes.seq + 1
+      : key.kind === 'seq_of' || key.kind === 'mask' ? sizes.token
+      : key.kind === 'group_of' ? sizes.seq
+      : key.kind === 'csr_starts' ? count(key.to) + 1
+      : key.kind === 'csr_members' ? count(key.from)
+      : 0;
+    if (arena === 'D') d = align4(d) + len;
+    else i = align4(i) + len;
+  }
+  return 4 * Math.max(align4(d), align4(i));
+}
+
 /** The whole of `I`: the header (sizes, section offsets) and every index table. */
-function writeIndexTables(slots: Slots, batch: RaggedBatch, offsets: readonly number[], I: Uint32Array): void {
+function writeIndexTables(slots: Slots, batch: RaggedBatch, offsets: readonly number[], I: Uint32Array, header: { caps: Sizes; chunks: number }): void {
   I[0] = batch.numTokens;
   I[1] = batch.numSeqs;
   I[2] = batch.numGroups;
+  I[3] = header.caps.token;
+  I[4] = header.caps.seq;
+  I[5] = header.caps.group;
+  I[6] = header.chunks;
   const slotOf = new Map(slots.sections.map((key, k) => [keyString(key), k] as const));
   /** The part of I that holds a section, if the kernels use it. */
   const section = (key: SectionKey) => {

@@ -237,6 +237,7 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
   let adapter: string | undefined;
   let gpuTimings: Record<string, number> = {};
   let dispatches = 0;
+  let chunks = 1;
   if (device) {
     try {
       const gpu = await compileGpu(objective, { device });
@@ -244,6 +245,7 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
       gpu.dispose();
       result = r;
       dispatches = r.dispatches;
+      chunks = r.chunks;
       backend = 'webgpu';
       adapter = device.adapterName;
       gpuTimings = { gpu_compile: gpu.compileMs, gpu_upload: r.timings_ms.upload, gpu_kernels: r.timings_ms.kernels, gpu_readback: r.timings_ms.readback };
@@ -269,7 +271,7 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
           loss: result.loss,
           metrics: result.metrics,
           backend,
-          ...(adapter ? { adapter, dispatches } : {}),
+          ...(adapter ? { adapter, dispatches, chunks } : {}),
           batch: { sequences: batch.numSeqs, groups: batch.numGroups, tokens: batch.numTokens, layout: batch.layout.kind, synthetic: !o.batch },
           timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
           ...(o.out ? { out: o.out } : {}),

@@ -22,9 +22,8 @@ import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { dapoRef } from '../reference/dapo.js';
 import { grpoRef } from '../reference/grpo.js';
 import { gspoRef } from '../reference/gspo.js';
-import { evaluate, evaluateNodes, type EvalOptions, type EvalResult } from '../../compiler/interp/eval.js';
-import { topoSort } from '../../src/ir/node.js';
-import type { Program } from '../../src/ir/program.js';
+import { evaluate } from '../../compiler/interp/eval.js';
+import { agree, termScale } from '../helpers/gpu-agree.js';
 
 const opened = await openDevice().then(
   (d) => ({ device: d as GpuDevice, reason: '' }),
@@ -33,52 +32,6 @@ const opened = await openDevice().then(
 const device = opened.device;
 if (!device) console.warn(`GPU tests skipped: ${opened.reason}`);
 afterAll(() => device?.dispose());
-
-/**
- * The mean |per-element term| of a loss: for every reduction to the batch in the loss's cone, the
- * mean absolute value of what it reduces over the elements that count (valid tokens), the largest
- * of them. A loss is a (possibly cancelling) mean of such terms, so float32 can only be asked to get
- * it right relative to their size.
- */
-function termScale(program: Program, batch: RaggedBatch, params: EvalOptions): number {
-  const reduces = topoSort([program.loss]).filter((n) => n.op === 'reduce' && n.type.level === 'batch');
-  if (!reduces.length) return 0;
-  const defaults = Object.fromEntries(program.params.map((p) => [p.name, p.default]));
-  const values = evaluateNodes(reduces.map((r) => r.src[0]), batch, { ...params, params: { ...defaults, ...params.params } });
-  return Math.max(
-    0,
-    ...reduces.map((r) => {
-      const v = values.get(r.src[0].id)!;
-      const counts = (i: number) => r.src[0].type.level !== 'token' || batch.mask[i] === 1;
-      let sum = 0;
-      let n = 0;
-      v.forEach((x, i) => {
-        if (counts(i) && Number.isFinite(x)) (sum += Math.abs(x)), n++;
-      });
-      return n ? sum / n : 0;
-    }),
-  );
-}
-
-/**
- * GPU vs interpreter. Gradients: max |Δ| ≤ 1e-4·max|g| + 1e-7. Loss: |Δ| ≤ 1e-4·(|loss| + mean
- * |per-token term|) + 1e-6 (see termScale). Metrics: |Δ| ≤ 1e-4·(1 + |m|).
- */
-function agree(got: EvalResult, want: EvalResult, what: string, ctx: { program: Program; batch: RaggedBatch; opts?: EvalOptions }): void {
-  for (const [name, g] of Object.entries(want.grads)) {
-    const gg = got.grads[name].data;
-    let max = 0;
-    let diff = 0;
-    g.data.forEach((v, i) => {
-      max = Math.max(max, Math.abs(v));
-      diff = Math.max(diff, Math.abs(v - gg[i]));
-    });
-    expect(diff, `${what}: gradient ${name} (max |g| ${max})`).toBeLessThanOrEqual(1e-4 * max + 1e-7);
-  }
-  const terms = termScale(ctx.program, ctx.batch, ctx.opts ?? {});
-  expect(Math.abs(got.loss - want.loss), `${what}: loss ${got.loss} vs ${want.loss} (mean |term| ${terms})`).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + terms) + 1e-6);
-  for (const [k, v] of Object.entries(want.metrics)) expect(Math.abs(got.metrics[k] - v), `${what}: metric ${k}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(v)));
-}
 
 describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`, () => {
   it.each(objectiveNames())('stdlib %s equals the interpreter on random ragged batches', async (name) => {

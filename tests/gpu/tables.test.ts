@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HEADER, Slots, type SectionKey } from '../../compiler/codegen/wgsl/slots.js';
+import { HEADER, Slots, arenaOf, type SectionKey } from '../../compiler/codegen/wgsl/slots.js';
 import type { RaggedBatch } from '../../runtime/batch/batch.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { buildArenas, type Arenas, type RunValues } from '../../runtime/webgpu/tables.js';
@@ -82,28 +82,37 @@ function expected(key: SectionKey, b: RaggedBatch): number[] {
 }
 
 function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues): void {
-  const { D, I, offsets, segments } = arenas;
-  expect([...I.subarray(0, HEADER)]).toEqual([b.numTokens, b.numSeqs, b.numGroups]);
+  expect(arenas.chunks.length).toBe(1);
+  const { D, I, offsets, segments } = arenas.chunks[0];
+  const G = arenas.G;
+  // one chunk: its sizes are their own caps
+  expect([...I.subarray(0, HEADER)]).toEqual([b.numTokens, b.numSeqs, b.numGroups, b.numTokens, b.numSeqs, b.numGroups, 1]);
   expect([...I.subarray(HEADER, HEADER + slots.sections.length)]).toEqual(offsets);
   const validTokens = [...b.mask].filter((m) => m !== 0).length;
   for (const [name, index] of slots.scalarIndex) {
     const [kind, what] = name.split(':');
     const want = kind === 'param' ? values.params[what] : { step: values.step, total_steps: values.totalSteps, num_seqs: b.numSeqs, num_groups: b.numGroups, num_tokens: validTokens }[what];
-    expect(D[index], name).toBe(Math.fround(want!));
+    expect(G[index], name).toBe(Math.fround(want!));
   }
-  let dEnd = slots.scalarCount;
+  let dEnd = 0;
+  let gEnd = slots.scalarCount;
   slots.sections.forEach((key, k) => {
     const want = expected(key, b);
     const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads : want.length;
-    const got = (key.buffer === 'D' ? D : I).subarray(offsets[k], offsets[k] + length);
+    const arena = arenaOf(key) === 'G' ? G : arenaOf(key) === 'D' ? D : I;
+    const got = arena.subarray(offsets[k], offsets[k] + length);
     expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want);
-    if (key.buffer === 'D') dEnd = offsets[k] + length;
+    if (arenaOf(key) === 'D') dEnd = offsets[k] + length;
+    if (arenaOf(key) === 'G') {
+      gEnd = offsets[k] + length;
+      expect(offsets[k]).toBe(arenas.gOffsets[k]);
+    }
     // sections start at multiples of 4 (vectorized kernels read four tokens as one vec4), padded with zeros
     expect(offsets[k] % 4).toBe(0);
-    const arena = key.buffer === 'D' ? D : I;
     expect([...arena.subarray(offsets[k] + length, Math.ceil((offsets[k] + length) / 4) * 4)].every((x) => x === 0)).toBe(true);
   });
-  expect(D.length).toBe(Math.ceil(dEnd / 4) * 4);
+  expect(D.length).toBe(Math.max(4, Math.ceil(dEnd / 4) * 4));
+  expect(G.length).toBe(Math.ceil(gEnd / 4) * 4);
   expect([...segments.seqOf]).toEqual(seqOf(b));
   expect([...segments.position]).toEqual(expected({ buffer: 'D', kind: 'size', which: 'position' }, b));
   expect([...segments.length]).toEqual(expected({ buffer: 'D', kind: 'size', which: 'length' }, b));
@@ -138,10 +147,10 @@ describe('GPU arenas', () => {
     const big = syntheticBatch({ seed: 3, tokens: 1500, groupSize: 4, inputs: objective.inputs, maskName: objective.maskName });
     const small = syntheticBatch({ seed: 4, tokens: 400, groupSize: 3, inputs: objective.inputs, maskName: objective.maskName });
     const first = buildArenas(slots, big, values(1));
-    const firstI = [...first.I];
+    const firstI = [...first.chunks[0].I];
     for (const [b, step] of [[big, 2], [small, 3], [small, 4], [big, 5]] as const) check(buildArenas(slots, b, values(step)), slots, b, values(step));
     const again = buildArenas(slots, big, values(6));
-    expect([...again.I]).toEqual(firstI);
+    expect([...again.chunks[0].I]).toEqual(firstI);
     expect(again.segments).toBe(first.segments);
   });
 
@@ -149,7 +158,8 @@ describe('GPU arenas', () => {
     const slots = new Slots(objective.program);
     const b = toRagged(fc.sample(arbRefBatch({ minGroups: 2 }), { numRuns: 1 })[0]);
     const arenas = buildArenas(slots, b, values(0));
-    expect(arenas.D.length).toBe(Math.ceil(slots.scalarCount / 4) * 4);
-    expect(arenas.I.length).toBe(Math.ceil(HEADER / 4) * 4);
+    expect(arenas.G.length).toBe(Math.ceil(slots.scalarCount / 4) * 4);
+    expect(arenas.chunks[0].D.length).toBe(4);
+    expect(arenas.chunks[0].I.length).toBe(Math.ceil(HEADER / 4) * 4);
   });
 });

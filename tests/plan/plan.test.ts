@@ -13,9 +13,9 @@ import { compile } from '../../src/objective.js';
 import { objectiveNames } from '../../src/stdlib.js';
 import { randomProgram } from '../helpers/random-program.js';
 
-/** Dispatches of one run on a batch of short sequences (one strategy per `when` alternative). */
+/** Dispatches of one run on a batch of short sequences in one chunk (one strategy per `when` alternative). */
 function dispatches(plan: KernelPlan): number {
-  return emitWgsl(plan).kernels.filter((k) => 'code' in k && !(k.when && k.when.meanAtLeast !== undefined)).length;
+  return emitWgsl(plan).kernels.filter((k) => 'code' in k && !(k.when && ('chunks' in k.when ? k.when.chunks === 'many' : k.when.meanAtLeast !== undefined))).length;
 }
 
 /** Throws unless every kernel reads only leaves and values produced before it (or by itself). */

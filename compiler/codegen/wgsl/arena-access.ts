@@ -5,6 +5,15 @@
  */
 
 /**
+ * Moves a kernel's accesses of the sections that live in the global arena `G` (slots.ts: the
+ * scalars, batch-level values, batch partials) from `D` to `G`. Templates write every f32 access
+ * against `D`, as `D[sec(Nu) + …]` or `D[Nu]` (a scalar); which arena holds a section is decided here.
+ */
+export function toGlobalArena(code: string, global: ReadonlySet<number>): string {
+  return code.replace(/\bD\[sec\((\d+)u\)/g, (m, k) => (global.has(Number(k)) ? `G[sec(${k}u)` : m)).replace(/\bD\[(\d+)u\]/g, 'G[$1u]');
+}
+
+/**
  * Reads every section offset and every scalar (params, clock, sizes) a kernel uses once, at the
  * top of `main`. Both are loads from the arenas; repeated in a loop body the compiler cannot hoist
  * them (`D` is written in the loop, so it must assume aliasing; llvmpipe does not either). No
@@ -16,9 +25,9 @@ export function hoistSections(code: string): string {
   let body = code.slice(open);
   const used = (re: RegExp) => [...new Set([...body.matchAll(re)].map((m) => Number(m[1])))].sort((a, b) => a - b);
   const sections = used(/sec\((\d+)u\)/g);
-  const scalars = used(/D\[(\d+)u\]/g);
-  body = body.replace(/sec\((\d+)u\)/g, 'sec$1').replace(/D\[(\d+)u\]/g, 'd$1');
-  const lets = [...sections.map((k) => `\n  let sec${k} = sec(${k}u);`), ...scalars.map((k) => `\n  let d${k} = D[${k}u];`)].join('');
+  const scalars = used(/G\[(\d+)u\]/g);
+  body = body.replace(/sec\((\d+)u\)/g, 'sec$1').replace(/G\[(\d+)u\]/g, 'd$1');
+  const lets = [...sections.map((k) => `\n  let sec${k} = sec(${k}u);`), ...scalars.map((k) => `\n  let d${k} = G[${k}u];`)].join('');
   return code.slice(0, open) + lets + body;
 }
 

@@ -1,6 +1,6 @@
 /** Reductions to the whole batch: partials per thread, then one fixed-order combine with the epilogue. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, origins, store, treeFold, workgroupArrays } from './kernel-parts.js';
+import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorLanes } from './vector-lanes.js';
@@ -46,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
  * Second pass of a batch reduction: one workgroup folds each value's chunk partials in a fixed
  * order, then thread 0 computes the batch-level epilogue from the results it just stored.
  */
-export function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, layout: 'chunks' | 'sequences' = 'chunks'): string {
+export function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, layout: BatchPartialsLayout = 'chunks'): string {
   const batchNodes = k.nodes[0].type.level === 'batch' ? k.nodes : k.viaSegments;
   const blocks = batchNodes.map((n) => {
     const { key, count } = batchPartials(k, n, wg, layout);
@@ -90,11 +90,16 @@ ${epilogue(k, slots, materialized)}}
  * batch, with its epilogue: one dispatch instead of partials and a combine. Threads stride over
  * the elements, then their partials are folded in a fixed order.
  */
-export function reduceWhole(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function reduceWhole(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, output: 'result' | 'chunk-partial' = 'result'): string {
   const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
   const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
-  const results = nodes.map((n, k) => store(slots, n, '0u', `select(0.0, part${k}[0], pcnt${k}[0] > 0.0)`));
+  // a batch in several chunks: this chunk's (value, count), which combinePartials folds with the other chunks'
+  const results = nodes.map((n, i) => {
+    if (output === 'result') return store(slots, n, '0u', `select(0.0, part${i}[0], pcnt${i}[0] > 0.0)`);
+    const partials = slots.slot(batchPartials(k, n, wg, 'whole').key);
+    return `D[sec(${partials}u)] = part${i}[0];\n    D[sec(${partials}u) + 1u] = pcnt${i}[0];`;
+  });
   // NOTE: an explicit loop with the increment at the end of the body: `for (…; j += n)` with
   // `continue` hung or crashed llvmpipe (Mesa 25) for some shaders.
   return `${PRELUDE}
@@ -113,6 +118,6 @@ ${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }
-${epilogue(k, slots, materialized)}}
+${output === 'result' ? epilogue(k, slots, materialized) : ''}}
 `;
 }

@@ -22,14 +22,14 @@
 import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { Level } from '../../../src/types/types.js';
 import type { Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
-import { hoistSections, toVec4Arenas } from './arena-access.js';
+import { hoistSections, toGlobalArena, toVec4Arenas } from './arena-access.js';
 import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reductions.js';
 import { groupLocalKernel } from './group-local.js';
 import { CHUNK_PER_THREAD, SHORT_SEGMENT } from './kernel-parts.js';
 import { mapKernel, mapKernelVec4 } from './map-kernels.js';
 import { foldSegmentPartials, reducePerSegment, reducePerSequenceVec4, reducePerThread, reducePerThreadVec4 } from './segment-reductions.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
-import { Slots } from './slots.js';
+import { Slots, arenaOf } from './slots.js';
 
 
 
@@ -41,10 +41,16 @@ export interface WgslKernel {
   /** How many workgroups to launch, from the batch sizes: per element, per segment or per sequence. */
   readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level } | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
   /**
-   * Alternative strategies of one kernel: the executor runs this one only when the batch's mean
-   * segment size (elements of `from` per element of `to`) is below / at least the threshold.
+   * Runs once per chunk of the batch on the chunk's `D` and `I` (`chunk`), or once for the whole
+   * batch, reading and writing only `G` (`batch`: combines and batch-level maps). See slots.ts.
    */
-  readonly when?: { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number };
+  readonly scope: 'chunk' | 'batch';
+  /**
+   * Alternative strategies of one kernel: the executor runs this one only when the batch's mean
+   * segment size (elements of `from` per element of `to`) is below / at least the threshold, or
+   * only when the batch runs in one chunk / in several.
+   */
+  readonly when?: { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number } | { readonly chunks: 'one' | 'many' };
   /** Binds the arenas as vec4 arrays (four tokens per step). */
   readonly vec4?: boolean;
 }
@@ -61,20 +67,27 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
   for (const n of plan.materialized) slots.slot({ buffer: 'D', kind: 'value', node: n });
   for (const i of plan.program.inputs) slots.slot({ buffer: 'D', kind: 'input', name: i.name });
   const chunk = workgroupSize * CHUNK_PER_THREAD;
-  const kernels = plan.kernels.flatMap((k): WgslProgram['kernels'][number][] => {
+  type Emitted = (Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }) | { readonly kernel: Extract<Kernel, { kind: 'host' }> };
+  const kernels = plan.kernels.flatMap((k): Emitted[] => {
     switch (k.kind) {
       case 'host':
         return [{ kernel: k }];
       case 'map':
         if (k.level === 'token') return [{ kernel: k, code: mapKernelVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk }, vec4: true }];
-        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk } }];
+        // batch-level maps read and write only G: once for the whole batch
+        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk }, scope: k.level === 'batch' ? 'batch' : 'chunk' }];
       case 'reduce': {
         const [first] = k.nodes;
         const from = first.src[0].type.level;
         const to = first.type.level;
         if (to === 'batch' && from !== 'token') {
-          // sequences or groups: few enough for one workgroup, one dispatch
-          return [{ kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' } }];
+          // sequences or groups: few enough for one workgroup, one dispatch; a batch in several
+          // chunks (each with its own sequences) combines a partial per chunk afterwards
+          return [
+            { kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: { chunks: 'one' } },
+            { kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize, 'chunk-partial'), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: { chunks: 'many' } },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'whole'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch', when: { chunks: 'many' } },
+          ];
         }
         if (to === 'batch') {
           // two passes: partials across many workgroups, then one fixed-order combine. Short
@@ -85,9 +98,9 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           const long = { from: 'token' as Level, to: 'seq' as Level, meanAtLeast: SHORT_SEGMENT };
           return [
             { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, when: short, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: short },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: short },
             { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'seq' }, when: long, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequences'), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: long },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequences'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: long },
           ];
         }
         if (from !== 'token') {
@@ -111,7 +124,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           ...(split && toBatch.nodes.length
             ? [
                 { kernel: k, code: reducePartialsVec4(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true },
-                { kernel: k, code: combinePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: short },
+                { kernel: k, code: combinePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: short },
               ]
             : split
               ? [{ kernel: k, code: mapKernelVec4({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true }]
@@ -120,7 +133,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
             ? { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long, vec4: true }
             : { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
           ...(to === 'seq' ? [] : [{ kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: to }, when: long }]),
-          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, to === 'seq' ? 'sequences' : 'chunks'), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, when: long }] : []),
+          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, to === 'seq' ? 'sequences' : 'chunks'), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: long }] : []),
         ];
       }
       case 'group-local':
@@ -130,5 +143,10 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         return [{ kernel: k, code: seqwiseKernelVec4(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' }, vec4: true }];
     }
   });
-  return { slots, kernels: kernels.map((k) => ('code' in k ? { ...k, code: k.vec4 ? toVec4Arenas(hoistSections(k.code)) : hoistSections(k.code) } : k)) };
+  const global = new Set(slots.sections.flatMap((key, k) => (arenaOf(key) === 'G' ? [k] : [])));
+  const finish = (k: Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }): WgslKernel => {
+    const code = hoistSections(toGlobalArena(k.code, global));
+    return { ...k, scope: k.scope ?? 'chunk', code: k.vec4 ? toVec4Arenas(code) : code };
+  };
+  return { slots, kernels: kernels.map((k) => ('code' in k ? finish(k) : k)) };
 }

@@ -6,7 +6,7 @@ import type { Node } from '../../../src/ir/node.js';
 import type { Level } from '../../../src/types/types.js';
 import type { ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
-import type { SectionKey, Slots } from './slots.js';
+import { CAP, CHUNKS, type SectionKey, type Slots } from './slots.js';
 import type { VectorLane } from './vector-lanes.js';
 
 /** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
@@ -112,15 +112,21 @@ export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySe
  * the chunked first pass, or of the workgroup-per-sequence first pass, or — folded through
  * segments (plan rule 6b) — one per segment.
  */
-export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: 'chunks' | 'sequences' = 'chunks'): { key: SectionKey; count: string } {
-  if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: COUNT[k.nodes[0].type.level] };
+export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: BatchPartialsLayout = 'chunks'): { key: SectionKey; count: string } {
+  // `count`: pairs in all chunks' slices together (slots.ts), for the combine
+  if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: `${CHUNKS} * ${CAP[k.nodes[0].type.level]}` };
   // a workgroup per sequence (reducePerSequenceVec4): one partial per sequence
-  if (layout === 'sequences') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'seq' }, count: COUNT.seq };
+  if (layout === 'sequences') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'seq' }, count: `${CHUNKS} * ${CAP.seq}` };
+  // one workgroup over a whole level (reduceWhole), when the batch runs in several chunks: one partial per chunk
+  if (layout === 'whole') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'batch' }, count: CHUNKS };
   const chunk = wg * CHUNK_PER_THREAD;
   const from = n.src[0].type.level;
   // one partial per thread of every first-pass workgroup
-  return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `(${COUNT[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u` };
+  return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `${CHUNKS} * ((${CAP[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u)` };
 }
+
+/** Where a batch reduction's first pass leaves its partials: per chunk of tokens, per sequence, or one per batch chunk. */
+export type BatchPartialsLayout = 'chunks' | 'sequences' | 'whole';
 
 /**
  * Element j of the concatenated member lists of the segments at `to`: packed tokens of a sequence

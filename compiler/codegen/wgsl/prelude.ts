@@ -1,9 +1,10 @@
-/** WGSL shared by every kernel: the two bindings and the math functions WGSL lacks. */
+/** WGSL shared by every kernel: the three bindings (slots.ts) and the math functions WGSL lacks. */
 export const PRELUDE = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> D: array<f32>;
 @group(0) @binding(1) var<storage, read> I: array<u32>;
+@group(0) @binding(2) var<storage, read_write> G: array<f32>;
 
-fn sec(k: u32) -> u32 { return I[3u + k]; }
+fn sec(k: u32) -> u32 { return I[7u + k]; }
 // an f32 from its bits at run time (constant NaN or infinity would be rejected)
 fn bits_(b: u32) -> f32 { return bitcast<f32>(b + I[0] * 0u); }
 

@@ -1,11 +1,21 @@
 /**
- * Where kernels find their data. Two storage buffers hold everything, so no kernel ever needs more
- * than two bindings (devices may allow as few as 4–8 storage buffers per stage):
- *  - `D` (f32): params and scalars at fixed indices, then one section per input tensor, per size
- *    table and per materialized value;
- *  - `I` (u32): a header [T, S, G, section offsets…], then index tables (offsets, seq_of, group_of,
- *    mask, and member lists for segmented reductions).
+ * Where kernels find their data. Three storage buffers hold everything, so no kernel ever needs
+ * more than three bindings (devices may allow as few as 4–8 storage buffers per stage):
+ *  - `G` (f32, global): params and scalars at fixed indices, then the batch-level values and the
+ *    partials that batch reductions are combined from;
+ *  - `D` (f32): one section per input tensor, per size table and per materialized value below the
+ *    batch level;
+ *  - `I` (u32): a header (below), then index tables (offsets, seq_of, group_of, mask, and member
+ *    lists for segmented reductions).
  * Section offsets live in the header, so a new batch shape changes data, never the shader text.
+ *
+ * A batch too large for one binding runs in chunks of whole groups (runtime/webgpu/chunks.ts):
+ * each chunk has its own `D` and `I`, every chunk shares `G`. The header of chunk c says:
+ *   [T, S, G of the chunk (loop bounds), T, S, G caps over all chunks, number of chunks, offsets…]
+ * A partials section holds `chunks` equal slices, one per chunk, each sized for the caps; chunk c's
+ * header points at its own slice, so its first passes write there with chunk-local indices, and a
+ * combine (run once, for the whole batch) folds all slices in chunk order. Zero partials (count 0,
+ * a chunk smaller than the caps) are skipped. Every other G section is whole-batch.
  */
 import type { Node } from '../../../src/ir/node.js';
 import type { Program } from '../../../src/ir/program.js';
@@ -29,13 +39,25 @@ export type SectionKey =
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
-/** Header words of `I` before the section offsets: T, S, G. */
-export const HEADER = 3;
+/** Header words of `I` before the section offsets: T, S, G, their caps over the chunks, the number of chunks. */
+export const HEADER = 7;
+
+/** Header expressions (u32): the chunk's element counts, their caps over all chunks, the number of chunks. */
+export const CAP: Record<Level, string> = { token: 'I[3]', seq: 'I[4]', group: 'I[5]', batch: '1u' };
+export const CHUNKS = 'I[6]';
+
+/** The arena a section lives in: batch-level values and batch partials are shared by all chunks. */
+export function arenaOf(key: SectionKey): 'D' | 'I' | 'G' {
+  if (key.buffer === 'I') return 'I';
+  if (key.kind === 'partials') return 'G';
+  if (key.kind === 'value' && key.node.type.level === 'batch') return 'G';
+  return 'D';
+}
 
 export class Slots {
   readonly sections: SectionKey[] = [];
   private readonly byKey = new Map<string, number>();
-  /** D indices of params, then step, total_steps, num_seqs, num_groups, num_tokens. */
+  /** G indices of params, then step, total_steps, num_seqs, num_groups, num_tokens. */
   readonly scalarIndex: ReadonlyMap<string, number>;
 
   constructor(program: Program) {
