@@ -6,7 +6,9 @@
  * interpreter and (d) jax-js jit(valueAndGrad) on its own Dawn device (bench/jaxjs.ts).
  * Batch shape: `long` (default) is the peer baseline's (lengths about 64..2048, groups of 8);
  * `short` has lengths 1..127.
- * Times are medians over repeated calls after one warm-up; GB/s = minimal bytes / time.
+ * Times are medians over repeated calls after one warm-up; GB/s = minimal bytes / time, an
+ * objective's minimal bytes being its inputs and mask read once and its gradients and exports
+ * written once (objectiveBytes).
  * credo-gpu resident = every kernel again on inputs already on the device, ending when the loss is
  * read back and the gradient is complete there (the peer baseline's definition); e2e = from host
  * arrays to loss, metrics and gradient on the host.
@@ -14,6 +16,8 @@
 import { cpus, totalmem } from 'node:os';
 import { syntheticBatch } from '../runtime/batch/synthetic.js';
 import type { RaggedBatch } from '../runtime/batch/batch.js';
+import type { Program } from '../src/ir/program.js';
+import type { Level } from '../src/types/types.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { compileGpu } from '../src/gpu.js';
 import { compile } from '../src/objective.js';
@@ -47,8 +51,22 @@ async function time(f: () => Promise<unknown> | unknown, reps = REPS): Promise<n
   return median(ts);
 }
 
-/** Minimal bytes: logp, old_logp, mask read once and the gradient written once (16 B/token) + rewards. */
+/** The streaming kernel's bytes: three f32 arrays read and one written (16 B/token), + rewards. */
 const minimalBytes = (b: RaggedBatch) => b.numTokens * 16 + b.numSeqs * 4;
+
+/**
+ * An objective's minimal bytes: every input and the mask read once, every gradient and export
+ * written once, 4 bytes per element (dapo and gspo: 16 B/token + rewards; ctpo also writes its two
+ * per-token exports, log_ratio and ratio: 24 B/token).
+ */
+function objectiveBytes(program: Program, b: RaggedBatch): number {
+  const count = (level: Level) => (level === 'token' ? b.numTokens : level === 'seq' ? b.numSeqs : level === 'group' ? b.numGroups : 1);
+  let bytes = 4 * b.numTokens; // the mask
+  for (const i of program.inputs) bytes += 4 * count(i.level);
+  for (const [name] of program.grads) bytes += 4 * count(program.inputs.find((i) => i.name === name)!.level);
+  for (const n of program.exports.values()) bytes += 4 * count(n.type.level);
+  return bytes;
+}
 
 /**
  * The streaming kernel's time: the fastest of several workgroup sizes (a thread per vec4 wants
@@ -117,6 +135,7 @@ async function main(): Promise<void> {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
       const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
+      const gbps = (ms: number | null) => (ms ? objectiveBytes(cpu.program, batch) / ms / 1e6 : null);
       if (device) {
         // cold: source → pipelines ready in this process the first time; cached: the same again
         const cold = await compileGpu(name, { device });
@@ -129,7 +148,7 @@ async function main(): Promise<void> {
         const resident = await time(() => gpu.rerunResident());
         const e2e = await time(() => gpu.run(batch));
         const last = await gpu.run(batch);
-        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: resident, e2e_ms: e2e, gbps: gbps(resident), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels)` });
+        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: resident, e2e_ms: e2e, gbps: gbps(resident), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels), minimal ${(objectiveBytes(cpu.program, batch) / batch.numTokens).toFixed(1)} B/token` });
         gpu.dispose();
       }
       const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
@@ -147,7 +166,7 @@ async function main(): Promise<void> {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
       const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
-      const gbps = (ms: number | null) => (ms ? minimalBytes(batch) / ms / 1e6 : null);
+      const gbps = (ms: number | null) => (ms ? objectiveBytes(cpu.program, batch) / ms / 1e6 : null);
       if (jaxOk.ok) {
         const t = (n: string) => Float32Array.from(batch.tensors.get(n)!.data);
         const jb = { offsets: Int32Array.from(batch.offsets), groupOf: Int32Array.from(batch.groupOf), numGroups: batch.numGroups, mask: Uint8Array.from(batch.mask), logp: t('logp'), old_logp: t('old_logp'), reward: t('reward') };

@@ -76,10 +76,14 @@ export function accumulate(
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
     const [take, v] = [`take${k}${x_}`, `xv${k}${x_}`];
     const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, ${v}, ${take})` : `select(acc${k}, select(${n.args.fn}(acc${k}, ${v}), ${v}, cnt${k} == 0.0), ${take})`;
-    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, `cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];
+    // a sum needs no count: its empty value is the 0 it starts from (see decls)
+    const count = n.args.fn === 'sum' ? [] : [`cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];
+    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, ...count];
   });
   return {
-    decls: nodes.map((_, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = 0.0;`).join('\n  '),
+    // a sum's count is 1 from the start, so the folds of partials (which skip count-0 partials,
+    // for max and min) and the final `select(0, acc, cnt > 0)` keep its value, 0 when empty
+    decls: nodes.map((n, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = ${n.args.fn === 'sum' ? '1.0' : '0.0'};`).join('\n  '),
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
   };
 }
