@@ -100,9 +100,29 @@ export class GpuExecutor {
     this.pipelines = cached;
   }
 
-  /** Compiles every pipeline now (otherwise on first use). */
+  /**
+   * Compiles now every pipeline a batch in one chunk can need (either strategy); those only a
+   * batch beyond one binding needs are compiled on first use.
+   */
   async prepare(): Promise<void> {
-    for (const k of this.wgsl.kernels) if ('code' in k) await this.pipeline(k);
+    const needed = this.wgsl.kernels.filter((k): k is WgslKernel => 'code' in k && !(k.when && 'chunks' in k.when && k.when.chunks === 'many') && !this.pipelines.has(k.code));
+    // one error scope for all (each pop is a round trip to the device); on an error, again one by
+    // one to say which shader it was
+    const device = this.gpu.device;
+    device.pushErrorScope('validation');
+    const made = needed.map((k) => [k.code, this.createPipeline(k)] as const);
+    if (await device.popErrorScope()) {
+      for (const k of needed) await this.pipeline(k);
+      return;
+    }
+    for (const [code, p] of made) this.pipelines.set(code, p);
+  }
+
+  private createPipeline(k: WgslKernel): GPUComputePipeline {
+    const device = this.gpu.device;
+    const module = device.createShaderModule({ code: k.code });
+    // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
+    return device.createComputePipeline({ layout: pipelineLayout(device), compute: { module, entryPoint: 'main' } });
   }
 
   private async pipeline(k: WgslKernel): Promise<GPUComputePipeline> {
@@ -110,9 +130,7 @@ export class GpuExecutor {
     if (hit) return hit;
     const device = this.gpu.device;
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code: k.code });
-    // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
-    const p = device.createComputePipeline({ layout: pipelineLayout(device), compute: { module, entryPoint: 'main' } });
+    const p = this.createPipeline(k);
     const err = await device.popErrorScope();
     if (err) throw new Error(`WGSL rejected by the device (${err.message}) in:\n${k.code}`);
     this.pipelines.set(k.code, p);

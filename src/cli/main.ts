@@ -16,7 +16,7 @@ import { checkParams, compile, locateObjective, parseSetFlags } from '../objecti
 import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
-import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
+import { emitWgsl, type WgslKernel } from '../../compiler/codegen/wgsl/emit.js';
 import { PRELUDE } from '../../compiler/codegen/wgsl/prelude.js';
 import { planKernels, printPlan } from '../../compiler/plan/plan.js';
 import { GpuError, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
@@ -153,15 +153,25 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .command('wgsl')
     .description('print the WGSL kernels of an objective, with the source lines they come from')
     .argument('<file>')
-    .option('--workgroup-size <n>', 'workgroup size (the runtime takes it from the device limits)', intOption('--workgroup-size', 1), 64)
+    .option('--workgroup-size <n>', 'workgroup size (the runtime takes it from the adapter: 128 on a GPU, its SIMD width on a CPU adapter such as llvmpipe)', intOption('--workgroup-size', 1), 128)
     .action((file: string, o: { workgroupSize: number }) => {
       const plan = planKernels(compile(locateObjective(file)).program);
       const program = emitWgsl(plan, o.workgroupSize);
       program.kernels.forEach((k, i) => {
-        io.out(`// ───── kernel ${i}: ${k.kernel.kind}${'code' in k ? ` (${k.grid.per === 'segment' ? 'one workgroup per' : 'one thread per'} ${k.grid.level})` : ' — runs on the host'}\n`);
+        io.out(`// ───── kernel ${i}: ${k.kernel.kind}${'code' in k ? ` (${describeKernel(k)})` : ' — runs on the host'}\n`);
         if ('code' in k) io.out(k.code.replace(PRELUDE, i === 0 ? PRELUDE : '\n// (prelude as in kernel 0)\n'));
       });
     });
+  /** How a kernel is launched and when it runs, for `credo wgsl`. */
+  function describeKernel(k: WgslKernel): string {
+    const grid =
+      k.grid.per === 'segment' ? (k.grid.level === 'batch' ? 'one workgroup' : `one workgroup per ${k.grid.level}`)
+      : k.grid.per === 'chunk' ? `a workgroup per ${k.grid.chunk} ${k.grid.level}s`
+      : `one thread per ${k.grid.level}`;
+    const when = !k.when ? [] : 'chunks' in k.when ? [k.when.chunks === 'one' ? 'when the batch fits one binding' : 'when the batch runs in chunks'] : [`when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`];
+    return [grid, ...(k.scope === 'batch' ? ['once for the whole batch'] : []), ...when].join('; ');
+  }
+
   cli
     .command('equiv')
     .description('prove or refute that two objectives are the same method')

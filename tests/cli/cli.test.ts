@@ -240,7 +240,9 @@ describe('credo check, ir, list', () => {
     expect(Number(/(\d+) kernels/.exec(none.out)![1])).toBeGreaterThan(Number(/(\d+) kernels/.exec(plan.out)![1]));
     const wgsl = await credo('wgsl', 'dapo');
     expect(wgsl.code).toBe(0);
-    expect(wgsl.out).toContain('@compute @workgroup_size(64)');
+    expect(wgsl.out).toContain('@compute @workgroup_size(128)');
+    expect(wgsl.out).toMatch(/kernel \d+: reduce \(one workgroup per seq; when tokens per seq ≥ 256\)/);
+    expect((await credo('wgsl', 'dapo', '--workgroup-size', '8')).out).toContain('@compute @workgroup_size(8)');
     expect(wgsl.out).toMatch(/\/\/ from stdlib\/dapo\.credo:\d+/);
   });
 

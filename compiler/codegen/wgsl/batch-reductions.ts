@@ -1,6 +1,6 @@
 /** Reductions to the whole batch: partials per thread, then one fixed-order combine with the epilogue. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
+import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, indent, loopInvariant, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorLanes } from './vector-lanes.js';
@@ -16,7 +16,8 @@ export function reducePartialsVec4(k: ReduceKernel, slots: Slots, materialized: 
   const nodes = k.nodes;
   const groups = (wg * CHUNK_PER_THREAD) / 4;
   const v = vectorLanes(slots, 'g');
-  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane }));
+  const invariant = loopInvariant(slots, materialized, k.alongside, {});
+  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, invariant }));
   const results = nodes.map((n, i) => {
     const partials = slots.slot(batchPartials(k, n, wg).key);
     return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
@@ -29,6 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let q = w * ${wg}u + lid.x;
   let hi = min((I[0] + 3u) / 4u, (w + 1u) * ${groups}u);
   ${bodies[0].decls}
+${indent(invariant.lines(), '  ')}
   var g = w * ${groups}u + lid.x;
   loop {
     if (g >= hi) { break; }

@@ -67,6 +67,11 @@ export interface Scope {
    * taken from a vec4 the kernel loaded for four tokens at once (see emit.ts). Unset: a scalar load.
    */
   readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
+  /**
+   * Where values that are the same for every element of the loop come from: nodes at these levels
+   * are emitted once by `outer` (its lines go before the loop), not per element and per lane.
+   */
+  readonly invariant?: { readonly outer: ExprEmitter; readonly levels: ReadonlySet<Level> };
 }
 
 export class ExprEmitter {
@@ -74,6 +79,7 @@ export class ExprEmitter {
   private readonly cache = new Map<number, string>();
   private readonly index: Partial<Record<Level, string>>;
   private readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
+  private readonly invariant?: Scope['invariant'];
   private counter = 0;
 
   constructor(
@@ -84,6 +90,7 @@ export class ExprEmitter {
   ) {
     this.index = { ...scope.index, batch: '0u' };
     this.tokenLoad = scope.tokenLoad;
+    this.invariant = scope.invariant;
   }
 
   private fresh(): string {
@@ -125,13 +132,16 @@ export class ExprEmitter {
   value(n: Node): string {
     const hit = this.cache.get(n.id);
     if (hit) return hit;
+    if (this.invariant?.levels.has(n.type.level)) return this.invariant.outer.value(n);
     const bool = n.type.dtype === 'bool';
     const t = bool ? 'bool' : 'f32';
     let code: string;
     if (this.materialized.has(n.id)) code = this.load(this.slots.slot({ buffer: 'D', kind: 'value', node: n }), n.type.level, bool);
     else code = this.compute(n, bool);
-    // literals and loads of scalars are cheap enough to inline
-    const name = n.op === 'const' ? code : this.bind(t, code);
+    // literals are inlined, and pass-throughs (stop-gradient, broadcast) name their operand: no
+    // `let` that only renames (shorter shaders compile faster)
+    const passThrough = !this.materialized.has(n.id) && (n.op === 'sg' || n.op === 'broadcast');
+    const name = n.op === 'const' || passThrough ? code : this.bind(t, code);
     this.cache.set(n.id, name);
     return name;
   }

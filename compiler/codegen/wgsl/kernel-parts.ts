@@ -58,13 +58,13 @@ export function accumulate(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane } = {},
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane; invariant?: Invariant } = {},
 ): { decls: string; body: string } {
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
   const lane = opts.lane;
-  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load }, lane ? `p${lane.k}_` : 'p');
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load, invariant: opts.invariant }, lane ? `p${lane.k}_` : 'p');
   const stores = alongside.map((o) => (lane ? lane.store(o, e.value(o)) : store(slots, o, 'e', e.value(o))));
   const maskSlot = () => slots.slot({ buffer: 'I', kind: 'mask' });
   const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u${lane.guard ? ` && ${lane.guard}` : ''}` : `I[sec(${maskSlot()}u) + e] != 0u`;
@@ -86,6 +86,21 @@ export function accumulate(
     decls: nodes.map((n, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = ${n.args.fn === 'sum' ? '1.0' : '0.0'};`).join('\n  '),
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
   };
+}
+
+/** Values every element of a reduction loop shares, emitted once before the loop (see Scope.invariant). */
+export type Invariant = { readonly outer: ExprEmitter; readonly levels: ReadonlySet<Level> };
+
+/**
+ * The loop-invariant part of a reduction kernel over tokens: values at the levels above the
+ * token that the scope fixes (the sequence's, its group's, the batch's in a kernel over one
+ * sequence; the batch's otherwise). `lines()` goes before the loop.
+ */
+export function loopInvariant(slots: Slots, materialized: ReadonlySet<number>, alongside: readonly Node[], scope: Partial<Record<Level, string>>): Invariant & { lines: () => string[] } {
+  const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
+  const outer = new ExprEmitter(slots, computing, { index: { ...scope } }, 'inv');
+  const levels = new Set<Level>(scope.seq ? ['seq', 'group', 'batch'] : ['batch']);
+  return { outer, levels, lines: () => outer.lines };
 }
 
 /**

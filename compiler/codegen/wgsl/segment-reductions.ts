@@ -1,6 +1,6 @@
 /** Reductions to sequences or groups: a thread per short segment, a workgroup per long one. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, memberOf, origins, segmentPass, store, treeFold, workgroupArrays } from './kernel-parts.js';
+import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, loopInvariant, memberOf, origins, segmentPass, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorLanes } from './vector-lanes.js';
@@ -14,9 +14,10 @@ import { vectorLanes } from './vector-lanes.js';
 export function reducePerThreadVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = k.nodes;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
-  const scalar = accumulate(nodes, slots, materialized, '      ', { scope: { seq: 'seg' } });
+  const invariant = loopInvariant(slots, materialized, [], { seq: 'seg' });
+  const scalar = accumulate(nodes, slots, materialized, '      ', { scope: { seq: 'seg' }, invariant });
   const v = vectorLanes(slots, 'g');
-  const lanes = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '      ', { lane, scope: { seq: 'seg' } }));
+  const lanes = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '      ', { lane, scope: { seq: 'seg' }, invariant }));
   const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
   const one = (from: string, to: string) => `  for (var e = ${from}; e < ${to}; e = e + 1u) {
     ${scalar.body}
@@ -29,6 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   ${scalar.decls}
   let lo = I[sec(${starts}u) + seg];
   let hi = I[sec(${starts}u) + seg + 1u];
+${indent(invariant.lines(), '  ')}
   // whole vec4s [first, last) inside the sequence; the tokens before them [lo, h), after them [max(4·last, h), hi)
   let first = min((lo + 3u) / 4u, hi / 4u);
   let last = max(hi / 4u, first);
@@ -110,7 +112,8 @@ export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialize
   const nodes = [...k.nodes, ...k.viaSegments];
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const v = vectorLanes(slots, 'g', { lo: 'lo', hi: 'hi' });
-  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, scope: { seq: 'seg' } }));
+  const invariant = loopInvariant(slots, materialized, k.alongside, { seq: 'seg' });
+  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, scope: { seq: 'seg' }, invariant }));
   const results = nodes.map((n, i) => {
     if (toBatch || k.viaSegments.includes(n)) {
       const partials = slots.slot(batchPartials(k, n, wg, 'sequences').key);
@@ -128,6 +131,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let hi = I[sec(${starts}u) + seg + 1u];
   let gh = (hi + 3u) / 4u;
   ${bodies[0].decls}
+${indent(invariant.lines(), '  ')}
   var g = lo / 4u + lid.x;
   loop {
     if (g >= gh) { break; }
