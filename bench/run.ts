@@ -6,7 +6,8 @@
  * interpreter and (d) jax-js jit(valueAndGrad) on its own Dawn device (bench/jaxjs.ts).
  * Batch shape: `long` (default) is the peer baseline's (lengths about 64..2048, groups of 8);
  * `short` has lengths 1..127.
- * Times are medians over repeated calls after one warm-up; GB/s = minimal bytes / time, an
+ * Times are medians over repeated calls after one warm-up; credo-gpu's resident runs alternate
+ * with the streaming kernel's, and the bandwidth ratio is the median of the pairs' ratios; GB/s = minimal bytes / time, an
  * objective's minimal bytes being its inputs and mask read once and its gradients and exports
  * written once (objectiveBytes).
  * credo-gpu resident = every kernel again on inputs already on the device, ending when the loss is
@@ -68,19 +69,32 @@ function objectiveBytes(program: Program, b: RaggedBatch): number {
   return bytes;
 }
 
-/**
- * The streaming kernel's time: the fastest of several workgroup sizes (a thread per vec4 wants
- * large workgroups even where credo's kernels use small ones), so the ratio is against the best
- * this device streams the bytes at.
- */
-async function streamLimit(device: GpuDevice, tokens: number): Promise<number> {
-  const sizes = [...new Set([64, 128, 256, device.workgroupSize])].filter((wg) => wg <= device.device.limits.maxComputeInvocationsPerWorkgroup);
-  let best = Infinity;
-  for (const wg of sizes) best = Math.min(best, await streamKernel(device, tokens, wg));
-  return best;
+/** One run of a streaming kernel (ms), and its buffers' release. */
+interface Stream {
+  readonly run: () => Promise<number>;
+  readonly dispose: () => void;
 }
 
-async function streamKernel(device: GpuDevice, tokens: number, wg: number): Promise<number> {
+/**
+ * The streaming kernel: the fastest of several workgroup sizes (a thread per vec4 wants large
+ * workgroups even where credo's kernels use small ones), so ratios are against the best this
+ * device streams the bytes at.
+ */
+async function streamLimit(device: GpuDevice, tokens: number): Promise<Stream> {
+  const sizes = [...new Set([64, 128, 256, device.workgroupSize])].filter((wg) => wg <= device.device.limits.maxComputeInvocationsPerWorkgroup);
+  let best: { stream: Stream; ms: number } | null = null;
+  for (const wg of sizes) {
+    const stream = streamKernel(device, tokens, wg);
+    const ms = await time(stream.run);
+    if (!best || ms < best.ms) {
+      best?.stream.dispose();
+      best = { stream, ms };
+    } else stream.dispose();
+  }
+  return best!.stream;
+}
+
+function streamKernel(device: GpuDevice, tokens: number, wg: number): Stream {
   const d = device.device;
   const code = `@group(0) @binding(0) var<storage, read> a: array<vec4f>;
 @group(0) @binding(1) var<storage, read> b: array<vec4f>;
@@ -95,18 +109,42 @@ async function streamKernel(device: GpuDevice, tokens: number, wg: number): Prom
   const bind = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
   const groups = Math.ceil(tokens / 4 / wg);
   const [x, y] = groups > 65535 ? [65535, Math.ceil(groups / 65535)] : [groups, 1];
-  const ms = await time(async () => {
-    const enc = d.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(p);
-    pass.setBindGroup(0, bind);
-    pass.dispatchWorkgroups(x, y);
-    pass.end();
-    d.queue.submit([enc.finish()]);
-    await d.queue.onSubmittedWorkDone();
-  });
-  bufs.forEach((b) => b.destroy());
-  return ms;
+  return {
+    run: async () => {
+      const t = performance.now();
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(p);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(x, y);
+      pass.end();
+      d.queue.submit([enc.finish()]);
+      await d.queue.onSubmittedWorkDone();
+      return performance.now() - t;
+    },
+    dispose: () => bufs.forEach((b) => b.destroy()),
+  };
+}
+
+/**
+ * Credo's resident time and the streaming kernel's, measured alternately (this machine is shared:
+ * its speed drifts between seconds, and a ratio of two medians taken a minute apart follows the
+ * drift): the medians of both, and the median of the per-pair bandwidth ratios.
+ */
+async function paired(credo: () => Promise<number>, stream: Stream, credoBytes: number, streamBytes: number, reps = 2 * REPS + 1): Promise<{ credo: number; stream: number; ratio: number }> {
+  await credo();
+  await stream.run();
+  const c: number[] = [];
+  const s: number[] = [];
+  const r: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const tc = await credo();
+    const ts = await stream.run();
+    c.push(tc);
+    s.push(ts);
+    r.push(credoBytes / tc / (streamBytes / ts));
+  }
+  return { credo: median(c), stream: median(s), ratio: median(r) };
 }
 
 function refBatch(b: RaggedBatch) {
@@ -116,6 +154,8 @@ function refBatch(b: RaggedBatch) {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  /** credo-gpu / stream-limit bandwidth, the median of paired runs (see paired). */
+  const ratios: { objective: string; tokens: number; ratio: number }[] = [];
   let device: GpuDevice | null = null;
   try {
     device = await openDevice();
@@ -127,11 +167,9 @@ async function main(): Promise<void> {
     const probe = compile('dapo');
     const base = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: probe.inputs, maskName: probe.maskName, meanSeqLen: MEAN_SEQ_LEN });
     const bytes = minimalBytes(base);
-    const gbps = (ms: number | null) => (ms ? bytes / ms / 1e6 : null);
-    if (device) {
-      const ms = await streamLimit(device, tokens);
-      rows.push({ objective: '-', tokens, tool: 'stream-limit', resident_ms: ms, e2e_ms: null, gbps: gbps(ms) });
-    }
+    const firstRow = rows.length;
+    const stream = device ? await streamLimit(device, tokens) : null;
+    const streamTimes: number[] = [];
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
       const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
@@ -145,10 +183,12 @@ async function main(): Promise<void> {
         const gpu = await compileGpu(cpu, { device });
         // resident first: the e2e runs allocate result arrays, and their garbage collection would land in it
         await gpu.run(batch);
-        const resident = await time(() => gpu.rerunResident());
+        const pair = await paired(async () => (await gpu.rerunResident()).ms, stream!, objectiveBytes(cpu.program, batch), bytes);
+        streamTimes.push(pair.stream);
+        ratios.push({ objective: name, tokens, ratio: pair.ratio });
         const e2e = await time(() => gpu.run(batch));
         const last = await gpu.run(batch);
-        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: resident, e2e_ms: e2e, gbps: gbps(resident), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels), minimal ${(objectiveBytes(cpu.program, batch) / batch.numTokens).toFixed(1)} B/token` });
+        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: pair.credo, e2e_ms: e2e, gbps: gbps(pair.credo), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels), minimal ${(objectiveBytes(cpu.program, batch) / batch.numTokens).toFixed(1)} B/token` });
         gpu.dispose();
       }
       const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
@@ -158,6 +198,11 @@ async function main(): Promise<void> {
         const ms = await time(() => dapoRef(rb), quick ? 1 : 3);
         rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'tests/reference/dapo.ts (arrays of numbers)' });
       }
+    }
+    if (stream) {
+      const ms = median(streamTimes);
+      rows.splice(firstRow, 0, { objective: '-', tokens, tool: 'stream-limit', resident_ms: ms, e2e_ms: null, gbps: bytes / ms / 1e6, note: 'median of the runs paired with credo-gpu' });
+      stream.dispose();
     }
   }
   // jax-js last: its own Dawn device stays open once initialized and would share the CPU with ours
@@ -179,7 +224,7 @@ async function main(): Promise<void> {
   device?.dispose();
   disposeJax();
   if (json) {
-    console.log(JSON.stringify({ machine, rows, compile: compileRows }, null, 2));
+    console.log(JSON.stringify({ machine, rows, bandwidth_ratios: ratios, compile: compileRows }, null, 2));
     return;
   }
   console.log(`machine: ${JSON.stringify(machine)}`);
@@ -187,10 +232,9 @@ async function main(): Promise<void> {
   console.log('| objective | tokens | tool | resident ms | e2e ms | GB/s | note |\n|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.objective} | ${r.tokens} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${r.note ?? ''} |`);
   for (const tokens of SIZES) {
-    const limit = rows.find((r) => r.tool === 'stream-limit' && r.tokens === tokens)?.gbps;
     for (const name of ['dapo', 'gspo', 'ctpo']) {
-      const g = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.gbps;
-      if (limit && g) console.log(`ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(g / limit * 100).toFixed(1)}%`);
+      const r = ratios.find((x) => x.objective === name && x.tokens === tokens);
+      if (r) console.log(`ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(r.ratio * 100).toFixed(1)}% (median of paired runs)`);
       const mine = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.resident_ms;
       const jax = rows.find((r) => r.tool === 'jaxjs-webgpu-jit' && r.objective === name && r.tokens === tokens)?.resident_ms;
       if (mine && jax) console.log(`ratio ${name} @ ${tokens}: jaxjs-webgpu-jit / credo-gpu resident time = ${(jax / mine).toFixed(1)}x`);
