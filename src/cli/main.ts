@@ -17,7 +17,6 @@ import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
 import { emitWgsl, type WgslKernel } from '../../compiler/codegen/wgsl/emit.js';
-import { PRELUDE } from '../../compiler/codegen/wgsl/prelude.js';
 import { planKernels, printPlan } from '../../compiler/plan/plan.js';
 import { GpuError, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { compileGpu } from '../gpu.js';
@@ -159,7 +158,7 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
       const program = emitWgsl(plan, o.workgroupSize);
       program.kernels.forEach((k, i) => {
         io.out(`// ───── kernel ${i}: ${k.kernel.kind}${'code' in k ? ` (${describeKernel(k)})` : ' — runs on the host'}\n`);
-        if ('code' in k) io.out(k.code.replace(PRELUDE, i === 0 ? PRELUDE : '\n// (prelude as in kernel 0)\n'));
+        if ('code' in k) io.out(k.code);
       });
     });
   /** How a kernel is launched and when it runs, for `credo wgsl`. */

@@ -29,6 +29,7 @@ import { CHUNK_PER_THREAD, SHORT_SEGMENT } from './kernel-parts.js';
 import { mapKernel, mapKernelVec4 } from './map-kernels.js';
 import { foldSegmentPartials, reducePerSegment, reducePerSequenceVec4, reducePerThread, reducePerThreadVec4 } from './segment-reductions.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
+import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
 
 
@@ -145,7 +146,9 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
   });
   const global = new Set(slots.sections.flatMap((key, k) => (arenaOf(key) === 'G' ? [k] : [])));
   const finish = (k: Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }): WgslKernel => {
-    const code = hoistSections(toGlobalArena(k.code, global));
+    if (!k.code.startsWith(PRELUDE)) throw new InternalError('codegen-wgsl', 'a kernel template must start with the prelude');
+    const body = k.code.slice(PRELUDE.length);
+    const code = hoistSections(toGlobalArena(preludeFor(body) + body, global));
     return { ...k, scope: k.scope ?? 'chunk', code: k.vec4 ? toVec4Arenas(code) : code };
   };
   return { slots, kernels: kernels.map((k) => ('code' in k ? finish(k) : k)) };

@@ -35,3 +35,45 @@ fn pow_(x: f32, y: f32) -> f32 {
   return select(select(negative, p, x >= 0.0), 1.0, y == 0.0);
 }
 `;
+
+/** The helper functions of the prelude by name, each with the comment lines above it. */
+const HELPERS: readonly { readonly name: string; readonly text: string }[] = (() => {
+  const out: { name: string; text: string }[] = [];
+  let pending: string[] = [];
+  const lines = PRELUDE.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const fn = /^fn (\w+)\(/.exec(line);
+    if (!fn) {
+      pending = line.startsWith('//') ? [...pending, line] : [];
+      continue;
+    }
+    const body = [line];
+    while (!body[body.length - 1].startsWith('}') && !/\}\s*$/.test(body[body.length - 1])) body.push(lines[++i]);
+    out.push({ name: fn[1], text: [...pending, ...body].join('\n') });
+    pending = [];
+  }
+  return out;
+})();
+
+/**
+ * The prelude a kernel needs: the bindings and the helper functions its code (or a needed helper)
+ * calls. Shader compile time grows with the text (about 1.4 ms per KB through Dawn on llvmpipe),
+ * so kernels do not carry helpers they never call.
+ */
+export function preludeFor(body: string): string {
+  const needed = new Set<string>();
+  let text = body;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const h of HELPERS) {
+      if (!needed.has(h.name) && new RegExp(`\\b${h.name}\\(`).test(text)) {
+        needed.add(h.name);
+        text += h.text;
+        grew = true;
+      }
+    }
+  }
+  const head = PRELUDE.slice(0, PRELUDE.indexOf('\nfn '));
+  return `${head}\n${HELPERS.filter((h) => needed.has(h.name)).map((h) => h.text).join('\n')}\n`;
+}
