@@ -3,11 +3,11 @@ import type { ReduceKernel } from '../../plan/plan.js';
 import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, indent, loopInvariant, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
-import { vectorLanes } from './vector-lanes.js';
+import { vectorQuad } from './vector-lanes.js';
 
 /**
  * First pass of a reduction of tokens to the whole batch: a workgroup per chunk of tokens, its
- * threads strided over the chunk four tokens at a time (vectorLanes: neighbouring threads read
+ * threads strided over the chunk four tokens at a time (vectorQuad: neighbouring threads read
  * neighbouring vec4s), each folding its tokens into its own (value, count) partial. No workgroup
  * barrier: on CPU-backed adapters a barrier turns the shader into coroutines and costs more than
  * the math.
@@ -15,9 +15,9 @@ import { vectorLanes } from './vector-lanes.js';
 export function reducePartialsVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const nodes = k.nodes;
   const groups = (wg * CHUNK_PER_THREAD) / 4;
-  const v = vectorLanes(slots, 'g');
+  const v = vectorQuad(slots, 'g');
   const invariant = loopInvariant(slots, materialized, k.alongside, {});
-  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, invariant }));
+  const bodies = [accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, quad: v, invariant })];
   const results = nodes.map((n, i) => {
     const partials = slots.slot(batchPartials(k, n, wg).key);
     return `D[sec(${partials}u) + 2u * q] = select(0.0, acc${i}, cnt${i} > 0.0);\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
@@ -39,6 +39,7 @@ ${indent(invariant.lines(), '  ')}
     ${v.stores().join('\n    ')}
     g = g + ${wg}u;
   }
+  ${bodies[0].collapse}
   ${results.join('\n  ')}
 }
 `;

@@ -59,6 +59,29 @@ const BINARY: { [K in BinaryOp]: (a: string, b: string) => string } = {
   or: (a, b) => `(${a} || ${b})`,
 };
 
+/**
+ * The same operations on four tokens at once (vec4 values, component-wise): `&&` and `||` have no
+ * vector form in WGSL (`&` and `|` do, without short-circuit, which select-based code never
+ * needs), and the prelude's helpers have vec4 twins (`…4_`).
+ */
+const UNARY4: { [K in UnaryOp]: (x: string) => string } = {
+  ...UNARY,
+  log1p: (x) => `log1p4_(${x})`,
+  expm1: (x) => `expm14_(${x})`,
+  sigmoid: (x) => `sigmoid4_(${x})`,
+  logsigmoid: (x) => `(-softplus4_(-${x}))`,
+  softplus: (x) => `softplus4_(${x})`,
+  relu: (x) => `max(${x}, vec4f(0.0))`,
+  tanh: (x) => `tanh4_(${x})`,
+};
+
+const BINARY4: { [K in BinaryOp]: (a: string, b: string) => string } = {
+  ...BINARY,
+  pow: (a, b) => `pow4_(${a}, ${b})`,
+  and: (a, b) => `(${a} & ${b})`,
+  or: (a, b) => `(${a} | ${b})`,
+};
+
 export interface Scope {
   /** WGSL expressions (u32) of the element index at each level available here. */
   readonly index: Partial<Record<Level, string>>;
@@ -72,6 +95,11 @@ export interface Scope {
    * are emitted once by `outer` (its lines go before the loop), not per element and per lane.
    */
   readonly invariant?: { readonly outer: ExprEmitter; readonly levels: ReadonlySet<Level> };
+  /**
+   * Four tokens at once: every value is a vec4 (f32, bool or u32 components), `tokenLoad` gives
+   * whole vec4s, coarser values are gathered per component or, when invariant, splat.
+   */
+  readonly vec4?: boolean;
 }
 
 export class ExprEmitter {
@@ -80,6 +108,7 @@ export class ExprEmitter {
   private readonly index: Partial<Record<Level, string>>;
   private readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
   private readonly invariant?: Scope['invariant'];
+  private readonly vec4: boolean;
   private counter = 0;
 
   constructor(
@@ -91,6 +120,24 @@ export class ExprEmitter {
     this.index = { ...scope.index, batch: '0u' };
     this.tokenLoad = scope.tokenLoad;
     this.invariant = scope.invariant;
+    this.vec4 = !!scope.vec4;
+  }
+
+  /** The WGSL type of a value of element type `t` here. */
+  private type(t: 'f32' | 'bool' | 'u32'): string {
+    return this.vec4 ? (t === 'f32' ? 'vec4f' : `vec4<${t}>`) : t;
+  }
+
+  /** `code` (a scalar of element type t) as a value here: splat to four components in vec4 mode. */
+  private splat(t: 'f32' | 'bool' | 'u32', code: string): string {
+    return this.vec4 ? `${this.type(t)}(${code})` : code;
+  }
+
+  /** `D` or `I` at a section's elements `index` (a vec4<u32> in vec4 mode: one load per component). */
+  private gather(buffer: 'D' | 'I', slot: number, index: string): string {
+    if (!this.vec4) return `${buffer}[sec(${slot}u) + ${index}]`;
+    const parts = ['x', 'y', 'z', 'w'].map((c) => `${buffer}[sec(${slot}u) + ${index}.${c}]`);
+    return `${buffer === 'D' ? 'vec4f' : 'vec4<u32>'}(${parts.join(', ')})`;
   }
 
   private fresh(): string {
@@ -99,7 +146,7 @@ export class ExprEmitter {
 
   private bind(type: 'f32' | 'bool' | 'u32', code: string): string {
     const name = this.fresh();
-    this.lines.push(`let ${name}: ${type} = ${code};`);
+    this.lines.push(`let ${name}: ${this.type(type)} = ${code};`);
     return name;
   }
 
@@ -113,7 +160,7 @@ export class ExprEmitter {
     }
     if (level === 'group') {
       const s = this.indexAt('seq');
-      return (this.index.group = this.bind('u32', `I[sec(${this.slots.slot({ buffer: 'I', kind: 'group_of' })}u) + ${s}]`));
+      return (this.index.group = this.bind('u32', this.gather('I', this.slots.slot({ buffer: 'I', kind: 'group_of' }), s)));
     }
     return fail(`no index for level ${level}`);
   }
@@ -124,17 +171,25 @@ export class ExprEmitter {
   }
 
   private load(slot: number, level: Level, bool: boolean): string {
-    const v = level === 'token' ? this.tokenElement('D', slot, this.indexAt('token')) : `D[sec(${slot}u) + ${this.indexAt(level)}]`;
-    return bool ? `(${v} != 0.0)` : v;
+    const v =
+      level === 'token' ? this.tokenElement('D', slot, this.indexAt('token'))
+      : level === 'batch' ? this.splat('f32', `D[sec(${slot}u)]`)
+      : this.gather('D', slot, this.indexAt(level));
+    return bool ? `(${v} != ${this.splat('f32', '0.0')})` : v;
   }
 
   /** WGSL expression of a node's value at this scope's element. */
   value(n: Node): string {
     const hit = this.cache.get(n.id);
     if (hit) return hit;
-    if (this.invariant?.levels.has(n.type.level)) return this.invariant.outer.value(n);
     const bool = n.type.dtype === 'bool';
     const t = bool ? 'bool' : 'f32';
+    if (this.invariant?.levels.has(n.type.level)) {
+      const outer = this.invariant.outer.value(n);
+      const name = this.vec4 ? this.bind(t, this.splat(t, outer)) : outer;
+      this.cache.set(n.id, name);
+      return name;
+    }
     let code: string;
     if (this.materialized.has(n.id)) code = this.load(this.slots.slot({ buffer: 'D', kind: 'value', node: n }), n.type.level, bool);
     else code = this.compute(n, bool);
@@ -152,27 +207,27 @@ export class ExprEmitter {
       case 'input':
         return this.load(this.slots.slot({ buffer: 'D', kind: 'input', name: a.name as string }), n.type.level, bool);
       case 'mask':
-        return `(${this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'mask' }), this.indexAt('token'))} != 0u)`;
+        return `(${this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'mask' }), this.indexAt('token'))} != ${this.splat('u32', '0u')})`;
       case 'param':
-        return `D[${this.slots.scalarIndex.get(`param:${a.name}`)}u]`;
+        return this.splat('f32', `D[${this.slots.scalarIndex.get(`param:${a.name}`)}u]`);
       case 'clock':
-        return `D[${this.slots.scalarIndex.get(`clock:${a.which}`)}u]`;
+        return this.splat('f32', `D[${this.slots.scalarIndex.get(`clock:${a.which}`)}u]`);
       case 'size': {
         const which = a.which as string;
         if (which === 'position' || which === 'length' || which === 'group_size') {
           return this.load(this.slots.slot({ buffer: 'D', kind: 'size', which }), n.type.level, false);
         }
-        return `D[${this.slots.scalarIndex.get(`size:${which}`)}u]`;
+        return this.splat('f32', `D[${this.slots.scalarIndex.get(`size:${which}`)}u]`);
       }
       case 'const':
-        return bool ? (a.value ? 'true' : 'false') : f32Literal(a.value as number);
+        return this.splat(bool ? 'bool' : 'f32', bool ? (a.value ? 'true' : 'false') : f32Literal(a.value as number));
       case 'unary':
-        return UNARY[a.fn as UnaryOp](this.value(n.src[0]));
+        return (this.vec4 ? UNARY4 : UNARY)[a.fn as UnaryOp](this.value(n.src[0]));
       case 'binary':
-        return BINARY[a.fn as BinaryOp](this.value(n.src[0]), this.value(n.src[1]));
+        return (this.vec4 ? BINARY4 : BINARY)[a.fn as BinaryOp](this.value(n.src[0]), this.value(n.src[1]));
       case 'cast': {
         const x = this.value(n.src[0]);
-        if (n.src[0].type.dtype === 'bool') return `select(0.0, 1.0, ${x})`;
+        if (n.src[0].type.dtype === 'bool') return `select(${this.splat('f32', '0.0')}, ${this.splat('f32', '1.0')}, ${x})`;
         return a.to === 'i32' ? `trunc(${x})` : x;
       }
       case 'where':
@@ -191,7 +246,7 @@ export class ExprEmitter {
         const count =
           size === 'length' || size === 'group_size'
             ? this.load(this.slots.slot({ buffer: 'D', kind: 'size', which: size }), n.type.level, false)
-            : `D[${this.slots.scalarIndex.get(`size:${size}`)}u]`;
+            : this.splat('f32', `D[${this.slots.scalarIndex.get(`size:${size}`)}u]`);
         // the batch scalar itself (a broadcast of it may be materialized, as a gradient say)
         let c = n.src[0];
         while (c.op === 'broadcast') c = c.src[0];

@@ -2,12 +2,13 @@
  * Pieces the kernel templates share: sizes and strategy thresholds, stores, the fused loop body
  * of reductions (accumulate), fixed-order folds of partials, and where partials live.
  */
+import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { Node } from '../../../src/ir/node.js';
 import type { Level } from '../../../src/types/types.js';
 import type { ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
 import { CAP, CHUNKS, type SectionKey, type Slots } from './slots.js';
-import type { VectorLane } from './vector-lanes.js';
+import type { VectorLane, VectorQuad } from './vector-lanes.js';
 
 /** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
 export const SHORT_SEGMENT = 256;
@@ -58,8 +59,9 @@ export function accumulate(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane; invariant?: Invariant } = {},
-): { decls: string; body: string } {
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane; quad?: VectorQuad; invariant?: Invariant } = {},
+): { decls: string; vectorDecls: string; body: string; collapse: string } {
+  if (opts.quad) return accumulateQuad(nodes, slots, materialized, indent, { ...opts, quad: opts.quad });
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
@@ -81,10 +83,65 @@ export function accumulate(
     return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, ...count];
   });
   return {
-    // a sum's count is 1 from the start, so the folds of partials (which skip count-0 partials,
-    // for max and min) and the final `select(0, acc, cnt > 0)` keep its value, 0 when empty
-    decls: nodes.map((n, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = ${n.args.fn === 'sum' ? '1.0' : '0.0'};`).join('\n  '),
+    decls: scalarDecls(nodes),
+    vectorDecls: '',
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
+    collapse: '',
+  };
+}
+
+/**
+ * A sum's count is 1 from the start, so the folds of partials (which skip count-0 partials, for
+ * max and min) and the final `select(0, acc, cnt > 0)` keep its value, 0 when empty.
+ */
+function scalarDecls(nodes: readonly Node<'reduce'>[]): string {
+  return nodes.map((n, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = ${n.args.fn === 'sum' ? '1.0' : '0.0'};`).join('\n  ');
+}
+
+/**
+ * accumulate on four tokens at once (VectorQuad): vec4 values, a vec4 accumulator per reduction
+ * (component c folds every fourth token); `collapse` folds the four components, in order, into the
+ * scalar accumulators the kernel templates use after the loop.
+ */
+function accumulateQuad(
+  nodes: readonly Node<'reduce'>[],
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  indent: string,
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; quad: VectorQuad; invariant?: Invariant },
+): { decls: string; vectorDecls: string; body: string; collapse: string } {
+  const from = nodes[0].src[0].type.level;
+  if (from !== 'token') throw new InternalError('codegen-wgsl', 'four at a time is for tokens');
+  const alongside = opts.alongside ?? [];
+  const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
+  const q = opts.quad;
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, token: q.token }, tokenLoad: q.load, invariant: opts.invariant, vec4: true }, 'p');
+  const stores = alongside.map((o) => q.store(o, e.value(o)));
+  const valid = `(${q.load('I', slots.slot({ buffer: 'I', kind: 'mask' }))} != vec4<u32>(0u))${q.guard ? ` & ${q.guard}` : ''}`;
+  const parts = nodes.map((n, k) => {
+    const [x, cond] = n.src;
+    const value = e.value(x);
+    const keep = cond ? `${valid} & ${e.value(cond)}` : valid;
+    const xv = x.type.dtype === 'bool' ? `select(vec4f(0.0), vec4f(1.0), ${value})` : value;
+    const [take, v, acc, cnt] = [`take${k}`, `xv${k}`, `acc${k}v`, `cnt${k}v`];
+    const fold = n.args.fn === 'sum' ? `${acc} + select(vec4f(0.0), ${v}, ${take})` : `select(${acc}, select(${n.args.fn}(${acc}, ${v}), ${v}, ${cnt} == vec4f(0.0)), ${take})`;
+    const count = n.args.fn === 'sum' ? [] : [`${cnt} = ${cnt} + select(vec4f(0.0), vec4f(1.0), ${take});`];
+    return [`let ${take} = ${keep};`, `let ${v}: vec4f = ${xv};`, `${acc} = ${fold};`, ...count];
+  });
+  const vectorDecls = nodes.map((_, k) => `var acc${k}v = vec4f(0.0);\n  var cnt${k}v = vec4f(0.0);`).join('\n  ');
+  const collapse = nodes.flatMap((n, k) =>
+    [0, 1, 2, 3].map((c) =>
+      n.args.fn === 'sum'
+        ? `acc${k} = acc${k} + acc${k}v[${c}];`
+        : `acc${k} = select(acc${k}, select(${n.args.fn}(acc${k}, acc${k}v[${c}]), acc${k}v[${c}], cnt${k} == 0.0), cnt${k}v[${c}] > 0.0); cnt${k} = cnt${k} + cnt${k}v[${c}];`,
+    ),
+  );
+  return {
+    // the scalar accumulators too: the templates fold `collapse` into them after the loop
+    decls: `${scalarDecls(nodes)}\n  ${vectorDecls}`,
+    vectorDecls,
+    body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
+    collapse: collapse.join('\n  '),
   };
 }
 

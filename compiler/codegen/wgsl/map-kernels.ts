@@ -1,10 +1,10 @@
 /** Map kernels: a workgroup per chunk of elements; over tokens, four per step. */
 import type { Kernel } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
-import { CHUNK_PER_THREAD, COUNT, indent, origins, store } from './kernel-parts.js';
+import { CHUNK_PER_THREAD, COUNT, indent, loopInvariant, origins, store } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
-import { vectorLanes } from './vector-lanes.js';
+import { vectorQuad } from './vector-lanes.js';
 
 export function mapKernel(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   // the outputs of this kernel are computed here, not loaded
@@ -28,21 +28,21 @@ ${indent([...e.lines, ...stores], '    ')}
 `;
 }
 
-/** A map over tokens, four per step (vec4 loads and stores, see vectorLanes). */
+/** A map over tokens, four per step (vec4 values, loads and stores, see vectorQuad). */
 export function mapKernelVec4(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
   const groups = (wg * CHUNK_PER_THREAD) / 4;
-  const v = vectorLanes(slots, 'g');
-  const bodies = v.lanes.map((lane) => {
-    const e = new ExprEmitter(slots, computing, { index: { token: lane.token }, tokenLoad: lane.load }, `p${lane.k}_`);
-    const stores = k.outputs.map((o) => lane.store(o, e.value(o)));
-    return [...e.lines, ...stores];
-  });
+  const v = vectorQuad(slots, 'g');
+  const invariant = loopInvariant(slots, materialized, k.outputs, {});
+  const e = new ExprEmitter(slots, computing, { index: { token: v.token }, tokenLoad: v.load, invariant, vec4: true }, 'p');
+  const stores = k.outputs.map((o) => v.store(o, e.value(o)));
+  const bodies = [[...e.lines, ...stores]];
   return `${PRELUDE}
 ${origins(k.outputs)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let w = wid.x + wid.y * nwg.x;
   let hi = min((I[0] + 3u) / 4u, (w + 1u) * ${groups}u);
+${indent(invariant.lines(), '  ')}
   var g = w * ${groups}u + lid.x;
   loop {
     if (g >= hi) { break; }

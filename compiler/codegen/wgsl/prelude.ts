@@ -34,6 +34,28 @@ fn pow_(x: f32, y: f32) -> f32 {
   let negative = select(select(bits_(0x7fc00000u), p, whole), -p, odd);
   return select(select(negative, p, x >= 0.0), 1.0, y == 0.0);
 }
+// the same on four tokens at once
+fn log1p4_(x: vec4f) -> vec4f {
+  let u = 1.0 + x;
+  return select(log(u) * x / (u - 1.0), x, u == vec4f(1.0));
+}
+fn expm14_(x: vec4f) -> vec4f {
+  return select(exp(x) - 1.0, x + 0.5 * x * x, abs(x) < vec4f(1e-5));
+}
+fn sigmoid4_(x: vec4f) -> vec4f {
+  let e = exp(-abs(x));
+  let s = 1.0 / (1.0 + e);
+  return select(e * s, s, x >= vec4f(0.0));
+}
+fn softplus4_(x: vec4f) -> vec4f { return max(x, vec4f(0.0)) + log1p4_(exp(-abs(x))); }
+fn tanh4_(x: vec4f) -> vec4f { return tanh(clamp(x, vec4f(-15.0), vec4f(15.0))); }
+fn pow4_(x: vec4f, y: vec4f) -> vec4f {
+  let p = pow(abs(x), y);
+  let whole = floor(y) == y;
+  let odd = whole & (floor(y * 0.5) * 2.0 != y);
+  let negative = select(select(vec4f(bits_(0x7fc00000u)), p, whole), -p, odd);
+  return select(select(negative, p, x >= vec4f(0.0)), vec4f(1.0), y == vec4f(0.0));
+}
 `;
 
 /** The helper functions of the prelude by name, each with the comment lines above it. */

@@ -3,11 +3,11 @@ import type { ReduceKernel } from '../../plan/plan.js';
 import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, loopInvariant, memberOf, origins, segmentPass, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
-import { vectorLanes } from './vector-lanes.js';
+import { vectorQuad } from './vector-lanes.js';
 
 /**
  * Token→seq reductions with a thread per (short) sequence, four tokens per step: the tokens before
- * the first multiple of 4 and after the last one one by one, the rest as vec4s (vectorLanes). The
+ * the first multiple of 4 and after the last one one by one, the rest as vec4s (vectorQuad). The
  * tokens are folded in order, as by reducePerThread. Only the reductions' results are stored (one
  * per sequence): no alongside values, no folding through to the batch.
  */
@@ -16,8 +16,8 @@ export function reducePerThreadVec4(k: ReduceKernel, slots: Slots, materialized:
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const invariant = loopInvariant(slots, materialized, [], { seq: 'seg' });
   const scalar = accumulate(nodes, slots, materialized, '      ', { scope: { seq: 'seg' }, invariant });
-  const v = vectorLanes(slots, 'g');
-  const lanes = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '      ', { lane, scope: { seq: 'seg' }, invariant }));
+  const v = vectorQuad(slots, 'g');
+  const quad = accumulate(nodes, slots, materialized, '    ', { quad: v, scope: { seq: 'seg' }, invariant });
   const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
   const one = (from: string, to: string) => `  for (var e = ${from}; e < ${to}; e = e + 1u) {
     ${scalar.body}
@@ -36,9 +36,11 @@ ${indent(invariant.lines(), '  ')}
   let last = max(hi / 4u, first);
   let h = max(lo, min(4u * first, hi));
 ${one('lo', 'h')}
+  ${quad.vectorDecls}
   for (var g = first; g < last; g = g + 1u) {
-${indent([...v.loads(), ...lanes.map((l) => l.body)], '    ')}
+${indent([...v.loads(), quad.body], '    ')}
   }
+  ${quad.collapse}
 ${one('max(4u * last, h)', 'hi')}
   ${stores.join('\n  ')}
 }
@@ -100,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 }
 
 /**
- * reducePerSegment over a sequence's tokens, four per step (vectorLanes): the vec4s at both ends
+ * reducePerSegment over a sequence's tokens, four per step (vectorQuad): the vec4s at both ends
  * are shared with the neighbouring sequences, so lanes outside the sequence are left out of the
  * reductions and of the stores. The sequence's own values are one load for the workgroup. The
  * threads' partials are folded in the workgroup, in thread order (one barrier; thread 0 folds):
@@ -111,9 +113,9 @@ export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialize
   const toBatch = k.nodes[0].type.level === 'batch';
   const nodes = [...k.nodes, ...k.viaSegments];
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
-  const v = vectorLanes(slots, 'g', { lo: 'lo', hi: 'hi' });
+  const v = vectorQuad(slots, 'g', { lo: 'lo', hi: 'hi' });
   const invariant = loopInvariant(slots, materialized, k.alongside, { seq: 'seg' });
-  const bodies = v.lanes.map((lane) => accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, lane, scope: { seq: 'seg' }, invariant }));
+  const bodies = [accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, quad: v, scope: { seq: 'seg' }, invariant })];
   const results = nodes.map((n, i) => {
     if (toBatch || k.viaSegments.includes(n)) {
       const partials = slots.slot(batchPartials(k, n, wg, 'sequences').key);
@@ -138,6 +140,7 @@ ${indent(invariant.lines(), '  ')}
 ${indent([...v.loads(), ...bodies.map((b) => b.body), ...v.stores()], '    ')}
     g = g + ${wg}u;
   }
+  ${bodies[0].collapse}
 ${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
