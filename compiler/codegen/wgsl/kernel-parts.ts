@@ -8,7 +8,7 @@ import type { Level } from '../../../src/types/types.js';
 import type { ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
 import { CAP, CHUNKS, type SectionKey, type Slots } from './slots.js';
-import type { VectorLane, VectorQuad } from './vector-lanes.js';
+import type { VectorQuad } from './vector-lanes.js';
 
 /** Mean segment length (tokens) below which one thread per segment beats one workgroup per segment. */
 export const SHORT_SEGMENT = 256;
@@ -59,24 +59,21 @@ export function accumulate(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; lane?: VectorLane; quad?: VectorQuad; invariant?: Invariant } = {},
+  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; quad?: VectorQuad; invariant?: Invariant } = {},
 ): { decls: string; vectorDecls: string; body: string; collapse: string } {
   if (opts.quad) return accumulateQuad(nodes, slots, materialized, indent, { ...opts, quad: opts.quad });
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
-  const lane = opts.lane;
-  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: lane ? lane.token : 'e' }, tokenLoad: lane?.load, invariant: opts.invariant }, lane ? `p${lane.k}_` : 'p');
-  const stores = alongside.map((o) => (lane ? lane.store(o, e.value(o)) : store(slots, o, 'e', e.value(o))));
-  const maskSlot = () => slots.slot({ buffer: 'I', kind: 'mask' });
-  const valid = from !== 'token' ? 'true' : lane ? `${lane.load('I', maskSlot())} != 0u${lane.guard ? ` && ${lane.guard}` : ''}` : `I[sec(${maskSlot()}u) + e] != 0u`;
-  const x_ = lane ? `_${lane.k}` : '';
+  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: 'e' }, invariant: opts.invariant }, 'p');
+  const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));
+  const valid = from !== 'token' ? 'true' : `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u`;
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
     const value = e.value(x);
     const keep = cond ? `${valid} && ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
-    const [take, v] = [`take${k}${x_}`, `xv${k}${x_}`];
+    const [take, v] = [`take${k}`, `xv${k}`];
     const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, ${v}, ${take})` : `select(acc${k}, select(${n.args.fn}(acc${k}, ${v}), ${v}, cnt${k} == 0.0), ${take})`;
     // a sum needs no count: its empty value is the 0 it starts from (see decls)
     const count = n.args.fn === 'sum' ? [] : [`cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];

@@ -18,7 +18,7 @@ export function seqwiseKernelVec4(n: Node<'scan' | 'cumprod' | 'shift'>, slots: 
   const out = slots.slot({ buffer: 'D', kind: 'value', node: n });
   const isShift = n.op === 'shift';
   const reverse = n.op === 'shift' ? (n.args as { dir: 'next' | 'prev' }).dir === 'next' : (n.args as { reverse: boolean }).reverse;
-  const v = vectorLanes(slots, 'g');
+  const v = vectorLanes('g');
   /** One token's step: its lines, then its output (before the update for shifts, after it otherwise). */
   const step = (e: ExprEmitter, valid: string, o: string): string[] => {
     if (n.op === 'scan') {
