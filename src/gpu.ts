@@ -42,7 +42,7 @@ export async function compileGpu(method: string | { source: string; path: string
   const gpu = opts.device ?? (await openDevice());
   const plan = planKernels(objective.program, opts);
   const wgsl = emitWgsl(plan, gpu.workgroupSize);
-  const executor = new GpuExecutor(gpu, plan, wgsl, { maxBindingBytes: opts.maxBindingBytes });
+  const executor = new GpuExecutor(gpu, plan, wgsl, { maxBindingBytes: opts.maxBindingBytes, stagingBytes: opts.stagingBytes });
   await executor.prepare();
   const compileMs = performance.now() - t0;
   return {

@@ -67,6 +67,11 @@ export interface ExecutorOptions {
    * it low to exercise chunking. (`G`, shared by all chunks, only has to fit the device's limit.)
    */
   readonly maxBindingBytes?: number;
+  /**
+   * The most one staging buffer (host ↔ device copies) holds, in bytes: larger uploads and
+   * readbacks go in rounds (default: 256 MiB, or the device's largest buffer if smaller).
+   */
+  readonly stagingBytes?: number;
 }
 
 export class GpuExecutor {
@@ -83,6 +88,8 @@ export class GpuExecutor {
   /** Bind groups per pipeline and chunk, valid while the arena buffers stay the same. */
   private bindGroups = new Map<GPUComputePipeline, GPUBindGroup[]>();
   private readonly limit: number;
+  /** See ExecutorOptions.stagingBytes. */
+  private readonly staged: number;
 
   constructor(
     private readonly gpu: GpuDevice,
@@ -95,6 +102,10 @@ export class GpuExecutor {
       throw new GpuError(`maxBindingBytes must be an integer of at least 256, got ${opts.maxBindingBytes}`);
     }
     this.limit = Math.min(deviceLimit, opts.maxBindingBytes ?? deviceLimit);
+    if (opts.stagingBytes !== undefined && !(Number.isInteger(opts.stagingBytes) && opts.stagingBytes >= 16)) {
+      throw new GpuError(`stagingBytes must be an integer of at least 16, got ${opts.stagingBytes}`);
+    }
+    this.staged = Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
     const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
     pipelineCache.set(gpu.device, cached);
     this.pipelines = cached;
@@ -152,29 +163,48 @@ export class GpuExecutor {
    */
   private async upload(parts: readonly { readonly target: GPUBuffer; readonly data: Float32Array | Uint32Array }[]): Promise<void> {
     const device = this.gpu.device;
-    const total = parts.reduce((n, p) => n + p.data.byteLength, 0);
-    const bytes = Math.max(16, Math.ceil(total / 16) * 16);
-    if (!this.uploadStaging || this.uploadStaging.size < bytes) {
-      this.uploadStaging?.destroy();
-      this.uploadStaging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+    // pieces of at most one staging buffer's size, in rounds that each fill it at most once
+    const cap = this.stagingCap();
+    const pieces = parts.flatMap((p) => {
+      const bytes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+      const out: { target: GPUBuffer; offset: number; bytes: Uint8Array }[] = [];
+      for (let at = 0; at < bytes.length; at += cap) out.push({ target: p.target, offset: at, bytes: bytes.subarray(at, Math.min(bytes.length, at + cap)) });
+      return out;
+    });
+    for (let i = 0; i < pieces.length; ) {
+      let total = 0;
+      let j = i;
+      while (j < pieces.length && total + pieces[j].bytes.length <= cap) total += pieces[j++].bytes.length;
+      const round = pieces.slice(i, j);
+      i = j;
+      const bytes = Math.max(16, Math.ceil(total / 16) * 16);
+      if (!this.uploadStaging || this.uploadStaging.size < bytes) {
+        this.uploadStaging?.destroy();
+        this.uploadStaging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+      }
+      const staging = this.uploadStaging;
+      await staging.mapAsync(GPUMapMode.WRITE, 0, bytes);
+      const mapped = new Uint8Array(staging.getMappedRange(0, bytes));
+      let at = 0;
+      for (const p of round) {
+        mapped.set(p.bytes, at);
+        at += p.bytes.length;
+      }
+      staging.unmap();
+      const enc = device.createCommandEncoder();
+      at = 0;
+      for (const p of round) {
+        enc.copyBufferToBuffer(staging, at, p.target, p.offset, p.bytes.length);
+        at += p.bytes.length;
+      }
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
     }
-    const staging = this.uploadStaging;
-    await staging.mapAsync(GPUMapMode.WRITE, 0, bytes);
-    const mapped = staging.getMappedRange(0, bytes);
-    let at = 0;
-    for (const p of parts) {
-      new Uint8Array(mapped, at, p.data.byteLength).set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
-      at += p.data.byteLength;
-    }
-    staging.unmap();
-    const enc = device.createCommandEncoder();
-    at = 0;
-    for (const p of parts) {
-      if (p.data.byteLength) enc.copyBufferToBuffer(staging, at, p.target, 0, p.data.byteLength);
-      at += p.data.byteLength;
-    }
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
+  }
+
+  /** The most a staging buffer holds (ExecutorOptions.stagingBytes), a multiple of 16 bytes. */
+  private stagingCap(): number {
+    return this.staged;
   }
 
   private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
@@ -192,36 +222,49 @@ export class GpuExecutor {
   private async readSections(nodes: readonly Node[], state: RunState): Promise<Map<number, Float64Array>> {
     const device = this.gpu.device;
     const { chunks, arenas } = state;
+    // each node's part per chunk (one for batch-level values), filled from the device below
+    const parts = new Map<number, Float64Array[]>();
     const ranges = nodes.flatMap((n) => {
       const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node: n });
-      if (n.type.level === 'batch') return [{ node: n, source: this.gBuf!, offset: arenas.gOffsets[slot], length: 1 }];
-      return arenas.chunks.map((c, i) => ({ node: n, source: this.chunkBufs[i].d, offset: c.offsets[slot], length: c.segments.size(n.type.level) }));
+      const list = n.type.level === 'batch' ? [{ source: this.gBuf!, offset: arenas.gOffsets[slot], length: 1 }] : arenas.chunks.map((c, i) => ({ source: this.chunkBufs[i].d, offset: c.offsets[slot], length: c.segments.size(n.type.level) }));
+      parts.set(n.id, list.map((r) => new Float64Array(r.length)));
+      return list.map((r, i) => ({ ...r, into: parts.get(n.id)![i] }));
     });
-    const total = ranges.reduce((s, r) => s + r.length, 0);
-    const bytes = Math.max(16, Math.ceil((total * 4) / 16) * 16);
-    if (!this.staging || this.staging.size < bytes) {
-      this.staging?.destroy();
-      this.staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // pieces of at most one staging buffer, read in rounds
+    const capElements = this.stagingCap() / 4;
+    const pieces = ranges.flatMap((r) => {
+      const out: { source: GPUBuffer; offset: number; length: number; into: Float64Array; at: number }[] = [];
+      for (let at = 0; at < r.length; at += capElements) out.push({ source: r.source, offset: r.offset + at, length: Math.min(capElements, r.length - at), into: r.into, at });
+      return out;
+    });
+    for (let i = 0; i < pieces.length; ) {
+      let total = 0;
+      let j = i;
+      while (j < pieces.length && total + pieces[j].length <= capElements) total += pieces[j++].length;
+      const round = pieces.slice(i, j);
+      i = j;
+      const bytes = Math.max(16, Math.ceil((total * 4) / 16) * 16);
+      if (!this.staging || this.staging.size < bytes) {
+        this.staging?.destroy();
+        this.staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      }
+      const staging = this.staging;
+      const enc = device.createCommandEncoder();
+      let at = 0;
+      for (const p of round) {
+        enc.copyBufferToBuffer(p.source, p.offset * 4, staging, at * 4, p.length * 4);
+        at += p.length;
+      }
+      device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const all = new Float32Array(staging.getMappedRange(0, bytes));
+      at = 0;
+      for (const p of round) {
+        p.into.set(all.subarray(at, at + p.length), p.at);
+        at += p.length;
+      }
+      staging.unmap();
     }
-    const staging = this.staging;
-    const enc = device.createCommandEncoder();
-    let at = 0;
-    for (const r of ranges) {
-      if (r.length > 0) enc.copyBufferToBuffer(r.source, r.offset * 4, staging, at * 4, r.length * 4);
-      at += r.length;
-    }
-    device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const all = new Float32Array(staging.getMappedRange());
-    const parts = new Map<number, Float64Array[]>();
-    at = 0;
-    for (const r of ranges) {
-      const list = parts.get(r.node.id) ?? [];
-      list.push(Float64Array.from(all.subarray(at, at + r.length)));
-      parts.set(r.node.id, list);
-      at += r.length;
-    }
-    staging.unmap();
     return new Map(nodes.map((n) => [n.id, stitch(state.batch, chunks, n.type.level, parts.get(n.id)!)]));
   }
 

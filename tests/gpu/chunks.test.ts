@@ -171,6 +171,23 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
     expect(chunked).toBeGreaterThan(0);
   }, 300_000);
 
+  it('copies larger than one staging buffer go in rounds, with the same bits', async () => {
+    const cpu = compile('ctpo');
+    const batch = syntheticBatch({ seed: 6, tokens: 5000, groupSize: 4, inputs: cpu.inputs, maskName: cpu.maskName });
+    const [whole, rounds] = [await compileGpu(cpu, { device }), await compileGpu(cpu, { device, stagingBytes: 1000 })];
+    try {
+      const [a, b] = [await whole.run(batch), await rounds.run(batch)];
+      expect(b.loss).toBe(a.loss);
+      expect(b.metrics).toEqual(a.metrics);
+      expect([...b.grads.logp.data]).toEqual([...a.grads.logp.data]);
+      for (const [name, e] of Object.entries(a.exports)) expect([...b.exports[name].data], name).toEqual([...e.data]);
+      agree(a, cpu.run(batch), 'ctpo', { program: cpu.program, batch });
+    } finally {
+      whole.dispose();
+      rounds.dispose();
+    }
+  });
+
   it('a chunked batch run again, with its inputs refilled in place, follows the new values; reruns are bit-identical', async () => {
     const cpu = compile('gspo');
     const batch = interleave(syntheticBatch({ seed: 4, tokens: 3000, groupSize: 4, inputs: cpu.inputs, maskName: cpu.maskName }));
