@@ -101,7 +101,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
             { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, when: short, vec4: true },
             { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: short },
             { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'seq' }, when: long, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequences'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: long },
+            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequence-threads'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: long },
           ];
         }
         if (from !== 'token') {
@@ -134,7 +134,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
             ? { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long, vec4: true }
             : { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
           ...(to === 'seq' ? [] : [{ kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: to }, when: long }]),
-          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, to === 'seq' ? 'sequences' : 'chunks'), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: long }] : []),
+          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: long }] : []),
         ];
       }
       case 'group-local':

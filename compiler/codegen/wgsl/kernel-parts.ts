@@ -188,8 +188,8 @@ export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySe
 export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: BatchPartialsLayout = 'chunks'): { key: SectionKey; count: string } {
   // `count`: pairs in all chunks' slices together (slots.ts), for the combine
   if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: `${CHUNKS} * ${CAP[k.nodes[0].type.level]}` };
-  // a workgroup per sequence (reducePerSequenceVec4): one partial per sequence
-  if (layout === 'sequences') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'seq' }, count: `${CHUNKS} * ${CAP.seq}` };
+  // a workgroup per sequence straight to the batch: one partial per thread of each
+  if (layout === 'sequence-threads') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: wg, over: 'seq' }, count: `${CHUNKS} * (${CAP.seq} * ${wg}u)` };
   // one workgroup over a whole level (reduceWhole), when the batch runs in several chunks: one partial per chunk
   if (layout === 'whole') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'batch' }, count: CHUNKS };
   const chunk = wg * CHUNK_PER_THREAD;
@@ -198,8 +198,8 @@ export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, la
   return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `${CHUNKS} * ((${CAP[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u)` };
 }
 
-/** Where a batch reduction's first pass leaves its partials: per chunk of tokens, per sequence, or one per batch chunk. */
-export type BatchPartialsLayout = 'chunks' | 'sequences' | 'whole';
+/** Where a batch reduction's first pass leaves its partials: per thread of a chunk of tokens or of a sequence, or one per batch chunk. */
+export type BatchPartialsLayout = 'chunks' | 'sequence-threads' | 'whole';
 
 /**
  * Element j of the concatenated member lists of the segments at `to`: packed tokens of a sequence
