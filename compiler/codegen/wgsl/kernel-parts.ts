@@ -223,23 +223,27 @@ export function workgroupArrays(count: number, wg: number): string {
  */
 export function treeFold(wg: number, pairs: readonly string[]): string {
   const init = pairs.map((_, k) => `  part${k}[lid.x] = acc${k};\n  pcnt${k}[lid.x] = cnt${k};`).join('\n');
+  // thread 0 folds in registers and stores each result once
+  const load = pairs.map((_, k) => `    var f${k} = part${k}[0];\n    var c${k} = pcnt${k}[0];`).join('\n');
   const steps = pairs
     .map(
       (pair, k) => `      {
-        let a = part${k}[0];
+        let a = f${k};
         let b = part${k}[i];
-        let ca = pcnt${k}[0];
         let cb = pcnt${k}[i];
-        part${k}[0] = select(select(${pair}, a, cb == 0.0), b, ca == 0.0);
-        pcnt${k}[0] = ca + cb;
+        f${k} = select(select(${pair}, a, cb == 0.0), b, c${k} == 0.0);
+        c${k} = c${k} + cb;
       }`,
     )
     .join('\n');
+  const store = pairs.map((_, k) => `    part${k}[0] = f${k};\n    pcnt${k}[0] = c${k};`).join('\n');
   return `${init}
   workgroupBarrier();
   if (lid.x == 0u) {
+${load}
     for (var i = 1u; i < ${wg}u; i = i + 1u) {
 ${steps}
     }
+${store}
   }`;
 }
