@@ -165,7 +165,7 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
   function describeKernel(k: WgslKernel): string {
     const grid =
       k.grid.per === 'segment' ? (k.grid.level === 'batch' ? 'one workgroup' : `one workgroup per ${k.grid.level}`)
-      : k.grid.per === 'chunk' ? `a workgroup per ${k.grid.chunk} ${k.grid.level}s`
+      : k.grid.per === 'chunk' ? (k.grid.chunk === 1 ? `one workgroup per ${k.grid.level}` : `a workgroup per ${k.grid.chunk} ${k.grid.level}s`)
       : `one thread per ${k.grid.level}`;
     const when = !k.when ? [] : 'chunks' in k.when ? [k.when.chunks === 'one' ? 'when the batch fits one binding' : 'when the batch runs in chunks'] : [`when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`];
     return [grid, ...(k.scope === 'batch' ? ['once for the whole batch'] : []), ...when].join('; ');

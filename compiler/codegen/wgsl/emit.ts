@@ -25,9 +25,9 @@ import type { Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
 import { hoistSections, toGlobalArena, toVec4Arenas } from './arena-access.js';
 import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reductions.js';
 import { groupLocalKernel } from './group-local.js';
-import { CHUNK_PER_THREAD, SHORT_SEGMENT } from './kernel-parts.js';
+import { CHUNK_PER_THREAD, SHORT_SEGMENT, sequencesPerWorkgroup } from './kernel-parts.js';
 import { mapKernel, mapKernelVec4 } from './map-kernels.js';
-import { foldSegmentPartials, reducePerSegment, reducePerSequenceVec4, reducePerThread, reducePerThreadVec4 } from './segment-reductions.js';
+import { foldSegmentPartials, reducePerSegment, reducePerSequenceVec4, reducePerThread, reducePerThreadVec4, reduceSequencesToBatchVec4 } from './segment-reductions.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
 import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
@@ -100,7 +100,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           return [
             { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, when: short, vec4: true },
             { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: short },
-            { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'seq' }, when: long, vec4: true },
+            { kernel: k, code: reduceSequencesToBatchVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: 'seq', chunk: sequencesPerWorkgroup(workgroupSize) }, when: long, vec4: true },
             { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequence-threads'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: long },
           ];
         }

@@ -1,6 +1,7 @@
 /** Reductions to sequences or groups: a thread per short segment, a workgroup per long one. */
+import { InternalError } from '../../../src/diagnostics/diagnostic.js';
 import type { ReduceKernel } from '../../plan/plan.js';
-import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, loopInvariant, memberOf, origins, segmentPass, store, treeFold, workgroupArrays } from './kernel-parts.js';
+import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, loopInvariant, memberOf, origins, segmentPass, sequencesPerWorkgroup, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
@@ -123,20 +124,13 @@ export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialize
     }
     return store(slots, n, 'seg', `select(0.0, part${i}[0], pcnt${i}[0] > 0.0)`);
   });
-  // Straight to the batch, each thread stores its own partial and the combine folds them all: no
-  // barrier and no fold here (on llvmpipe those cost 0.5 ms per 1000 workgroups, a tenth of dapo).
-  const threadPartials = nodes.map((n, i) => {
-    const partials = slots.slot(batchPartials(k, n, wg, 'sequence-threads').key);
-    return `D[sec(${partials}u) + 2u * (seg * ${wg}u + lid.x)] = acc${i};\n  D[sec(${partials}u) + 2u * (seg * ${wg}u + lid.x) + 1u] = cnt${i};`;
-  });
-  const fold = toBatch
-    ? `  ${threadPartials.join('\n  ')}`
-    : `${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
+  if (toBatch) throw new InternalError('codegen-wgsl', 'a reduction straight to the batch takes reduceSequencesToBatchVec4');
+  const fold = `${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }`;
   return `${PRELUDE}
-${toBatch ? '' : workgroupArrays(nodes.length, wg)}
+${workgroupArrays(nodes.length, wg)}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let seg = wid.x + wid.y * nwg.x;
@@ -154,6 +148,48 @@ ${indent([...v.loads(), ...bodies.map((b) => b.body), ...v.stores()], '    ')}
   }
   ${bodies[0].collapse}
 ${fold}
+}
+`;
+}
+
+/**
+ * A reduction of long sequences' tokens straight to the batch: a workgroup walks a run of
+ * sequences, one after the other, its threads strided over each one's vec4s (so the sequence's
+ * own values are one uniform load), each thread folding into its own (value, count) partial, which
+ * the combine folds: no barrier, no fold in the workgroup.
+ */
+export function reduceSequencesToBatchVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+  const nodes = k.nodes;
+  const per = sequencesPerWorkgroup(wg);
+  const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
+  const v = vectorQuad(slots, 'g', { lo: 'lo', hi: 'hi' });
+  const invariant = loopInvariant(slots, materialized, k.alongside, { seq: 'seg' });
+  const body = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside, quad: v, scope: { seq: 'seg' }, invariant });
+  const partials = nodes.map((n, i) => {
+    const at = slots.slot(batchPartials(k, n, wg, 'sequence-threads').key);
+    return `D[sec(${at}u) + 2u * q] = acc${i};\n  D[sec(${at}u) + 2u * q + 1u] = cnt${i};`;
+  });
+  return `${PRELUDE}
+${origins(nodes)}@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  let q = w * ${wg}u + lid.x;
+  let last = min(I[1], (w + 1u) * ${per}u);
+  ${body.decls}
+  for (var seg = w * ${per}u; seg < last; seg = seg + 1u) {
+    let lo = I[sec(${starts}u) + seg];
+    let hi = I[sec(${starts}u) + seg + 1u];
+    let gh = (hi + 3u) / 4u;
+${indent(invariant.lines(), '    ')}
+    var g = lo / 4u + lid.x;
+    loop {
+      if (g >= gh) { break; }
+${indent([...v.loads(), body.body, ...v.stores()], '      ')}
+      g = g + ${wg}u;
+    }
+  }
+  ${body.collapse}
+  ${partials.join('\n  ')}
 }
 `;
 }
