@@ -71,7 +71,10 @@ export function splitBatch(batch: RaggedBatch, limit: number, bytes: (sizes: { t
   return chunks;
 }
 
-const bytesText = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 2 ** 10 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${b} B`);
+/** A byte count for messages: MiB, KiB or bytes. */
+export function bytesText(b: number): string {
+  return b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 2 ** 10 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${b} B`;
+}
 
 function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly number[][]): Chunk {
   const seqs = Int32Array.from(seqsOf.slice(g0, g1).flat().sort((a, b) => a - b));

@@ -15,7 +15,7 @@ import { outputNodes } from '../../src/ir/program.js';
 import { BatchError, type RaggedBatch } from '../batch/batch.js';
 import { InternalError } from '../../src/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
-import { partOf, splitBatch, stitch, type Chunk } from './chunks.js';
+import { bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
 import { buildArenas, chunkBindingBytes, type Arenas, type RunValues } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
@@ -37,10 +37,6 @@ function pipelineLayout(device: GPUDevice): GPUPipelineLayout {
     layoutCache.set(device, (layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] })));
   }
   return layout;
-}
-
-function bytesText(b: number): string {
-  return b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : b >= 2 ** 10 ? `${(b / 2 ** 10).toFixed(0)} KiB` : `${b} B`;
 }
 
 /** Where the last run left things, for rerunResident. */
@@ -88,8 +84,8 @@ export class GpuExecutor {
   /** Bind groups per pipeline and chunk, valid while the arena buffers stay the same. */
   private bindGroups = new Map<GPUComputePipeline, GPUBindGroup[]>();
   private readonly limit: number;
-  /** See ExecutorOptions.stagingBytes. */
-  private readonly staged: number;
+  /** The most one staging buffer holds (ExecutorOptions.stagingBytes), a multiple of 16 bytes. */
+  private readonly stagingBytes: number;
 
   constructor(
     private readonly gpu: GpuDevice,
@@ -105,7 +101,7 @@ export class GpuExecutor {
     if (opts.stagingBytes !== undefined && !(Number.isInteger(opts.stagingBytes) && opts.stagingBytes >= 16)) {
       throw new GpuError(`stagingBytes must be an integer of at least 16, got ${opts.stagingBytes}`);
     }
-    this.staged = Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
+    this.stagingBytes = Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
     const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
     pipelineCache.set(gpu.device, cached);
     this.pipelines = cached;
@@ -164,7 +160,7 @@ export class GpuExecutor {
   private async upload(parts: readonly { readonly target: GPUBuffer; readonly data: Float32Array | Uint32Array }[]): Promise<void> {
     const device = this.gpu.device;
     // pieces of at most one staging buffer's size, in rounds that each fill it at most once
-    const cap = this.stagingCap();
+    const cap = this.stagingBytes;
     const pieces = parts.flatMap((p) => {
       const bytes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
       const out: { target: GPUBuffer; offset: number; bytes: Uint8Array }[] = [];
@@ -202,11 +198,6 @@ export class GpuExecutor {
     }
   }
 
-  /** The most a staging buffer holds (ExecutorOptions.stagingBytes), a multiple of 16 bytes. */
-  private stagingCap(): number {
-    return this.staged;
-  }
-
   private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
     const count = k.grid.level === 'token' ? batch.numTokens : k.grid.level === 'seq' ? batch.numSeqs : k.grid.level === 'group' ? batch.numGroups : 1;
     const groups = k.grid.per === 'segment' ? count : k.grid.per === 'chunk' ? Math.ceil(count / k.grid.chunk) : Math.ceil(count / k.workgroupSize);
@@ -231,7 +222,7 @@ export class GpuExecutor {
       return list.map((r, i) => ({ ...r, into: parts.get(n.id)![i] }));
     });
     // pieces of at most one staging buffer, read in rounds
-    const capElements = this.stagingCap() / 4;
+    const capElements = this.stagingBytes / 4;
     const pieces = ranges.flatMap((r) => {
       const out: { source: GPUBuffer; offset: number; length: number; into: Float64Array; at: number }[] = [];
       for (let at = 0; at < r.length; at += capElements) out.push({ source: r.source, offset: r.offset + at, length: Math.min(capElements, r.length - at), into: r.into, at });

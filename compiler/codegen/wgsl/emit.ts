@@ -6,8 +6,8 @@
  *  - map: a workgroup per chunk of elements, threads strided over it (no launch per element);
  *  - reduce to the batch from tokens: branch-free first pass storing partials, then one
  *    workgroup folds the partials in a fixed order and runs the batch-level epilogue. The first
- *    pass takes a chunk of tokens per workgroup when sequences are short, a sequence per
- *    workgroup when they are long (its sequence-level values are then one uniform load);
+ *    pass takes a chunk of tokens per workgroup when sequences are short, a run of sequences per
+ *    workgroup (one on a GPU) when they are long (a sequence's values are then one uniform load);
  *  - reduce to the batch from seqs or groups: one workgroup over all of them (one dispatch);
  *  - reduce to seqs or groups: a thread per segment when segments are short; when long, a
  *    workgroup per segment (for sequences, its threads' partials folded in the workgroup; for
@@ -93,8 +93,8 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
         if (to === 'batch') {
           // two passes: partials across many workgroups, then one fixed-order combine. Short
           // sequences: a workgroup per chunk of tokens, a sequence's values read per token through
-          // seq_of. Long ones: a workgroup per sequence, which reads them once (uniform) and
-          // gathers nothing.
+          // seq_of. Long ones: a workgroup walks a run of sequences, reading each one's values once
+          // (uniform) and gathering nothing.
           const short = { from: 'token' as Level, to: 'seq' as Level, meanBelow: SHORT_SEGMENT };
           const long = { from: 'token' as Level, to: 'seq' as Level, meanAtLeast: SHORT_SEGMENT };
           return [
