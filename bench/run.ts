@@ -2,7 +2,7 @@
  * `npm run bench [-- --json] [-- --quick] [-- --shape short]`: loss + gradient of dapo (token
  * ratio), gspo (sequence ratio) and ctpo (cumulative ratio, a scan) at 2^16 and 2^20 ragged tokens,
  * measured in one run against (a) a WGSL kernel that only streams the same minimal bytes (the
- * practical limit), (b) plain-JS loops (dapo only: a hand-written reference loop), (c) Credo's CPU
+ * practical limit), (b) plain-JS loops (dapo only: hand-written typed-array loops, bench/plain-js.ts), (c) Credo's CPU
  * interpreter and (d) jax-js jit(valueAndGrad) on its own Dawn device (bench/jaxjs.ts).
  * Batch shape: `long` (default) is the peer baseline's (lengths about 64..2048, groups of 8);
  * `short` has lengths 1..127.
@@ -16,13 +16,13 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { syntheticBatch } from '../runtime/batch/synthetic.js';
-import type { RaggedBatch } from '../runtime/batch/batch.js';
-import type { Program } from '../src/ir/program.js';
-import type { Level } from '../src/types/types.js';
+import { countAt, type RaggedBatch } from '../core/batch/batch.js';
+import type { Program } from '../core/ir/program.js';
+import type { Level } from '../core/types/types.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { compileGpu } from '../src/gpu.js';
 import { compile } from '../src/objective.js';
-import { dapoRef } from '../tests/reference/dapo.js';
+import { plainDapo } from './plain-js.js';
 import { benchJax, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
 
 interface Row { objective: string; tokens: number; tool: string; resident_ms: number | null; e2e_ms: number | null; gbps: number | null; note?: string }
@@ -61,7 +61,7 @@ const minimalBytes = (b: RaggedBatch) => b.numTokens * 16 + b.numSeqs * 4;
  * per-token exports, log_ratio and ratio: 24 B/token).
  */
 function objectiveBytes(program: Program, b: RaggedBatch): number {
-  const count = (level: Level) => (level === 'token' ? b.numTokens : level === 'seq' ? b.numSeqs : level === 'group' ? b.numGroups : 1);
+  const count = (level: Level) => countAt(b, level);
   let bytes = 4 * b.numTokens; // the mask
   for (const i of program.inputs) bytes += 4 * count(i.level);
   for (const [name] of program.grads) bytes += 4 * count(program.inputs.find((i) => i.name === name)!.level);
@@ -147,11 +147,6 @@ async function paired(credo: () => Promise<number>, stream: Stream, credoBytes: 
   return { credo: median(c), stream: median(s), ratio: median(r) };
 }
 
-function refBatch(b: RaggedBatch) {
-  const t = (n: string) => Array.from(b.tensors.get(n)!.data);
-  return { offsets: Array.from(b.offsets), groupOf: Array.from(b.groupOf), numGroups: b.numGroups, mask: Array.from(b.mask), logp: t('logp'), old_logp: t('old_logp'), ref_logp: t('logp'), reward: t('reward') };
-}
-
 async function main(): Promise<void> {
   const rows: Row[] = [];
   /** credo-gpu / stream-limit bandwidth, the median of paired runs (see paired). */
@@ -194,9 +189,8 @@ async function main(): Promise<void> {
       const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
       rows.push({ objective: name, tokens, tool: 'credo-cpu', resident_ms: cpuMs, e2e_ms: cpuMs, gbps: gbps(cpuMs), note: 'float64 reference interpreter' });
       if (name === 'dapo') {
-        const rb = refBatch(batch);
-        const ms = await time(() => dapoRef(rb), quick ? 1 : 3);
-        rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'tests/reference/dapo.ts (arrays of numbers)' });
+        const ms = await time(() => plainDapo(batch), quick ? 1 : 3);
+        rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'bench/plain-js.ts (typed-array loops)' });
       }
     }
     if (stream) {

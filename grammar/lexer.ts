@@ -1,7 +1,7 @@
 /** source text → tokens, with unexpected characters reported as diagnostics (E0003). */
 import { Lexer, type IToken } from 'chevrotain';
-import { error, type Diagnostic } from '../src/diagnostics/diagnostic.js';
-import type { SourceFile } from '../src/source/source-file.js';
+import { error, type Diagnostic } from '../core/diagnostics/diagnostic.js';
+import type { SourceFile } from '../core/source/source-file.js';
 import { allTokens } from './tokens.js';
 
 const lexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });

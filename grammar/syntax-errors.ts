@@ -3,8 +3,8 @@
  * span when the parser was waiting for its `)` (E0002).
  */
 import type { IRecognitionException, IToken } from 'chevrotain';
-import { error, type Diagnostic } from '../src/diagnostics/diagnostic.js';
-import type { SourceFile, Span } from '../src/source/source-file.js';
+import { error, type Diagnostic } from '../core/diagnostics/diagnostic.js';
+import type { SourceFile, Span } from '../core/source/source-file.js';
 import { LParen, RParen } from './tokens.js';
 
 export function syntaxDiagnostics(file: SourceFile, tokens: IToken[], errors: IRecognitionException[], lexErrorLines: ReadonlySet<number> = new Set()): Diagnostic[] {

@@ -11,10 +11,10 @@ import { differentiate, lossIgnoresGradInputs } from '../compiler/autodiff/grad.
 import { tokenize } from '../grammar/lexer.js';
 import { parseTokens } from '../grammar/parser.js';
 import { syntaxDiagnostics } from '../grammar/syntax-errors.js';
-import { hasErrors, warning, type Diagnostic } from './diagnostics/diagnostic.js';
-import { printProgram } from './ir/print.js';
-import type { Program } from './ir/program.js';
-import { SourceFile } from './source/source-file.js';
+import { hasErrors, warning, type Diagnostic } from '../core/diagnostics/diagnostic.js';
+import { printProgram } from '../core/ir/print.js';
+import type { Program } from '../core/ir/program.js';
+import { SourceFile } from '../core/source/source-file.js';
 import { modulePath, moduleNames } from './stdlib.js';
 import type { Module } from '../compiler/front/ast.js';
 

@@ -8,7 +8,7 @@
  */
 import { emitWgsl, type WgslProgram } from '../compiler/codegen/wgsl/emit.js';
 import { planKernels, type KernelPlan, type PlanOptions } from '../compiler/plan/plan.js';
-import type { RaggedBatch } from '../runtime/batch/batch.js';
+import type { RaggedBatch } from '../core/batch/batch.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { GpuExecutor, type ExecutorOptions, type GpuRunResult } from '../runtime/webgpu/executor.js';
 import { checkParams, compile, type Objective, type RunOptions } from './objective.js';

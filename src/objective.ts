@@ -8,11 +8,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { evaluate, type EvalResult } from '../compiler/interp/eval.js';
-import type { InputSpec, RaggedBatch } from '../runtime/batch/batch.js';
+import type { InputSpec, RaggedBatch } from '../core/batch/batch.js';
 import { compileSource } from './compile.js';
-import { error, UserError, type Diagnostic } from './diagnostics/diagnostic.js';
-import { closest } from './diagnostics/suggest.js';
-import type { Program } from './ir/program.js';
+import { error, UserError, type Diagnostic } from '../core/diagnostics/diagnostic.js';
+import { closest } from '../core/diagnostics/suggest.js';
+import type { Program } from '../core/ir/program.js';
 import { objectiveNames, objectivePath } from './stdlib.js';
 
 export interface RunOptions {

@@ -4,15 +4,13 @@
  * Only nodes that depend on a `grad` input through differentiable edges are visited.
  * Gradients at masked-out tokens are 0 by definition (those tokens never reach the loss).
  */
-import { IrBuilder } from '../../src/ir/build.js';
-import { topoSort, type Node } from '../../src/ir/node.js';
-import type { Program } from '../../src/ir/program.js';
-import { InternalError } from '../../src/diagnostics/diagnostic.js';
+import { IrBuilder } from '../../core/ir/build.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
+import type { Program } from '../../core/ir/program.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { VJP, type VjpRule } from './vjp-rules.js';
-import type { Op } from '../../src/ir/op.js';
+import { OP_INFO, type Op } from '../../core/ir/op.js';
 
-/** Ops whose result never carries a gradient. */
-const NON_DIFFERENTIABLE: ReadonlySet<Op> = new Set(['sg', 'rank', 'quantile_weight', 'prefix_id', 'cast', 'mask', 'size', 'clock', 'param', 'const']);
 
 export function differentiate(program: Program): Program {
   const b = new IrBuilder(program.graph);
@@ -50,7 +48,7 @@ function activeNodes(program: Program, order: readonly Node[]): Set<number> {
   const wrt = new Set(program.inputs.filter((i) => i.grad).map((i) => i.name));
   const active = new Set<number>();
   for (const n of order) {
-    if (n.type.dtype !== 'f32' || NON_DIFFERENTIABLE.has(n.op)) continue;
+    if (n.type.dtype !== 'f32' || !OP_INFO[n.op].differentiable) continue;
     if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
   }
   return active;

@@ -4,9 +4,9 @@
  * `where` routes it to the taken branch; `sg` blocks it. A rule returns, for each source, its
  * adjoint contribution at the source's level, or null where no gradient flows.
  */
-import type { IrBuilder } from '../../src/ir/build.js';
-import type { Node } from '../../src/ir/node.js';
-import type { Op, OpArgs, UnaryOp } from '../../src/ir/op.js';
+import type { IrBuilder } from '../../core/ir/build.js';
+import type { Node } from '../../core/ir/node.js';
+import type { KeyedReduceFn, Op, OpArgs, ReduceFn, UnaryOp } from '../../core/ir/op.js';
 
 export type VjpRule<K extends Op> = (b: IrBuilder, node: Node<K> & { args: OpArgs[K] }, g: Node) => (Node | null)[];
 
@@ -28,10 +28,58 @@ const UNARY: { [K in UnaryOp]: ((b: IrBuilder, x: Node, y: Node, g: Node) => Nod
   relu: (b, x, _y, g) => b.where(b.binary('gt', x, b.constant(0)), g, b.constant(0)),
   tanh: (b, _x, y, g) => b.mul(g, b.sub(b.constant(1), b.mul(y, y))),
   floor: () => null,
+  ceil: () => null,
+  round: () => null,
   cos: (b, x, _y, g) => b.unary('neg', b.mul(g, b.unary('sin', x))),
   sin: (b, x, _y, g) => b.mul(g, b.unary('cos', x)),
   not: () => null,
 };
+
+/**
+ * The adjoint of each member `x` of a reduction `n` (result y per segment) given the result's
+ * adjoint `gx`, already broadcast to the members' level. The caller zeroes non-members.
+ */
+type ReduceVjp = (b: IrBuilder, n: Node, x: Node, gx: Node, cond: Node | undefined) => Node;
+
+/** max/min: split evenly among the members equal to the extreme value. */
+const extremeVjp: ReduceVjp = (b, n, x, gx, cond) => {
+  const hit = b.binary('eq', x, b.broadcast(n, x.type.level));
+  const ties = b.reduce('sum', b.where(hit, b.constant(1), b.constant(0)), n.type.level, cond);
+  return b.where(hit, b.div(gx, b.broadcast(b.binary('max', ties, b.constant(1)), x.type.level)), b.constant(0));
+};
+
+const REDUCE_VJP: { readonly [K in ReduceFn]: ReduceVjp } = {
+  sum: (_b, _n, _x, gx) => gx,
+  // torch.prod's rule: ∂y/∂x_i is the product of the other members — y / x_i when no member is 0;
+  // with exactly one zero member, the product of the others for it and 0 for the rest; with two
+  // or more, 0 for all. Never a division by zero.
+  prod: (b, n, x, gx, cond) => {
+    const level = x.type.level;
+    const zero = b.binary('eq', x, b.constant(0));
+    const zeros = b.broadcast(b.reduce('sum', b.where(zero, b.constant(1), b.constant(0)), n.type.level, cond), level);
+    const othersOfZero = b.broadcast(b.reduce('prod', b.where(zero, b.constant(1), x), n.type.level, cond), level);
+    const noZero = b.div(b.broadcast(n, level), b.where(zero, b.constant(1), x));
+    const oneZero = b.where(zero, othersOfZero, b.constant(0));
+    const share = b.where(b.binary('eq', zeros, b.constant(0)), noZero, b.where(b.binary('eq', zeros, b.constant(1)), oneZero, b.constant(0)));
+    return b.mul(gx, share);
+  },
+  max: extremeVjp,
+  min: extremeVjp,
+};
+
+/** Keyed reductions: every element of a bucket receives the bucket's value, so a member's adjoint sums the bucket's adjoints (`spread`). */
+const KEYED_VJP: { readonly [K in KeyedReduceFn]: (b: IrBuilder, n: Node<'keyed_reduce'>, spread: Node) => Node } = {
+  sum: (b, n, spread) => (n.src[2] ? b.where(n.src[2], spread, b.constant(0)) : spread),
+  max: (b, n, spread) => keyedExtremeVjp(b, n, spread),
+  min: (b, n, spread) => keyedExtremeVjp(b, n, spread),
+};
+
+function keyedExtremeVjp(b: IrBuilder, n: Node<'keyed_reduce'>, spread: Node): Node {
+  const [x, key, cond] = n.src;
+  const hit = cond ? b.binary('and', cond, b.binary('eq', x, n)) : b.binary('eq', x, n);
+  const ties = b.keyedReduce('sum', b.where(hit, b.constant(1), b.constant(0)), key, n.args.to, cond);
+  return b.where(hit, b.div(spread, b.binary('max', ties, b.constant(1))), b.constant(0));
+}
 
 /** Share of the gradient a side of min/max gets: 1 if it alone wins, ½ on a tie, else 0. */
 function tieShare(b: IrBuilder, wins: 'lt' | 'gt', self: Node, other: Node): Node {
@@ -82,23 +130,10 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
   reduce: (b, n, g) => {
     const [x, cond] = n.src;
     const gx = b.broadcast(g, x.type.level);
-    const selected = (v: Node) => (cond ? b.where(cond, v, b.constant(0)) : v);
-    if (n.args.fn === 'sum') return [selected(gx), null];
-    // max/min: split evenly among the elements equal to the extreme value.
-    const hit = b.binary('eq', x, b.broadcast(n, x.type.level));
-    const ties = b.reduce('sum', b.where(hit, b.constant(1), b.constant(0)), n.type.level, cond);
-    return [selected(b.where(hit, b.div(gx, b.broadcast(b.binary('max', ties, b.constant(1)), x.type.level)), b.constant(0))), null];
+    const share = REDUCE_VJP[n.args.fn](b, n, x, gx, cond);
+    return [cond ? b.where(cond, share, b.constant(0)) : share, null];
   },
-  keyed_reduce: (b, n, g) => {
-    const [x, key, cond] = n.src;
-    const { to } = n.args;
-    // every element of a bucket receives the bucket's value, so a member's adjoint sums the bucket's adjoints
-    const spread = b.keyedReduce('sum', g, key, to);
-    if (n.args.fn === 'sum') return [cond ? b.where(cond, spread, b.constant(0)) : spread, null, null];
-    const hit = cond ? b.binary('and', cond, b.binary('eq', x, n)) : b.binary('eq', x, n);
-    const ties = b.keyedReduce('sum', b.where(hit, b.constant(1), b.constant(0)), key, to, cond);
-    return [b.where(hit, b.div(spread, b.binary('max', ties, b.constant(1))), b.constant(0)), null, null];
-  },
+  keyed_reduce: (b, n, g) => [KEYED_VJP[n.args.fn](b, n, b.keyedReduce('sum', g, n.src[1], n.args.to)), null, null],
   prefix_id: none,
   scan: (b, n, g) => {
     const [, c] = n.src;

@@ -7,9 +7,9 @@
  * constant and coarser-level factors move out of sums (sum is linear).
  */
 import { BINARY, UNARY } from '../interp/eval.js';
-import type { Node } from '../../src/ir/node.js';
-import type { Op, OpArgs } from '../../src/ir/op.js';
-import { isCoarserOrEqual, type Level } from '../../src/types/types.js';
+import type { Node } from '../../core/ir/node.js';
+import type { Op, OpArgs, ReduceFn } from '../../core/ir/op.js';
+import { isCoarserOrEqual, type Level } from '../../core/types/types.js';
 import { app, asMonomials, num, poly, type Factor, type Monomial, type Term } from './term.js';
 
 export interface Bindings {
@@ -79,6 +79,16 @@ function power(a: Term, k: number, level: Level, n: Node): Term {
   }
   return poly([{ coef: 1, factors: [{ term: a, power: k }] }], level, spansOf(n));
 }
+
+const opaqueReduce = (n: Node<'reduce'>, kids: Term[]) => tagged(n, kids, `${n.args.fn}[${n.src[0].type.level}→${n.type.level}]`);
+
+/** Sums are linear (normalised through their summands); the other reductions are opaque applications. */
+const REDUCE_CANON: { readonly [K in ReduceFn]: (n: Node<'reduce'>, kids: Term[]) => Term } = {
+  sum: (n, kids) => reduceSum(n, kids),
+  prod: opaqueReduce,
+  max: opaqueReduce,
+  min: opaqueReduce,
+};
 
 function sorted(kids: Term[]): Term[] {
   return [...kids].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
@@ -182,7 +192,7 @@ const RULES: { [K in Op]: Rule<K> } = {
   },
   sg: (_n, [x]) => x,
   broadcast: (_n, [x]) => x,
-  reduce: (n, kids) => (n.args.fn === 'sum' ? reduceSum(n, kids) : tagged(n, kids, `${n.args.fn}[${n.src[0].type.level}→${n.type.level}]`)),
+  reduce: (n, kids) => REDUCE_CANON[n.args.fn](n, kids),
   keyed_reduce: (n, kids) => tagged(n, kids, `keyed_${n.args.fn}[${n.src[0].type.level}→${n.args.to}]`),
   // a scan of zeros is zero whatever the coefficients
   scan: (n, kids) => (isNum(kids[0]) && kids[0].value === 0 ? num(0, 'token', spansOf(n)) : tagged(n, kids, n.args.reverse ? 'rscan' : 'scan')),

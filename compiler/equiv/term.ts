@@ -5,8 +5,8 @@
  * Everything else is an `app` of an operator to canonical children. Every term remembers the
  * source spans of the IR nodes it came from, for `credo equiv --explain`.
  */
-import type { Span } from '../../src/source/source-file.js';
-import type { Level } from '../../src/types/types.js';
+import type { Span } from '../../core/source/source-file.js';
+import type { Level } from '../../core/types/types.js';
 
 export interface Factor {
   readonly term: Term;

@@ -3,8 +3,8 @@
  * a missing one is a compiler bug (InternalError).
  */
 import type { CstNode, IToken } from 'chevrotain';
-import { InternalError } from '../../src/diagnostics/diagnostic.js';
-import { joinSpans, type SourceFile, type Span } from '../../src/source/source-file.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
+import { joinSpans, type SourceFile, type Span } from '../../core/source/source-file.js';
 import type { BinaryOp, Expr, Ident, Item, Module } from './ast.js';
 
 type Children = Record<string, (CstNode | IToken)[] | undefined>;

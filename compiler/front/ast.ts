@@ -1,5 +1,5 @@
 /** The AST of a Credo module. Every node has a span; names keep their own span for messages. */
-import type { Span } from '../../src/source/source-file.js';
+import type { Span } from '../../core/source/source-file.js';
 
 export interface Ident {
   readonly text: string;
@@ -42,6 +42,6 @@ export type Item =
   | { readonly kind: 'export'; readonly name: Ident; readonly value: Expr; readonly span: Span };
 
 export interface Module {
-  readonly file: import('../../src/source/source-file.js').SourceFile;
+  readonly file: import('../../core/source/source-file.js').SourceFile;
   readonly items: readonly Item[];
 }

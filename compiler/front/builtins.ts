@@ -2,18 +2,23 @@
  * The built-in names of the language: values (schedule clock, sizes, constants) and functions,
  * grouped by how they are checked. `docs/language.md` documents each one.
  */
-import type { QuantileMethod, UnaryOp } from '../../src/ir/op.js';
+import { UNARY_INFO, UNARY_OPS, type QuantileMethod, type ReduceFn, type UnaryOp } from '../../core/ir/op.js';
 
 export const BUILTIN_VALUES = ['step', 'total_steps', 'position', 'length', 'group_size', 'num_seqs', 'num_groups', 'num_tokens', 'pi'] as const;
 export type BuiltinValue = (typeof BUILTIN_VALUES)[number];
 
-export const UNARY_FUNCTIONS: Record<string, UnaryOp> = {
-  exp: 'exp', log: 'log', log1p: 'log1p', expm1: 'expm1', sqrt: 'sqrt', abs: 'abs', sign: 'sign', sigmoid: 'sigmoid',
-  logsigmoid: 'logsigmoid', softplus: 'softplus', relu: 'relu', tanh: 'tanh', floor: 'floor', cos: 'cos', sin: 'sin',
-};
+/** Elementwise functions by the name a program calls them (core/ir/op.ts UNARY_INFO). */
+export const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = Object.fromEntries(
+  UNARY_OPS.flatMap((op) => {
+    const surface: string | null = UNARY_INFO[op].surface;
+    return surface ? [[surface, op]] : [];
+  }),
+);
 
-export const REDUCTIONS = ['sum', 'mean', 'max', 'min', 'count', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp'] as const;
+export const REDUCTIONS = ['sum', 'mean', 'max', 'min', 'prod', 'count', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp'] as const;
 export type Reduction = (typeof REDUCTIONS)[number];
+/** Every primitive reduction of the IR can be written: `tsc` fails here when one is missing above. */
+export const PRIMITIVE_REDUCTIONS_ARE_SURFACE: ReduceFn extends Reduction ? true : never = true;
 
 export const QUANTILES: Record<string, QuantileMethod> = {
   quantile: 'linear', quantile_lower: 'lower', quantile_higher: 'higher', quantile_nearest: 'nearest', quantile_midpoint: 'midpoint',

@@ -4,21 +4,21 @@
  * logsumexp) expand into primitive IR here, with their empty-set values built in (sum 0, mean 0,
  * count 0, var/std 0, max/min/logsumexp 0).
  */
-import { error } from '../../src/diagnostics/diagnostic.js';
-import { closest } from '../../src/diagnostics/suggest.js';
-import type { Node } from '../../src/ir/node.js';
-import type { Span } from '../../src/source/source-file.js';
-import { isLevel, LEVELS, levelRank, type Level } from '../../src/types/types.js';
+import { error } from '../../core/diagnostics/diagnostic.js';
+import { closest } from '../../core/diagnostics/suggest.js';
+import type { Node } from '../../core/ir/node.js';
+import type { Span } from '../../core/source/source-file.js';
+import { isLevel, LEVELS, levelRank, type Level } from '../../core/types/types.js';
 import type { Expr } from './ast.js';
 import { KEYED_REDUCTIONS, OTHER_FUNCTIONS, QUANTILES, REDUCTIONS, SCANS, SCHEDULES, UNARY_FUNCTIONS, type Reduction } from './builtins.js';
-import type { Checker, Env } from './check.js';
+import type { Env, Lowering } from './context.js';
 
 type Call = Extract<Expr, { kind: 'call' }>;
 
 /** Functions that accept `per LEVEL` and `where COND`. */
 const SEGMENTED = new Set<string>([...REDUCTIONS, ...Object.keys(QUANTILES), 'rank', 'top_k']);
 
-export function lowerBuiltinCall(c: Checker, e: Call, env: Env): Node | null {
+export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
   const isMinMaxElementwise = (name === 'min' || name === 'max') && e.args.length === 2 && !e.per && !e.where;
   if (!SEGMENTED.has(name) || isMinMaxElementwise) {
@@ -85,7 +85,7 @@ export function lowerBuiltinCall(c: Checker, e: Call, env: Env): Node | null {
 }
 
 /** Lowers exactly `n` arguments (or reports the arity). */
-function args(c: Checker, e: Call, env: Env, n: number, what = `\`${e.callee.text}\``): Node[] | null {
+function args(c: Lowering, e: Call, env: Env, n: number, what = `\`${e.callee.text}\``): Node[] | null {
   if (e.args.length !== n) {
     return c.report(
       error('E0105', `${what} takes ${n} argument${n === 1 ? '' : 's'}, got ${e.args.length}`, e.span, { label: 'wrong number of arguments' }),
@@ -95,14 +95,14 @@ function args(c: Checker, e: Call, env: Env, n: number, what = `\`${e.callee.tex
   return xs.every((x) => x !== null) ? (xs as Node[]) : null;
 }
 
-function elementwise(c: Checker, e: Call, env: Env, fn: 'min' | 'max' | 'pow'): Node | null {
+function elementwise(c: Lowering, e: Call, env: Env, fn: 'min' | 'max' | 'pow'): Node | null {
   const xs = args(c, e, env, 2);
   if (!xs || !xs.every((x, i) => c.requireNumber(x, e.args[i].span, `\`${e.callee.text}\``))) return null;
   return c.b.binary(fn, xs[0], xs[1], e.span);
 }
 
 /** The `per LEVEL` target (batch by default), checked against the source level. */
-function target(c: Checker, e: Call, x: Node): Level | null {
+function target(c: Lowering, e: Call, x: Node): Level | null {
   let to: Level = 'batch';
   if (e.per) {
     if (!isLevel(e.per.text)) {
@@ -130,7 +130,7 @@ function target(c: Checker, e: Call, x: Node): Level | null {
 }
 
 /** The `where` filter, which must not be finer than the reduced value. */
-function filter(c: Checker, e: Call, env: Env, x: Node): Node | null | undefined {
+function filter(c: Lowering, e: Call, env: Env, x: Node): Node | null | undefined {
   if (!e.where) return undefined;
   const f = c.expr(e.where, env);
   if (!f || !c.requireBool(f, e.where.span, 'the `where` filter')) return null;
@@ -145,7 +145,7 @@ function filter(c: Checker, e: Call, env: Env, x: Node): Node | null | undefined
   return f;
 }
 
-function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
+function reduction(c: Lowering, e: Call, env: Env, fn: Reduction): Node | null {
   if (e.args.length !== 1) {
     return c.report(
       error('E0105', `\`${fn}\` takes one argument, got ${e.args.length}`, e.span, {
@@ -195,6 +195,7 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
       return mean();
     case 'max':
     case 'min':
+    case 'prod':
       return b.reduce(fn, x, to, cond, s);
     case 'var_pop':
       return b.div(sqDev(), b.binary('max', n(), b.constant(1), s), s);
@@ -214,7 +215,7 @@ function reduction(c: Checker, e: Call, env: Env, fn: Reduction): Node | null {
 }
 
 /** `f(x per LEVEL by KEY where COND)`: each element gets the reduction over its key's bucket. */
-function keyed(c: Checker, e: Call, env: Env, fn: Reduction, value: Node): Node | null {
+function keyed(c: Lowering, e: Call, env: Env, fn: Reduction, value: Node): Node | null {
   const key = c.expr(e.by!, env);
   if (!key || !c.requireNumber(key, e.by!.span, 'the key of `by`')) return null;
   const b = c.b;
@@ -238,11 +239,11 @@ function keyed(c: Checker, e: Call, env: Env, fn: Reduction, value: Node): Node 
   }
 }
 
-function maskNode(c: Checker): Node {
+function maskNode(c: Lowering): Node {
   return c.b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {});
 }
 
-function quantile(c: Checker, e: Call, env: Env): Node | null {
+function quantile(c: Lowering, e: Call, env: Env): Node | null {
   const xs = args(c, e, env, 2, `\`${e.callee.text}\` (value, q)`);
   if (!xs) return null;
   const [x, q] = xs;
@@ -254,7 +255,7 @@ function quantile(c: Checker, e: Call, env: Env): Node | null {
   return c.b.quantile(x, q, to, QUANTILES[e.callee.text], cond, e.span);
 }
 
-function rank(c: Checker, e: Call, env: Env): Node | null {
+function rank(c: Lowering, e: Call, env: Env): Node | null {
   const isTopK = e.callee.text === 'top_k';
   const xs = args(c, e, env, isTopK ? 2 : 1);
   if (!xs) return null;
@@ -271,13 +272,13 @@ function rank(c: Checker, e: Call, env: Env): Node | null {
   return cond ? c.b.binary('and', selected, cond, e.span) : selected;
 }
 
-function batchScalar(c: Checker, x: Node, span: Span, what: string): boolean {
+function batchScalar(c: Lowering, x: Node, span: Span, what: string): boolean {
   if (x.type.level === 'batch') return true;
   c.report(error('E0202', `${what} must be one number for the whole batch, but this is per ${x.type.level}`, span, { label: `per ${x.type.level}`, help: 'use a param or a constant' }));
   return false;
 }
 
-function scan(c: Checker, e: Call, env: Env): Node | null {
+function scan(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
   const xs = args(c, e, env, SCANS[name]);
   if (!xs) return null;
@@ -313,7 +314,7 @@ function scan(c: Checker, e: Call, env: Env): Node | null {
 }
 
 /** Schedules: functions of `progress = clip(step / total_steps, 0, 1)` and of `step`. */
-function schedule(c: Checker, e: Call, env: Env): Node | null {
+function schedule(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
   const arity = SCHEDULES[name];
   if (arity === -1 ? e.args.length < 2 || e.args.length % 2 !== 0 : e.args.length !== arity) {

@@ -4,32 +4,26 @@
  * (calls.ts). User mistakes become diagnostics; lowering continues with `null` for the broken part so
  * one pass reports as much as it can without cascades.
  */
-import { error, warning, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
-import { closest } from '../../src/diagnostics/suggest.js';
-import { IrBuilder } from '../../src/ir/build.js';
-import type { Node } from '../../src/ir/node.js';
-import type { BinaryOp } from '../../src/ir/op.js';
-import type { InputDecl, ParamDecl, Program } from '../../src/ir/program.js';
-import type { Span } from '../../src/source/source-file.js';
-import { isDType, isLevel, LEVELS, showType } from '../../src/types/types.js';
+import { error, warning, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
+import { closest } from '../../core/diagnostics/suggest.js';
+import { IrBuilder } from '../../core/ir/build.js';
+import type { Node } from '../../core/ir/node.js';
+import type { BinaryOp } from '../../core/ir/op.js';
+import type { InputDecl, ParamDecl, Program } from '../../core/ir/program.js';
+import type { Span } from '../../core/source/source-file.js';
+import { isDType, isLevel, LEVELS, showType } from '../../core/types/types.js';
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
 import type { Decl, Scope } from './resolve.js';
-
-export interface Env {
-  readonly scope: Scope;
-  readonly locals: ReadonlyMap<string, Node>;
-  /** `def`s being inlined, to report recursion. */
-  readonly defStack: readonly string[];
-}
+import type { Env, Lowering } from './context.js';
 
 const BINARY: Record<AstBinaryOp, BinaryOp> = {
   '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne',
   and: 'and', or: 'or',
 };
 
-export class Checker {
+export class Checker implements Lowering {
   readonly b = new IrBuilder();
   readonly diagnostics: Diagnostic[] = [];
   private readonly lets = new Map<string, Node | null | 'busy'>();

@@ -4,9 +4,9 @@
  * (E0401, E0403). Uses inside expressions are resolved while checking (check.ts), which knows the
  * local scopes of `def` bodies.
  */
-import { error, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
-import type { Span } from '../../src/source/source-file.js';
-import { closest } from '../../src/diagnostics/suggest.js';
+import { error, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
+import type { Span } from '../../core/source/source-file.js';
+import { closest } from '../../core/diagnostics/suggest.js';
 import type { Item, Module } from './ast.js';
 import { BUILTIN_VALUES, isFunctionName } from './builtins.js';
 

@@ -3,12 +3,12 @@
  * backend is tested against it. Values are Float64Arrays, one entry per element of the node's
  * level (bools as 0/1). It evaluates nodes in topological order, each op by one rule in `RULES`.
  */
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
-import { InternalError } from '../../src/diagnostics/diagnostic.js';
-import { topoSort, type Node } from '../../src/ir/node.js';
-import type { Op, OpArgs, QuantileMethod, UnaryOp, BinaryOp } from '../../src/ir/op.js';
-import { outputNodes, type Program } from '../../src/ir/program.js';
-import { Segments } from './segments.js';
+import type { RaggedBatch } from '../../core/batch/batch.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
+import { REDUCERS, emptyValue, type Op, type OpArgs, type QuantileMethod, type UnaryOp, type BinaryOp } from '../../core/ir/op.js';
+import { outputNodes, type Program } from '../../core/ir/program.js';
+import { Segments } from '../../core/batch/segments.js';
 
 export interface EvalOptions {
   readonly params?: Readonly<Record<string, number>>;
@@ -101,6 +101,12 @@ function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
+/** The nearest integer, ties to the even one (torch.round, WGSL's round); Math.round takes ties up. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** Scalar semantics of the unary ops (also used to fold constants in equivalence proofs). */
 export const UNARY: { [K in UnaryOp]: (x: number) => number } = {
   neg: (x) => -x,
@@ -117,6 +123,8 @@ export const UNARY: { [K in UnaryOp]: (x: number) => number } = {
   relu: (x) => (x > 0 ? x : 0),
   tanh: Math.tanh,
   floor: Math.floor,
+  ceil: Math.ceil,
+  round: roundHalfEven,
   cos: Math.cos,
   sin: Math.sin,
   not: (x) => (x ? 0 : 1),
@@ -241,10 +249,11 @@ const RULES: { [K in Op]: Rule<K> } = {
   reduce: (n, ctx, out) => {
     const x = ctx.value(n.src[0]);
     const segs = members(ctx, n.src[0], n.src[1], n.type.level);
+    const { identity, combine } = REDUCERS[n.args.fn];
     segs.forEach((m, s) => {
-      if (m.length === 0) return void (out[s] = 0); // empty sum, max and min are all 0
-      let acc = n.args.fn === 'sum' ? 0 : x[m[0]];
-      for (const i of m) acc = n.args.fn === 'sum' ? acc + x[i] : n.args.fn === 'max' ? Math.max(acc, x[i]) : Math.min(acc, x[i]);
+      if (m.length === 0) return void (out[s] = emptyValue(n.args.fn));
+      let acc = identity ?? x[m[0]];
+      for (let j = identity === null ? 1 : 0; j < m.length; j++) acc = combine(acc, x[m[j]]);
       out[s] = acc;
     });
   },
@@ -254,14 +263,15 @@ const RULES: { [K in Op]: Rule<K> } = {
     const c = cond ? ctx.value(cond) : undefined;
     const from = xn.type.level;
     const bucketOf = (i: number) => `${ctx.seg.parent(from, n.args.to, i)}|${key[i]}`;
+    const { combine } = REDUCERS[n.args.fn];
     const acc = new Map<string, number>();
     for (let i = 0; i < out.length; i++) {
       if (!ctx.seg.valid(from, i) || (c && !c[i])) continue;
       const k = bucketOf(i);
       const prev = acc.get(k);
-      acc.set(k, prev === undefined ? x[i] : n.args.fn === 'sum' ? prev + x[i] : n.args.fn === 'max' ? Math.max(prev, x[i]) : Math.min(prev, x[i]));
+      acc.set(k, prev === undefined ? x[i] : combine(prev, x[i]));
     }
-    map(out, (i) => acc.get(bucketOf(i)) ?? 0); // a bucket with no member reduces to 0
+    map(out, (i) => acc.get(bucketOf(i)) ?? emptyValue(n.args.fn)); // a bucket with no member
   },
   prefix_id: (n, ctx, out) => {
     const x = ctx.value(n.src[0]);

@@ -32,13 +32,13 @@
  *  7. epilogue: batch-level maps right after batch reductions (loss = sum / count) are computed
  *     by the pass that combines the reductions' partials.
  */
-import { topoSort, type Node } from '../../src/ir/node.js';
-import type { Op } from '../../src/ir/op.js';
-import { outputNodes, type Program } from '../../src/ir/program.js';
-import type { Level } from '../../src/types/types.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
+import { OP_INFO, OPS, isBoundaryOp, type Op } from '../../core/ir/op.js';
+import { outputNodes, type Program } from '../../core/ir/program.js';
+import type { Level } from '../../core/types/types.js';
 
-const BOUNDARY: ReadonlySet<Op> = new Set(['reduce', 'scan', 'cumprod', 'shift', 'keyed_reduce', 'quantile', 'quantile_weight', 'rank', 'prefix_id']);
-const HOST: ReadonlySet<Op> = new Set(['keyed_reduce', 'quantile', 'quantile_weight', 'rank', 'prefix_id']);
+const BOUNDARY: ReadonlySet<Op> = new Set(OPS.filter(isBoundaryOp));
+const HOST: ReadonlySet<Op> = new Set(OPS.filter((op) => OP_INFO[op].role === 'host'));
 
 export type MapKernel = { readonly kind: 'map'; readonly level: Level; readonly outputs: readonly Node[]; readonly stage: number };
 export type ReduceKernel = {
@@ -198,7 +198,7 @@ export function planKernels(program: Program, opts: PlanOptions = {}): KernelPla
         const list = reduces.get(key) ?? [];
         list.push(n as Node<'reduce'>);
         reduces.set(key, list);
-      } else if (n.op === 'scan' || n.op === 'cumprod' || n.op === 'shift') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
+      } else if (OP_INFO[n.op].role === 'seqwise') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
       else {
         const list = maps.get(n.type.level) ?? [];
         list.push(n);

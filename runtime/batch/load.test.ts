@@ -1,7 +1,7 @@
 /** Tests of loadBatch (the batch contract's rules) and writeOutputs. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchError, type InputSpec, type RaggedBatch } from './batch.js';
+import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch, writeOutputs, type LoadSpec } from './load.js';
 import { readSafetensors, writeSafetensors, type RawTensor, type TensorToWrite } from './safetensors.js';
 

@@ -1,19 +1,11 @@
 /**
  * Turning the tensors of a batch file into a RaggedBatch (and a run's results back into a file).
- * Owns the batch contract's rules (shared/design/BATCH.md): padded vs packed layout, seq_lens and
+ * Owns the batch contract's rules (docs/batch.md): padded vs packed layout, seq_lens and
  * mask consistency, grouping, and the per-input shape/dtype/finiteness checks, each reported as a
  * one-line BatchError naming the tensor and what was expected.
  */
-import {
-  BatchError,
-  offsetsFromLengths,
-  type ElemType,
-  type HostTensor,
-  type InputSpec,
-  type Layout,
-  type Level,
-  type RaggedBatch,
-} from './batch.js';
+import { BatchError, countAt, offsetsFromLengths, type HostTensor, type InputSpec, type Layout, type RaggedBatch } from '../../core/batch/batch.js';
+import type { DType, Level } from '../../core/types/types.js';
 import { formatShape, writeSafetensors, type RawTensor, type TensorToWrite } from './safetensors.js';
 
 /** What {@link loadBatch} needs besides the tensors. */
@@ -34,7 +26,7 @@ export interface BatchOutputs {
 }
 
 /** Dtypes accepted in a file for each element type of an input. */
-const ACCEPTED_DTYPES: Readonly<Record<ElemType, readonly string[]>> = {
+const ACCEPTED_DTYPES: Readonly<Record<DType, readonly string[]>> = {
   f32: ['F32', 'F16', 'BF16', 'F64'],
   i32: ['I32', 'I64'],
   bool: ['U8', 'BOOL', 'F32'],
@@ -452,7 +444,7 @@ function checkValues(input: InputSpec, data: Float64Array, valid: Uint8Array | n
 }
 
 /** What is wrong with `v` as a value of `dtype`, or null when nothing is. */
-function valueProblem(dtype: ElemType, v: number): string | null {
+function valueProblem(dtype: DType, v: number): string | null {
   if (Number.isNaN(v)) return 'NaN';
   if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
   if (dtype === 'bool' && v !== 0 && v !== 1) return `value ${v}`;
@@ -460,7 +452,7 @@ function valueProblem(dtype: ElemType, v: number): string | null {
   return null;
 }
 
-function expectation(dtype: ElemType): string {
+function expectation(dtype: DType): string {
   if (dtype === 'bool') return 'expected 0 or 1';
   if (dtype === 'i32') return 'expected integers in the i32 range';
   return 'expected finite values';
@@ -511,7 +503,7 @@ function gradTensor(
   name: string,
   grad: { readonly level: Exclude<Level, 'batch'>; readonly data: Float64Array },
 ): TensorToWrite {
-  const count = grad.level === 'token' ? batch.numTokens : grad.level === 'seq' ? batch.numSeqs : batch.numGroups;
+  const count = countAt(batch, grad.level);
   if (grad.data.length !== count) {
     throw new BatchError(name, `has ${grad.data.length} values; expected ${count} for a ${grad.level}-level gradient`);
   }

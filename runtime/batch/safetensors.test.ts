@@ -1,7 +1,7 @@
 /** Tests of the safetensors reader and writer: round trips, exact decoding, malformed files. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchError } from './batch.js';
+import { BatchError } from '../../core/batch/batch.js';
 import { bf16ToNumber, f16ToNumber, readSafetensors, writeSafetensors, type TensorToWrite } from './safetensors.js';
 
 /** Builds a file from a header (object or raw string) and data bytes, without any validation. */

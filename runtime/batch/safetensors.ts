@@ -7,7 +7,7 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { key: string } }`,
  * then the raw little-endian tensor bytes; data_offsets are relative to the end of the header.
  */
-import { BatchError } from './batch.js';
+import { BatchError } from '../../core/batch/batch.js';
 
 /** A tensor as stored in a file, its values converted to float64 (bools as 0/1, ints exact). */
 export interface RawTensor {

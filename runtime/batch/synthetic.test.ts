@@ -1,7 +1,7 @@
 /** Tests of the synthetic batch generator: determinism, structure and realistic values. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchError, type InputSpec, type RaggedBatch } from './batch.js';
+import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch } from './load.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { mulberry32, syntheticBatch, type SyntheticOptions } from './synthetic.js';

@@ -4,7 +4,7 @@
  * Each tensor draws from its own stream (seeded from the seed and its name), so a tensor's values
  * do not depend on which other inputs a method declares.
  */
-import { BatchError, offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from './batch.js';
+import { BatchError, countAt, offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
 
 /** Options of {@link syntheticBatch}. */
 export interface SyntheticOptions {
@@ -167,7 +167,7 @@ function maskRuns(rng: Rng, offsets: Int32Array, mask: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 
 function makeInput(input: InputSpec, st: Structure, seed: number): HostTensor {
-  const count = input.level === 'token' ? st.offsets[st.numSeqs] : input.level === 'seq' ? st.numSeqs : st.numGroups;
+  const count = countAt({ numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups }, input.level);
   const data = standardValues(input, st, seed, count) ?? genericValues(input, stream(seed, input.name), count);
   return { level: input.level, dtype: input.dtype, data };
 }

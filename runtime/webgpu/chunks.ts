@@ -8,8 +8,8 @@
  * (the usual layout) its token data are views of the batch's; otherwise they are gathered copies,
  * refreshed on every run (a caller may refill the batch's tensors in place between steps).
  */
-import type { HostTensor, RaggedBatch } from '../batch/batch.js';
-import type { Level } from '../../src/types/types.js';
+import { countAt, type HostTensor, type RaggedBatch } from '../../core/batch/batch.js';
+import type { Level } from '../../core/types/types.js';
 import { GpuError } from './device.js';
 
 export interface Chunk {
@@ -135,7 +135,7 @@ function gatherTokens(batch: RaggedBatch, chunk: Chunk, from: Float64Array | Uin
  */
 export function stitch(batch: RaggedBatch, chunks: readonly Chunk[], level: Level, parts: readonly Float64Array[]): Float64Array {
   if (chunks.length === 1 || level === 'batch') return parts[0];
-  const out = new Float64Array(level === 'token' ? batch.numTokens : level === 'seq' ? batch.numSeqs : batch.numGroups);
+  const out = new Float64Array(countAt(batch, level));
   chunks.forEach((chunk, c) => {
     const part = parts[c];
     if (level === 'group') out.set(part, chunk.firstGroup);

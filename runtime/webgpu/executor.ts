@@ -10,10 +10,10 @@
 import { evaluateNodes, evaluateOp, type EvalResult } from '../../compiler/interp/eval.js';
 import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.js';
 import type { KernelPlan } from '../../compiler/plan/plan.js';
-import type { Node } from '../../src/ir/node.js';
-import { outputNodes } from '../../src/ir/program.js';
-import { BatchError, type RaggedBatch } from '../batch/batch.js';
-import { InternalError } from '../../src/diagnostics/diagnostic.js';
+import type { Node } from '../../core/ir/node.js';
+import { outputNodes } from '../../core/ir/program.js';
+import { BatchError, countAt, type RaggedBatch } from '../../core/batch/batch.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
 import { bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
 import { buildArenas, chunkBindingBytes, type Arenas, type RunValues } from './tables.js';
@@ -199,7 +199,7 @@ export class GpuExecutor {
   }
 
   private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
-    const count = k.grid.level === 'token' ? batch.numTokens : k.grid.level === 'seq' ? batch.numSeqs : k.grid.level === 'group' ? batch.numGroups : 1;
+    const count = countAt(batch, k.grid.level);
     const groups = k.grid.per === 'segment' ? count : k.grid.per === 'chunk' ? Math.ceil(count / k.grid.chunk) : Math.ceil(count / k.workgroupSize);
     if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
@@ -360,8 +360,7 @@ export class GpuExecutor {
         if ((k.when.chunks === 'one') !== (chunks.length === 1)) continue;
       } else if (k.when) {
         // the whole batch's mean: every chunk takes the same strategy (their partials must agree)
-        const size = (l: string) => (l === 'token' ? batch.numTokens : l === 'seq' ? batch.numSeqs : l === 'group' ? batch.numGroups : 1);
-        const mean = size(k.when.from) / Math.max(1, size(k.when.to));
+        const mean = countAt(batch, k.when.from) / Math.max(1, countAt(batch, k.when.to));
         if ((k.when.meanBelow !== undefined && mean >= k.when.meanBelow) || (k.when.meanAtLeast !== undefined && mean < k.when.meanAtLeast)) continue;
       }
       const p = await this.pipeline(k);

@@ -12,11 +12,11 @@
  *    only when the batch object changes (a benchmark or several objectives may run one batch
  *    again); the inputs, which a caller might refill in place, are copied every time.
  */
-import { InternalError } from '../../src/diagnostics/diagnostic.js';
-import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../compiler/interp/segments.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
+import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../core/batch/segments.js';
 import { HEADER, arenaOf, keyString, type SectionKey, type Slots } from '../../compiler/codegen/wgsl/slots.js';
-import type { RaggedBatch } from '../batch/batch.js';
-import type { Level } from '../../src/types/types.js';
+import { countAt, type RaggedBatch } from '../../core/batch/batch.js';
+import type { Level } from '../../core/types/types.js';
 
 /**
  * The arenas of one run: `G`, shared by the whole batch, and `D` and `I` per chunk of the batch
@@ -192,9 +192,7 @@ function grown(capacity: number, needed: number): number {
   return Math.max(1, needed, Math.ceil(capacity * 1.25));
 }
 
-function size(batch: RaggedBatch, level: Level): number {
-  return level === 'token' ? batch.numTokens : level === 'seq' ? batch.numSeqs : level === 'group' ? batch.numGroups : 1;
-}
+const size = countAt;
 
 /** Elements of a section in a chunk's D or I (global sections: see globalLength). */
 function sectionLength(key: SectionKey, batch: RaggedBatch): number {

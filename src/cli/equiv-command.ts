@@ -1,7 +1,7 @@
 /** `credo equiv A B …`: argument handling and output of the equivalence checker (src/equiv). */
 import { basename } from 'node:path';
-import { error, UserError } from '../diagnostics/diagnostic.js';
-import { renderSnippet } from '../diagnostics/render.js';
+import { error, UserError } from '../../core/diagnostics/diagnostic.js';
+import { renderSnippet } from '../../core/diagnostics/render.js';
 import { equiv, type EquivResult, type Mode } from '../equiv/equiv.js';
 import type { Term } from '../../compiler/equiv/term.js';
 

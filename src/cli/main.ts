@@ -4,14 +4,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { BatchError } from '../../runtime/batch/batch.js';
+import { BatchError } from '../../core/batch/batch.js';
 import { loadBatch, writeOutputs } from '../../runtime/batch/load.js';
 import { readSafetensors } from '../../runtime/batch/safetensors.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { compileSource } from '../compile.js';
-import { hasErrors, UserError, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { diagnosticToJson, renderDiagnostics } from '../diagnostics/render.js';
-import { printProgram } from '../ir/print.js';
+import { hasErrors, UserError, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
+import { diagnosticToJson, renderDiagnostics } from '../../core/diagnostics/render.js';
+import { printProgram } from '../../core/ir/print.js';
 import { checkParams, compile, locateObjective, parseSetFlags } from '../objective.js';
 import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';

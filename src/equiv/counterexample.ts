@@ -1,6 +1,6 @@
 /** Counterexample batches of `credo equiv`: saved as a packed batch file, and described in words. */
 import type { EvalResult } from '../../compiler/interp/eval.js';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
+import { countAt, type RaggedBatch } from '../../core/batch/batch.js';
 import { writeSafetensors, type TensorToWrite } from '../../runtime/batch/safetensors.js';
 
 /** The batch in the packed layout of BATCH.md (seq_lens, group_id, mask and every input). */
@@ -12,7 +12,7 @@ export function batchToSafetensors(batch: RaggedBatch): Uint8Array {
     { name: 'mask', dtype: 'U8', shape: [batch.numTokens], data: batch.mask },
   ];
   for (const [name, t] of batch.tensors) {
-    const n = t.level === 'token' ? batch.numTokens : t.level === 'seq' ? batch.numSeqs : batch.numGroups;
+    const n = countAt(batch, t.level);
     tensors.push({ name, dtype: t.dtype === 'f32' ? 'F32' : t.dtype === 'i32' ? 'I32' : 'U8', shape: [n], data: t.data });
   }
   return writeSafetensors(tensors);

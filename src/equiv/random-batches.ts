@@ -6,7 +6,7 @@
  * exactly when read back.
  */
 import fc from 'fast-check';
-import { offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../runtime/batch/batch.js';
+import { offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
 
 export interface BatchShape {
   readonly inputs: readonly InputSpec[];

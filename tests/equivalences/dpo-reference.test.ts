@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { offsetsFromLengths, type HostTensor, type RaggedBatch } from '../../runtime/batch/batch.js';
+import { offsetsFromLengths, type HostTensor, type RaggedBatch } from '../../core/batch/batch.js';
 import { arbBatch } from '../../src/equiv/random-batches.js';
 import { compile } from '../../src/objective.js';
 

@@ -10,7 +10,7 @@ import { loadBatch } from '../../runtime/batch/load.js';
 import { readSafetensors } from '../../runtime/batch/safetensors.js';
 import { equiv } from '../../src/equiv/equiv.js';
 import { compile } from '../../src/objective.js';
-import { ALL_CLAIMS as CLAIMS } from './all-claims.js';
+import { ALL_CLAIMS as CLAIMS } from '../../stdlib/claims/all-claims.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'credo-equiv-'));
 

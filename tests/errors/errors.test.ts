@@ -38,11 +38,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compileSource } from '../../src/compile.js';
-import { CODES, type Code } from '../../src/diagnostics/codes.js';
-import { UserError, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
-import { renderDiagnostic } from '../../src/diagnostics/render.js';
+import { CODES, type Code } from '../../core/diagnostics/codes.js';
+import { UserError, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
+import { renderDiagnostic } from '../../core/diagnostics/render.js';
 import { checkParams, parseSetFlags } from '../../src/objective.js';
-import type { Span } from '../../src/source/source-file.js';
+import type { Span } from '../../core/source/source-file.js';
 
 const DIR = dirname(fileURLToPath(import.meta.url));
 const FILES = readdirSync(DIR)

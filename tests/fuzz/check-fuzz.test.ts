@@ -22,10 +22,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileSource } from '../../src/compile.js';
-import { CODES } from '../../src/diagnostics/codes.js';
-import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
-import { diagnosticToJson, renderDiagnostic } from '../../src/diagnostics/render.js';
-import type { Span } from '../../src/source/source-file.js';
+import { CODES } from '../../core/diagnostics/codes.js';
+import type { Diagnostic } from '../../core/diagnostics/diagnostic.js';
+import { diagnosticToJson, renderDiagnostic } from '../../core/diagnostics/render.js';
+import type { Span } from '../../core/source/source-file.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PATH = 'fuzz.credo';

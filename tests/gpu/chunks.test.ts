@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../compiler/interp/eval.js';
-import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
-import { offsetsFromLengths } from '../../runtime/batch/batch.js';
+import type { HostTensor, RaggedBatch } from '../../core/batch/batch.js';
+import { offsetsFromLengths } from '../../core/batch/batch.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { partOf, splitBatch, stitch } from '../../runtime/webgpu/chunks.js';
 import { GpuError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
-import { offsetsFromLengths, type RaggedBatch } from '../../runtime/batch/batch.js';
+import { offsetsFromLengths, type RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../../src/compile.js';
 import { arbBatch } from '../../src/equiv/random-batches.js';
 import { compileGpu } from '../../src/gpu.js';

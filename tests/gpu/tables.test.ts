@@ -7,13 +7,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HEADER, Slots, arenaOf, type SectionKey } from '../../compiler/codegen/wgsl/slots.js';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
+import type { RaggedBatch } from '../../core/batch/batch.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { buildArenas, type Arenas, type RunValues } from '../../runtime/webgpu/tables.js';
-import { topoSort } from '../../src/ir/node.js';
-import { outputNodes } from '../../src/ir/program.js';
+import { topoSort } from '../../core/ir/node.js';
+import { outputNodes } from '../../core/ir/program.js';
 import { compile } from '../../src/objective.js';
-import type { Level } from '../../src/types/types.js';
+import type { Level } from '../../core/types/types.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 

@@ -1,5 +1,5 @@
 /** Test helpers: RefBatch (tests/reference) → RaggedBatch, with extra tensors where a test needs them. */
-import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
+import type { HostTensor, RaggedBatch } from '../../core/batch/batch.js';
 import type { RefBatch } from '../reference/batch.js';
 
 export interface ToRaggedOptions {

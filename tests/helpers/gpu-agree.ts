@@ -5,9 +5,9 @@
  */
 import { expect } from 'vitest';
 import { evaluateNodes, type EvalOptions, type EvalResult } from '../../compiler/interp/eval.js';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
-import { topoSort } from '../../src/ir/node.js';
-import type { Program } from '../../src/ir/program.js';
+import type { RaggedBatch } from '../../core/batch/batch.js';
+import { topoSort } from '../../core/ir/node.js';
+import type { Program } from '../../core/ir/program.js';
 
 /**
  * The mean |per-element term| of a loss: for every reduction to the batch in the loss's cone, the

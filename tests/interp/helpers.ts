@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import { evaluate, type EvalOptions, type EvalResult } from '../../compiler/interp/eval.js';
 import { compileSource } from '../../src/compile.js';
-import { renderDiagnostics } from '../../src/diagnostics/render.js';
+import { renderDiagnostics } from '../../core/diagnostics/render.js';
 import type { RefBatch } from '../reference/batch.js';
 import { toRagged } from '../helpers/batches.js';
 

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
 import { countedSize, kernelOutputs, materializedReads, planKernels, printPlan, type Kernel, type KernelPlan } from '../../compiler/plan/plan.js';
-import { topoSort, type Node } from '../../src/ir/node.js';
-import { outputNodes } from '../../src/ir/program.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
+import { outputNodes } from '../../core/ir/program.js';
 import { compileSource } from '../../src/compile.js';
 import { compile } from '../../src/objective.js';
 import { objectiveNames } from '../../src/stdlib.js';

@@ -8,43 +8,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { evaluate } from '../../compiler/interp/eval.js';
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
 import { compileSource } from '../../src/compile.js';
-import { renderDiagnostics } from '../../src/diagnostics/render.js';
-import type { Program } from '../../src/ir/program.js';
+import { renderDiagnostics } from '../../core/diagnostics/render.js';
 import { compile } from '../../src/objective.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
-import { toRagged, withTensor } from '../helpers/batches.js';
+import { toRagged } from '../helpers/batches.js';
+import { checkGradients } from '../helpers/gradcheck.js';
 import { randomProgram } from '../helpers/random-program.js';
-
-function lossAt(program: Program, batch: RaggedBatch, name: string, t: number, delta: number, opts: { step?: number; totalSteps?: number }): number {
-  const data = Float64Array.from(batch.tensors.get(name)!.data);
-  data[t] += delta;
-  return evaluate(program, withTensor(batch, name, data), opts).loss;
-}
-
-function checkGradients(program: Program, batch: RaggedBatch, opts: { step?: number; totalSteps?: number } = {}): string | null {
-  const result = evaluate(program, batch, opts);
-  if (!Number.isFinite(result.loss)) return null; // overflowing programs say nothing about gradients
-  for (const input of program.inputs.filter((i) => i.grad)) {
-    const g = result.grads[input.name].data;
-    for (let t = 0; t < g.length; t++) {
-      let ok = false;
-      let last = 0;
-      for (const h of [1e-4, 1e-5, 1e-6]) {
-        const fd = (lossAt(program, batch, input.name, t, h, opts) - lossAt(program, batch, input.name, t, -h, opts)) / (2 * h);
-        last = fd;
-        if (Math.abs(g[t] - fd) <= 1e-6 + 1e-4 * Math.abs(fd)) {
-          ok = true;
-          break;
-        }
-      }
-      if (!ok) return `${input.name}[${t}]: autodiff ${g[t]}, finite difference ${last}`;
-    }
-  }
-  return null;
-}
 
 describe('autodiff equals finite differences', () => {
   it('for random well-typed programs', () => {

@@ -9,7 +9,7 @@ import type { Objective } from '../../src/objective.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
-import type { HostTensor, RaggedBatch } from '../../runtime/batch/batch.js';
+import type { HostTensor, RaggedBatch } from '../../core/batch/batch.js';
 import type { RefBatch, RefResult } from '../reference/batch.js';
 import { uniformDouble } from '../reference/arbitrary.js';
 import { checkGradFD } from '../reference/fd.js';

@@ -1,6 +1,6 @@
 /** Reductions to the whole batch: partials per thread, then one fixed-order combine with the epilogue. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, folds, indent, loopInvariant, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
+import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, combine, folded, indent, loopInvariant, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
@@ -54,8 +54,7 @@ export function combinePartials(k: ReduceKernel, slots: Slots, materialized: Rea
   const blocks = batchNodes.map((n) => {
     const { key, count } = batchPartials(k, n, wg, layout);
     const partials = slots.slot(key);
-    const fn = n.args.fn;
-    const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+    const fold = combine(n.args.fn, 'a', 'b');
     return `  {
     var acc0: f32 = 0.0;
     var cnt0: f32 = 0.0;
@@ -74,7 +73,7 @@ export function combinePartials(k: ReduceKernel, slots: Slots, materialized: Rea
     }
 ${treeFold(wg, [fold])}
     if (lid.x == 0u) {
-      ${store(slots, n, '0u', 'select(0.0, part0[0], pcnt0[0] > 0.0)')}
+      ${store(slots, n, '0u', folded(n.args.fn, 'part0[0]', 'pcnt0[0]'))}
     }
     workgroupBarrier();
   }`;
@@ -99,7 +98,7 @@ export function reduceWhole(k: ReduceKernel, slots: Slots, materialized: Readonl
   const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
   // a batch in several chunks: this chunk's (value, count), which combinePartials folds with the other chunks'
   const results = nodes.map((n, i) => {
-    if (output === 'result') return store(slots, n, '0u', `select(0.0, part${i}[0], pcnt${i}[0] > 0.0)`);
+    if (output === 'result') return store(slots, n, '0u', folded(n.args.fn, `part${i}[0]`, `pcnt${i}[0]`));
     const partials = slots.slot(batchPartials(k, n, wg, 'whole').key);
     return `D[sec(${partials}u)] = part${i}[0];\n    D[sec(${partials}u) + 1u] = pcnt${i}[0];`;
   });
@@ -117,7 +116,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
     ${acc.body}
     j = j + ${wg}u;
   }
-${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
+${treeFold(wg, nodes.map((n) => combine(n.args.fn, 'a', 'b')))}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }

@@ -19,8 +19,8 @@
  * Every fold happens in a fixed order, so results are bit-identical from run to run. Section
  * offsets and scalars are read once at the top of each kernel (see hoistSections).
  */
-import { InternalError } from '../../../src/diagnostics/diagnostic.js';
-import type { Level } from '../../../src/types/types.js';
+import { InternalError } from '../../../core/diagnostics/diagnostic.js';
+import type { Level } from '../../../core/types/types.js';
 import type { Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
 import { hoistSections, toGlobalArena, toVec4Arenas } from './arena-access.js';
 import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reductions.js';

@@ -3,10 +3,10 @@
  * materialized values and inputs are loads from `D`, and values of a coarser level are read
  * through the index maps (token → seq → group → batch).
  */
-import { InternalError } from '../../../src/diagnostics/diagnostic.js';
-import type { Node } from '../../../src/ir/node.js';
-import type { BinaryOp, UnaryOp } from '../../../src/ir/op.js';
-import { levelRank, type Level } from '../../../src/types/types.js';
+import { InternalError } from '../../../core/diagnostics/diagnostic.js';
+import type { Node } from '../../../core/ir/node.js';
+import type { BinaryOp, UnaryOp } from '../../../core/ir/op.js';
+import { levelRank, type Level } from '../../../core/types/types.js';
 import { countedSize } from '../../plan/plan.js';
 import type { Slots } from './slots.js';
 
@@ -36,6 +36,9 @@ const UNARY: { [K in UnaryOp]: (x: string) => string } = {
   relu: (x) => `max(${x}, 0.0)`,
   tanh: (x) => `tanh_(${x})`,
   floor: (x) => `floor(${x})`,
+  ceil: (x) => `ceil(${x})`,
+  // WGSL's round, like torch.round, takes ties to the even neighbour
+  round: (x) => `round(${x})`,
   cos: (x) => `cos(${x})`,
   sin: (x) => `sin(${x})`,
   not: (x) => `(!${x})`,
@@ -252,7 +255,16 @@ export class ExprEmitter {
         while (c.op === 'broadcast') c = c.src[0];
         return `(${this.value(c)} * ${count})`;
       }
-      default:
+      // every other boundary op is materialized by its kernel (or host step); no default, so a new
+      // op fails `tsc` here until it says how (or whether) an elementwise kernel computes it
+      case 'scan':
+      case 'cumprod':
+      case 'shift':
+      case 'keyed_reduce':
+      case 'quantile':
+      case 'quantile_weight':
+      case 'rank':
+      case 'prefix_id':
         return fail(`${n.op} must be materialized before an elementwise kernel reads it`);
     }
   }

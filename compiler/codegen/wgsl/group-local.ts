@@ -1,7 +1,7 @@
 /** Group-local kernels (plan rule 5): one thread per group runs the steps in order. */
 import type { GroupStep } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
-import { accumulate, indent, origins, store } from './kernel-parts.js';
+import { accumulate, folded, indent, origins, store } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 
@@ -15,7 +15,7 @@ export function groupLocalKernel(steps: readonly GroupStep[], slots: Slots, mate
   const blocks = steps.map((step) => {
     if (step.kind === 'reduce') {
       const acc = accumulate(step.nodes, slots, materialized, '      ', { scope: { group: 'g' } });
-      const stores = step.nodes.map((n, k) => store(slots, n, 'g', `select(0.0, acc${k}, cnt${k} > 0.0)`));
+      const stores = step.nodes.map((n, k) => store(slots, n, 'g', folded(n.args.fn, `acc${k}`, `cnt${k}`)));
       return `  {
     ${acc.decls}
     var j = lo;

@@ -2,9 +2,10 @@
  * Pieces the kernel templates share: sizes and strategy thresholds, stores, the fused loop body
  * of reductions (accumulate), fixed-order folds of partials, and where partials live.
  */
-import { InternalError } from '../../../src/diagnostics/diagnostic.js';
-import type { Node } from '../../../src/ir/node.js';
-import type { Level } from '../../../src/types/types.js';
+import { InternalError } from '../../../core/diagnostics/diagnostic.js';
+import type { Node } from '../../../core/ir/node.js';
+import { REDUCERS, emptyValue, type ReduceFn } from '../../../core/ir/op.js';
+import type { Level } from '../../../core/types/types.js';
 import type { ReduceKernel } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
 import { CAP, CHUNKS, type SectionKey, type Slots } from './slots.js';
@@ -46,14 +47,39 @@ export function indent(lines: readonly string[], by: string): string {
   return lines.map((l) => by + l).join('\n');
 }
 
-/** How one reduction of a multi-output reduce kernel folds its values. */
-export function folds(fn: 'sum' | 'max' | 'min', k: number) {
-  return {
-    // into a thread's accumulator (the first value replaces the identity)
-    step: fn === 'sum' ? `acc${k} + xv${k}` : `select(${fn}(acc${k}, xv${k}), xv${k}, cnt${k} == 0.0)`,
-    // of two partials a and b
-    pair: fn === 'sum' ? 'a + b' : `${fn}(a, b)`,
-  };
+/**
+ * How each reduction combines two values on the device; the same text serves f32 and vec4f
+ * operands (WGSL's `+`, `*`, `max` and `min` are component-wise).
+ */
+const DEVICE_COMBINE: { readonly [K in ReduceFn]: (a: string, b: string) => string } = {
+  sum: (a, b) => `(${a} + ${b})`,
+  prod: (a, b) => `(${a} * ${b})`,
+  max: (a, b) => `max(${a}, ${b})`,
+  min: (a, b) => `min(${a}, ${b})`,
+};
+
+/** `a` and `b` combined by reduction `fn` (f32 or vec4f). */
+export function combine(fn: ReduceFn, a: string, b: string): string {
+  return DEVICE_COMBINE[fn](a, b);
+}
+
+const literal = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(x));
+
+/** A fold's result from its (value, count): the reduction's empty value when nothing was folded. */
+export function folded(fn: ReduceFn, acc: string, cnt: string): string {
+  return `select(${literal(emptyValue(fn))}, ${acc}, ${cnt} > 0.0)`;
+}
+
+/**
+ * One member `v` (kept where `take`) folded into accumulator `acc`: from the reduction's identity
+ * (sum, prod), or, for those without one (max, min), the first member replacing whatever `acc`
+ * holds while the count `cnt` is 0. `zero`/`one` are the literals of the operands' type.
+ */
+function foldStep(fn: ReduceFn, acc: string, cnt: string, v: string, take: string, wrap: (lit: string) => string): string {
+  const identity = REDUCERS[fn].identity;
+  if (identity !== null) return `${acc} = ${combine(fn, acc, `select(${wrap(literal(identity))}, ${v}, ${take})`)};`;
+  return `${acc} = select(${acc}, select(${combine(fn, acc, v)}, ${v}, ${cnt} == ${wrap('0.0')}), ${take});
+${cnt} = ${cnt} + select(${wrap('0.0')}, ${wrap('1.0')}, ${take});`;
 }
 
 /**
@@ -83,10 +109,8 @@ export function accumulate(
     const keep = cond ? `${valid} && ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
     const [take, v] = [`take${k}`, `xv${k}`];
-    const fold = n.args.fn === 'sum' ? `acc${k} + select(0.0, ${v}, ${take})` : `select(acc${k}, select(${n.args.fn}(acc${k}, ${v}), ${v}, cnt${k} == 0.0), ${take})`;
-    // a sum needs no count: its empty value is the 0 it starts from (see decls)
-    const count = n.args.fn === 'sum' ? [] : [`cnt${k} = cnt${k} + select(0.0, 1.0, ${take});`];
-    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, `acc${k} = ${fold};`, ...count];
+    // a reduction with an identity needs no count: its empty value is the identity it starts from (see decls)
+    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, ...foldStep(n.args.fn, `acc${k}`, `cnt${k}`, v, take, (l) => l).split('\n')];
   });
   return {
     decls: scalarDecls(nodes),
@@ -97,11 +121,17 @@ export function accumulate(
 }
 
 /**
- * A sum's count is 1 from the start, so the folds of partials (which skip count-0 partials, for
- * max and min) and the final `select(0, acc, cnt > 0)` keep its value, 0 when empty.
+ * A reduction with an identity starts from it with a count of 1, so the folds of partials (which
+ * skip count-0 partials, for max and min) and the final `folded` keep its value, the identity
+ * when empty.
  */
 function scalarDecls(nodes: readonly Node<'reduce'>[]): string {
-  return nodes.map((n, k) => `var acc${k}: f32 = 0.0;\n  var cnt${k}: f32 = ${n.args.fn === 'sum' ? '1.0' : '0.0'};`).join('\n  ');
+  return nodes
+    .map((n, k) => {
+      const identity = REDUCERS[n.args.fn].identity;
+      return `var acc${k}: f32 = ${literal(identity ?? 0)};\n  var cnt${k}: f32 = ${identity !== null ? '1.0' : '0.0'};`;
+    })
+    .join('\n  ');
 }
 
 /**
@@ -130,16 +160,14 @@ function accumulateQuad(
     const keep = cond ? `${valid} & ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(vec4f(0.0), vec4f(1.0), ${value})` : value;
     const [take, v, acc, cnt] = [`take${k}`, `xv${k}`, `acc${k}v`, `cnt${k}v`];
-    const fold = n.args.fn === 'sum' ? `${acc} + select(vec4f(0.0), ${v}, ${take})` : `select(${acc}, select(${n.args.fn}(${acc}, ${v}), ${v}, ${cnt} == vec4f(0.0)), ${take})`;
-    const count = n.args.fn === 'sum' ? [] : [`${cnt} = ${cnt} + select(vec4f(0.0), vec4f(1.0), ${take});`];
-    return [`let ${take} = ${keep};`, `let ${v}: vec4f = ${xv};`, `${acc} = ${fold};`, ...count];
+    return [`let ${take} = ${keep};`, `let ${v}: vec4f = ${xv};`, ...foldStep(n.args.fn, acc, cnt, v, take, (l) => `vec4f(${l})`).split('\n')];
   });
-  const vectorDecls = nodes.map((_, k) => `var acc${k}v = vec4f(0.0);\n  var cnt${k}v = vec4f(0.0);`).join('\n  ');
+  const vectorDecls = nodes.map((n, k) => `var acc${k}v = vec4f(${literal(REDUCERS[n.args.fn].identity ?? 0)});\n  var cnt${k}v = vec4f(0.0);`).join('\n  ');
   const collapse = nodes.flatMap((n, k) =>
     [0, 1, 2, 3].map((c) =>
-      n.args.fn === 'sum'
-        ? `acc${k} = acc${k} + acc${k}v[${c}];`
-        : `acc${k} = select(acc${k}, select(${n.args.fn}(acc${k}, acc${k}v[${c}]), acc${k}v[${c}], cnt${k} == 0.0), cnt${k}v[${c}] > 0.0); cnt${k} = cnt${k} + cnt${k}v[${c}];`,
+      REDUCERS[n.args.fn].identity !== null
+        ? `acc${k} = ${combine(n.args.fn, `acc${k}`, `acc${k}v[${c}]`)};`
+        : `acc${k} = select(acc${k}, select(${combine(n.args.fn, `acc${k}`, `acc${k}v[${c}]`)}, acc${k}v[${c}], cnt${k} == 0.0), cnt${k}v[${c}] > 0.0); cnt${k} = cnt${k} + cnt${k}v[${c}];`,
     ),
   );
   return {

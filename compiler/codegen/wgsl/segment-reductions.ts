@@ -1,7 +1,7 @@
 /** Reductions to sequences or groups: a thread per short segment, a workgroup per long one. */
-import { InternalError } from '../../../src/diagnostics/diagnostic.js';
+import { InternalError } from '../../../core/diagnostics/diagnostic.js';
 import type { ReduceKernel } from '../../plan/plan.js';
-import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, folds, indent, loopInvariant, memberOf, origins, segmentPass, sequencesPerWorkgroup, store, treeFold, workgroupArrays } from './kernel-parts.js';
+import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, combine, folded, indent, loopInvariant, memberOf, origins, segmentPass, sequencesPerWorkgroup, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
@@ -19,7 +19,7 @@ export function reducePerThreadVec4(k: ReduceKernel, slots: Slots, materialized:
   const scalar = accumulate(nodes, slots, materialized, '      ', { scope: { seq: 'seg' }, invariant });
   const v = vectorQuad(slots, 'g');
   const quad = accumulate(nodes, slots, materialized, '    ', { quad: v, scope: { seq: 'seg' }, invariant });
-  const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
+  const stores = nodes.map((n, i) => store(slots, n, 'seg', folded(n.args.fn, `acc${i}`, `cnt${i}`)));
   const one = (from: string, to: string) => `  for (var e = ${from}; e < ${to}; e = e + 1u) {
     ${scalar.body}
   }`;
@@ -51,7 +51,7 @@ ${one('max(4u * last, h)', 'hi')}
 /** Reductions over small segments: one thread walks one segment's members. */
 export function reducePerThread(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const { nodes, from, to, starts, acc } = segmentPass(k, slots, materialized);
-  const stores = nodes.map((n, i) => store(slots, n, 'seg', `select(0.0, acc${i}, cnt${i} > 0.0)`));
+  const stores = nodes.map((n, i) => store(slots, n, 'seg', folded(n.args.fn, `acc${i}`, `cnt${i}`)));
   return `${PRELUDE}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -122,10 +122,10 @@ export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialize
       const partials = slots.slot(batchPartials(k, n, wg).key);
       return `D[sec(${partials}u) + 2u * seg] = part${i}[0];\n    D[sec(${partials}u) + 2u * seg + 1u] = pcnt${i}[0];`;
     }
-    return store(slots, n, 'seg', `select(0.0, part${i}[0], pcnt${i}[0] > 0.0)`);
+    return store(slots, n, 'seg', folded(n.args.fn, `part${i}[0]`, `pcnt${i}[0]`));
   });
   if (toBatch) throw new InternalError('codegen-wgsl', 'a reduction straight to the batch takes reduceSequencesToBatchVec4');
-  const fold = `${treeFold(wg, nodes.map((n) => folds(n.args.fn, 0).pair))}
+  const fold = `${treeFold(wg, nodes.map((n) => combine(n.args.fn, 'a', 'b')))}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }`;
@@ -199,8 +199,7 @@ export function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): 
   const to = k.nodes[0].type.level;
   const blocks = [...k.nodes, ...k.viaSegments].map((n) => {
     const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: k.nodes[0].type.level, threads: wg, minMean: SHORT_SEGMENT });
-    const fn = n.args.fn;
-    const fold = fn === 'sum' ? 'a + b' : fn === 'max' ? 'max(a, b)' : 'min(a, b)';
+    const fold = combine(n.args.fn, 'a', 'b');
     return `  {
     var acc: f32 = 0.0;
     var cnt: f32 = 0.0;
@@ -214,7 +213,7 @@ export function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): 
     ${
       k.viaSegments.includes(n)
         ? `D[sec(${slots.slot(batchPartials(k, n, wg).key)}u) + 2u * seg] = acc;\n    D[sec(${slots.slot(batchPartials(k, n, wg).key)}u) + 2u * seg + 1u] = cnt;`
-        : store(slots, n, 'seg', 'select(0.0, acc, cnt > 0.0)')
+        : store(slots, n, 'seg', folded(n.args.fn, 'acc', 'cnt'))
     }
   }`;
   });

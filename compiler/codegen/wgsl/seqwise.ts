@@ -1,5 +1,5 @@
 /** Scans, cumprods and shifts: one thread per sequence walks its tokens. */
-import type { Node } from '../../../src/ir/node.js';
+import type { Node } from '../../../core/ir/node.js';
 import { ExprEmitter, f32Literal } from './expr.js';
 import { indent, origins } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';

@@ -17,9 +17,9 @@
  * combine (run once, for the whole batch) folds all slices in chunk order. Zero partials (count 0,
  * a chunk smaller than the caps) are skipped. Every other G section is whole-batch.
  */
-import type { Node } from '../../../src/ir/node.js';
-import type { Program } from '../../../src/ir/program.js';
-import type { Level } from '../../../src/types/types.js';
+import type { Node } from '../../../core/ir/node.js';
+import type { Program } from '../../../core/ir/program.js';
+import type { Level } from '../../../core/types/types.js';
 
 export type SectionKey =
   | { readonly buffer: 'D'; readonly kind: 'input'; readonly name: string }

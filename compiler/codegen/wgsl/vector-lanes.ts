@@ -5,7 +5,7 @@
  * sections start at multiples of 4 and are zero-padded (runtime/webgpu/tables.ts), so the last
  * step may run past the tokens: the padding's mask is 0.
  */
-import type { Node } from '../../../src/ir/node.js';
+import type { Node } from '../../../core/ir/node.js';
 import type { Slots } from './slots.js';
 
 /**

@@ -6,16 +6,12 @@
  * 0..numGroups-1 in order of first appearance of their `group_id`.
  */
 
-/** Level of a value in the data model, from finest to coarsest. */
-export type Level = 'token' | 'seq' | 'group' | 'batch';
-
-/** Element type of a tensor as the language sees it. */
-export type ElemType = 'f32' | 'i32' | 'bool';
+import type { DType, Level } from '../types/types.js';
 
 /** One named tensor of a batch, already converted to float64 (bools as 0/1, ints exact). */
 export interface HostTensor {
   readonly level: Exclude<Level, 'batch'>;
-  readonly dtype: ElemType;
+  readonly dtype: DType;
   /** token: length numTokens; seq: numSeqs; group: numGroups. */
   readonly data: Float64Array;
 }
@@ -43,7 +39,7 @@ export interface RaggedBatch {
 export interface InputSpec {
   readonly name: string;
   readonly level: Exclude<Level, 'batch'>;
-  readonly dtype: ElemType;
+  readonly dtype: DType;
 }
 
 /** A problem with the user's batch: always names the tensor (or 'batch') and says what was expected. */
@@ -51,6 +47,19 @@ export class BatchError extends Error {
   constructor(readonly tensor: string, message: string) {
     super(`${tensor}: ${message}`);
     this.name = 'BatchError';
+  }
+}
+
+/** The element counts of a batch (or a chunk of one), by level. */
+export type BatchSizes = Pick<RaggedBatch, 'numTokens' | 'numSeqs' | 'numGroups'>;
+
+/** How many elements a level has: the one place that says it. */
+export function countAt(sizes: BatchSizes, level: Level): number {
+  switch (level) {
+    case 'token': return sizes.numTokens;
+    case 'seq': return sizes.numSeqs;
+    case 'group': return sizes.numGroups;
+    case 'batch': return 1;
   }
 }
 

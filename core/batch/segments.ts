@@ -4,10 +4,11 @@
  * coarser level.
  *
  * The tables are built by the `write*` functions below, which the GPU runtime also uses to fill
- * its arenas in place (runtime/webgpu/tables.ts), so both backends share one definition of them.
+ * its arenas in place (runtime/webgpu/tables.ts), so both backends share one definition of them:
+ * that is why they live in the ground floor, below the interpreter and the runtime.
  */
-import type { RaggedBatch } from '../../runtime/batch/batch.js';
-import type { Level } from '../../src/types/types.js';
+import { countAt, type RaggedBatch } from './batch.js';
+import type { Level } from '../types/types.js';
 
 /** The typed arrays index tables are written into: the interpreter's f64 tables and the GPU's f32/u32 arenas. */
 export type NumericArray = Float64Array | Float32Array | Int32Array | Uint32Array;
@@ -100,12 +101,7 @@ export class Segments {
   }
 
   size(level: Level): number {
-    switch (level) {
-      case 'token': return this.batch.numTokens;
-      case 'seq': return this.batch.numSeqs;
-      case 'group': return this.batch.numGroups;
-      case 'batch': return 1;
-    }
+    return countAt(this.batch, level);
   }
 
   /** Whether element i of a level takes part in reductions (masked-out tokens do not). */

@@ -6,10 +6,8 @@ import type { Span } from '../source/source-file.js';
 import { finer, isCoarserOrEqual, type DType, type Level } from '../types/types.js';
 import { InternalError } from '../diagnostics/diagnostic.js';
 import { Graph, type Node } from './node.js';
-import { COMPARISONS, LOGICAL, type BinaryOp, type QuantileMethod, type ReduceFn, type UnaryOp } from './op.js';
+import { COMPARISONS, LOGICAL, UNARY_INFO, type BinaryOp, type KeyedReduceFn, type QuantileMethod, type ReduceFn, type UnaryOp } from './op.js';
 
-/** Unary ops whose result keeps an i32 operand integral. */
-const INT_PRESERVING_UNARY: ReadonlySet<UnaryOp> = new Set(['neg', 'abs', 'sign', 'floor']);
 const INT_PRESERVING_BINARY: ReadonlySet<BinaryOp> = new Set(['add', 'sub', 'mul', 'min', 'max']);
 
 export class IrBuilder {
@@ -27,7 +25,7 @@ export class IrBuilder {
   }
 
   unary(fn: UnaryOp, x: Node, span?: Span): Node {
-    const dtype: DType = fn === 'not' ? 'bool' : x.type.dtype === 'i32' && INT_PRESERVING_UNARY.has(fn) ? 'i32' : 'f32';
+    const dtype: DType = fn === 'not' ? 'bool' : x.type.dtype === 'i32' && UNARY_INFO[fn].intPreserving ? 'i32' : 'f32';
     return this.graph.node('unary', { dtype, level: x.type.level }, [x], { fn }, span);
   }
 
@@ -74,7 +72,7 @@ export class IrBuilder {
     return this.graph.node('reduce', { dtype, level: to }, src, { fn }, span);
   }
 
-  keyedReduce(fn: ReduceFn, x: Node, key: Node, to: Level, cond?: Node, span?: Span): Node {
+  keyedReduce(fn: KeyedReduceFn, x: Node, key: Node, to: Level, cond?: Node, span?: Span): Node {
     const k = this.broadcast(key, x.type.level);
     const src = cond ? [x, k, this.broadcast(cond, x.type.level)] : [x, k];
     const dtype: DType = x.type.dtype === 'bool' ? 'f32' : x.type.dtype;

@@ -1,0 +1,54 @@
+/**
+ * The bench's plain-JS row: DAPO's loss and gradient (stdlib/dapo.credo at its defaults) as the
+ * loops a careful user would write by hand over typed arrays — the speed of no compiler at all.
+ * tests/bench/plain-js.test.ts checks it against the interpreter, so the row times a correct loop.
+ */
+import type { RaggedBatch } from '../core/batch/batch.js';
+
+const EPS_LOW = 0.2;
+const EPS_HIGH = 0.28;
+const CLIP_C = 10;
+const ADV_EPS = 1e-6;
+
+export function plainDapo(b: RaggedBatch): { loss: number; grad: Float64Array } {
+  const logp = b.tensors.get('logp')!.data;
+  const oldLogp = b.tensors.get('old_logp')!.data;
+  const reward = b.tensors.get('reward')!.data;
+  const { numSeqs: S, numGroups: G, offsets, groupOf, mask } = b;
+  // group statistics of the rewards: mean and unbiased std (0 for a group of one)
+  const n = new Float64Array(G);
+  const sum = new Float64Array(G);
+  for (let s = 0; s < S; s++) (n[groupOf[s]] += 1), (sum[groupOf[s]] += reward[s]);
+  const sq = new Float64Array(G);
+  for (let s = 0; s < S; s++) {
+    const d = reward[s] - sum[groupOf[s]] / n[groupOf[s]];
+    sq[groupOf[s]] += d * d;
+  }
+  let valid = 0;
+  for (let t = 0; t < b.numTokens; t++) valid += mask[t];
+  const grad = new Float64Array(b.numTokens);
+  let total = 0;
+  for (let s = 0; s < S; s++) {
+    const g = groupOf[s];
+    const adv = (reward[s] - sum[g] / n[g]) / (Math.sqrt(sq[g] / Math.max(n[g] - 1, 1)) + ADV_EPS);
+    for (let t = offsets[s]; t < offsets[s + 1]; t++) {
+      if (!mask[t]) continue;
+      const d = logp[t] - oldLogp[t];
+      const inside = d >= -20 && d <= 20;
+      const ratio = Math.exp(Math.min(20, Math.max(-20, d)));
+      const clipped = Math.min(1 + EPS_HIGH, Math.max(1 - EPS_LOW, ratio));
+      const l1 = -adv * ratio;
+      const l2 = -adv * clipped;
+      // max(l1, l2) and, for a negative advantage, min(·, -adv·c); ties split the gradient (torch)
+      const w1 = l1 > l2 ? 1 : l1 < l2 ? 0 : 0.5;
+      const lclip = Math.max(l1, l2);
+      const l3 = -adv * CLIP_C;
+      const keep = adv < 0 ? (lclip < l3 ? 1 : lclip > l3 ? 0 : 0.5) : 1;
+      total += adv < 0 ? Math.min(lclip, l3) : lclip;
+      const dRatio = inside ? ratio : 0;
+      const inWindow = ratio >= 1 - EPS_LOW && ratio <= 1 + EPS_HIGH ? 1 : 0;
+      grad[t] = (keep * (w1 * -adv * dRatio + (1 - w1) * -adv * inWindow * dRatio)) / valid;
+    }
+  }
+  return { loss: valid > 0 ? total / valid : 0, grad };
+}
