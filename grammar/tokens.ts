@@ -71,6 +71,3 @@ export const allTokens: TokenType[] = [
   LessEq, GreaterEq, EqEq, NotEq, Less, Greater, Assign, Plus, Minus, Star, Slash, Caret,
   LParen, RParen, Comma, Colon, Dot,
 ];
-
-/** Tokens that start a top-level item: where error recovery resynchronises. */
-export const itemStarts: TokenType[] = [Objective, Param, Input, Mask, Let, Def, Loss, Metric, Export, Import];

@@ -2,7 +2,7 @@
  * Splitting a batch too large for one storage binding into chunks of whole groups. Sequences and
  * groups never straddle chunks, so everything below the batch level (token→seq and seq→group
  * reductions, scans, a group's statistics) stays inside one chunk; only batch-level results cross
- * chunks, through the shared `G` arena (compiler/codegen/wgsl/slots.ts).
+ * chunks, through the shared `G` arena (core/device/program.ts).
  *
  * A chunk is itself a RaggedBatch. When its groups' sequences are contiguous in the packed batch
  * (the usual layout) its token data are views of the batch's; otherwise they are gathered copies,

@@ -109,3 +109,11 @@ export function chooseWorkgroupSize(info: { isFallbackAdapter?: boolean; subgrou
   const wanted = cpu ? lanes : 128;
   return 2 ** Math.floor(Math.log2(Math.min(wanted, most)));
 }
+
+/**
+ * The workgroup size chooseWorkgroupSize picks for a GPU with WebGPU's default limits (or
+ * CREDO_WORKGROUP_SIZE): for showing shaders without opening a device.
+ */
+export function gpuWorkgroupSize(): number {
+  return chooseWorkgroupSize({}, { maxComputeWorkgroupSizeX: 256, maxComputeInvocationsPerWorkgroup: 256 });
+}

@@ -1,22 +1,18 @@
 /**
- * Runs a compiled WGSL program on a device: fills the arenas, dispatches the kernels stage by
- * stage (host steps in between read back their sources and write their result), and reads back
- * the outputs. A batch larger than one storage binding runs in chunks of whole groups
- * (chunks.ts): each kernel runs once per chunk on the chunk's own `D` and `I`, except the
- * batch-level ones (combines, batch maps), which run once on the shared `G` (slots.ts).
- * Pipelines are cached by shader text; the arena buffers are reused across runs while they are
- * large enough. Knows nothing about the language: it gets a plan and its shaders.
+ * Runs a DeviceProgram (core/device/program.ts) on a WebGPU device: fills the arenas, runs its
+ * steps in order — launches, and host steps in between, which read and write sections through a
+ * HostIo — and reads back the sections the caller asks for. A batch larger than one storage
+ * binding runs in chunks of whole groups (chunks.ts): each `chunk`-scope launch runs once per chunk
+ * on the chunk's own `D` and `I`, each `batch`-scope one once on the shared `G`. Pipelines are
+ * cached by shader text; the arena buffers are reused across runs while they are large enough.
+ * Knows nothing about the language: sections, launches and hooks are all it sees.
  */
-import { evaluateNodes, evaluateOp, type EvalResult } from '../../compiler/interp/eval.js';
-import type { WgslKernel, WgslProgram } from '../../compiler/codegen/wgsl/emit.js';
-import type { KernelPlan } from '../../compiler/plan/plan.js';
-import type { Node } from '../../core/ir/node.js';
-import { outputNodes } from '../../core/ir/program.js';
 import { BatchError, countAt, type RaggedBatch } from '../../core/batch/batch.js';
+import { sizesOf, type DeviceProgram, type HostIo, type Launch } from '../../core/device/program.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
 import { bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
-import { buildArenas, chunkBindingBytes, type Arenas, type RunValues } from './tables.js';
+import { buildArenas, chunkBindingBytes, type Arenas } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
 
@@ -44,15 +40,18 @@ interface RunState {
   readonly batch: RaggedBatch;
   readonly chunks: readonly Chunk[];
   readonly arenas: Arenas;
-  readonly values: RunValues;
+  readonly given: Readonly<Record<string, number>>;
 }
 
-export interface GpuRunResult extends EvalResult {
+/** What a run read back, and how it went. */
+export interface DeviceRun {
+  /** Whole-batch values of the sections asked for. */
+  readonly sections: ReadonlyMap<number, Float64Array>;
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
   /** How many chunks of whole groups the batch ran in (1 unless it is larger than one binding). */
   readonly chunks: number;
-  /** With `profile`: wall ms of each dispatch run on its own (submit + wait), in plan order. */
+  /** With `profile`: wall ms of each dispatch run on its own (submit + wait), by the launch's origin. */
   readonly profile?: readonly { readonly kernel: number; readonly ms: number }[];
 }
 
@@ -89,8 +88,7 @@ export class GpuExecutor {
 
   constructor(
     private readonly gpu: GpuDevice,
-    private readonly plan: KernelPlan,
-    private readonly wgsl: WgslProgram,
+    private readonly program: DeviceProgram,
     opts: ExecutorOptions = {},
   ) {
     const deviceLimit = gpu.device.limits.maxStorageBufferBindingSize;
@@ -112,7 +110,7 @@ export class GpuExecutor {
    * batch beyond one binding needs are compiled on first use.
    */
   async prepare(): Promise<void> {
-    const needed = this.wgsl.kernels.filter((k): k is WgslKernel => 'code' in k && !(k.when && 'chunks' in k.when && k.when.chunks === 'many') && !this.pipelines.has(k.code));
+    const needed = this.launches().filter((k) => !k.lazy && !this.pipelines.has(k.code));
     // one error scope for all (each pop is a round trip to the device); on an error, again one by
     // one to say which shader it was
     const device = this.gpu.device;
@@ -125,14 +123,18 @@ export class GpuExecutor {
     for (const [code, p] of made) this.pipelines.set(code, p);
   }
 
-  private createPipeline(k: WgslKernel): GPUComputePipeline {
+  private launches(): Launch[] {
+    return this.program.steps.filter((s): s is Launch => s.kind === 'launch');
+  }
+
+  private createPipeline(k: Launch): GPUComputePipeline {
     const device = this.gpu.device;
     const module = device.createShaderModule({ code: k.code });
     // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
     return device.createComputePipeline({ layout: pipelineLayout(device), compute: { module, entryPoint: 'main' } });
   }
 
-  private async pipeline(k: WgslKernel): Promise<GPUComputePipeline> {
+  private async pipeline(k: Launch): Promise<GPUComputePipeline> {
     const hit = this.pipelines.get(k.code);
     if (hit) return hit;
     const device = this.gpu.device;
@@ -198,28 +200,35 @@ export class GpuExecutor {
     }
   }
 
-  private grid(k: WgslKernel, batch: RaggedBatch): [number, number] {
-    const count = countAt(batch, k.grid.level);
-    const groups = k.grid.per === 'segment' ? count : k.grid.per === 'chunk' ? Math.ceil(count / k.grid.chunk) : Math.ceil(count / k.workgroupSize);
+  private grid(k: Launch, batch: RaggedBatch): [number, number] {
+    const groups = k.workgroups(sizesOf(batch));
     if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
   }
 
+  /** A section's level, for reading or writing it whole: only sections that have one can be. */
+  private levelOf(section: number) {
+    const s = this.program.sections[section];
+    if (!s?.level || (s.arena === 'G') !== (s.level === 'batch') || s.arena === 'I') throw new InternalError('gpu-executor', `section ${section} cannot be read or written whole`);
+    return s.level;
+  }
+
   /**
-   * Reads the sections of several materialized values with one staging buffer and one map (each
-   * readback is a round trip to the device; outputs and host-step sources are read together):
-   * batch-level values from G, the others from every chunk, stitched into the batch's order.
+   * Reads several sections with one staging buffer and one map (each readback is a round trip to
+   * the device; outputs and host-step sources are read together): batch-level ones from G, the
+   * others from every chunk, stitched into the batch's order.
    */
-  private async readSections(nodes: readonly Node[], state: RunState): Promise<Map<number, Float64Array>> {
+  private async readSections(sections: readonly number[], state: RunState): Promise<Map<number, Float64Array>> {
     const device = this.gpu.device;
     const { chunks, arenas } = state;
-    // each node's part per chunk (one for batch-level values), filled from the device below
+    const wanted = [...new Set(sections)];
+    // each section's part per chunk (one for batch-level values), filled from the device below
     const parts = new Map<number, Float64Array[]>();
-    const ranges = nodes.flatMap((n) => {
-      const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node: n });
-      const list = n.type.level === 'batch' ? [{ source: this.gBuf!, offset: arenas.gOffsets[slot], length: 1 }] : arenas.chunks.map((c, i) => ({ source: this.chunkBufs[i].d, offset: c.offsets[slot], length: c.segments.size(n.type.level) }));
-      parts.set(n.id, list.map((r) => new Float64Array(r.length)));
-      return list.map((r, i) => ({ ...r, into: parts.get(n.id)![i] }));
+    const ranges = wanted.flatMap((k) => {
+      const level = this.levelOf(k);
+      const list = level === 'batch' ? [{ source: this.gBuf!, offset: arenas.gOffsets[k], length: 1 }] : arenas.chunks.map((c, i) => ({ source: this.chunkBufs[i].d, offset: c.offsets[k], length: countAt(c.batch, level) }));
+      parts.set(k, list.map((r) => new Float64Array(r.length)));
+      return list.map((r, i) => ({ ...r, into: parts.get(k)![i] }));
     });
     // pieces of at most one staging buffer, read in rounds
     const capElements = this.stagingBytes / 4;
@@ -256,10 +265,14 @@ export class GpuExecutor {
       }
       staging.unmap();
     }
-    return new Map(nodes.map((n) => [n.id, stitch(state.batch, chunks, n.type.level, parts.get(n.id)!)]));
+    return new Map(wanted.map((k) => [k, stitch(state.batch, chunks, this.levelOf(k), parts.get(k)!)]));
   }
 
-  async run(batch: RaggedBatch, values: RunValues, opts: { readonly profile?: boolean } = {}): Promise<GpuRunResult> {
+  /**
+   * Runs the program on a batch and reads back `read` (section ids with a level).
+   * @param given the values of the program's `given` scalars (params, the clock).
+   */
+  async run(batch: RaggedBatch, given: Readonly<Record<string, number>>, read: readonly number[], opts: { readonly profile?: boolean } = {}): Promise<DeviceRun> {
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
     if (lost) throw new GpuError(`the GPU device was lost (${lost}); open a new one`);
@@ -267,10 +280,9 @@ export class GpuExecutor {
     if (batch.offsets[0] !== 0 || batch.offsets[batch.numSeqs] !== batch.numTokens) {
       throw new BatchError('batch', `sequence offsets cover tokens ${batch.offsets[0]}..${batch.offsets[batch.numSeqs]}, expected 0..${batch.numTokens}; every token must belong to a sequence (packed layout)`);
     }
-    const slots = this.wgsl.slots;
-    const inputs = new Map(this.plan.program.inputs.map((i) => [i.name, i.level] as const));
-    const chunks = splitBatch(batch, this.limit, (sizes) => chunkBindingBytes(slots, sizes, (name) => inputs.get(name) ?? 'token'), String(this.limit));
-    const arenas = buildArenas(slots, batch, values, chunks.map((c) => c.batch));
+    const whole = sizesOf(batch);
+    const chunks = splitBatch(batch, this.limit, (sizes) => chunkBindingBytes(this.program, sizes, whole), String(this.limit));
+    const arenas = buildArenas(this.program, batch, given, chunks.map((c) => c.batch));
     const deviceLimit = this.gpu.device.limits.maxStorageBufferBindingSize;
     if (arenas.G.byteLength > deviceLimit) {
       // chunks are sized to fit; G holds the batch partials of every chunk
@@ -298,27 +310,27 @@ export class GpuExecutor {
     }
     await this.upload(uploads);
     const t1 = performance.now();
-    const state: RunState = { batch, chunks, arenas, values };
+    const state: RunState = { batch, chunks, arenas, given };
     const { dispatches, profile } = await this.dispatchAll(state, !!opts.profile);
     this.last = state;
     const t2 = performance.now();
-    const result = await this.readOutputs(state);
+    const sections = await this.readSections(read, state);
     const t3 = performance.now();
-    return { ...result, dispatches, chunks: chunks.length, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
+    return { sections, dispatches, chunks: chunks.length, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
   }
 
   /**
-   * Runs the kernels again on the batch of the last `run`, whose inputs are still on the device,
-   * and reads back only the loss (the gradient stays on the device): the time of a training step
-   * whose inputs are already device buffers — what `npm run bench` reports as resident.
+   * Runs the steps again on the batch of the last `run`, whose inputs are still on the device,
+   * and reads back only `read` (a loss, say; the gradient stays on the device): the time of a
+   * training step whose inputs are already device buffers — what `npm run bench` reports as resident.
    */
-  async rerunResident(): Promise<{ loss: number; ms: number }> {
+  async rerunResident(read: readonly number[]): Promise<{ sections: Map<number, Float64Array>; ms: number }> {
     if (!this.last) throw new GpuError('rerunResident needs a previous run() on this objective');
     const state = this.last;
     const t0 = performance.now();
     await this.dispatchAll(state, false);
-    const loss = (await this.readSections([this.plan.program.loss].filter((n) => n.src.length > 0), state)).get(this.plan.program.loss.id)?.[0] ?? NaN;
-    return { loss, ms: performance.now() - t0 };
+    const sections = await this.readSections(read, state);
+    return { sections, ms: performance.now() - t0 };
   }
 
   private bindGroup(p: GPUComputePipeline, chunk: number): GPUBindGroup {
@@ -336,33 +348,29 @@ export class GpuExecutor {
     return groups[chunk];
   }
 
-  /** Dispatches every kernel in plan order (host steps in between) and waits for the device. */
+  /** Runs every step in order (launches, host steps in between) and waits for the device. */
   private async dispatchAll(state: RunState, profiling: boolean): Promise<{ dispatches: number; profile: { kernel: number; ms: number }[] }> {
     const device = this.gpu.device;
     const { batch, chunks } = state;
+    const whole = sizesOf(batch);
     if (!this.gBuf || this.chunkBufs.length < chunks.length) throw new InternalError('gpu-executor', 'dispatch before the arenas were uploaded');
     device.pushErrorScope('validation');
     let dispatches = 0;
     const profile: { kernel: number; ms: number }[] = [];
     let enc = device.createCommandEncoder();
     let pass = enc.beginComputePass();
-    for (const k of this.wgsl.kernels) {
-      if (!('code' in k)) {
-        // host step: finish the work so far, compute on the reference semantics, upload the result
+    for (const k of this.program.steps) {
+      if (k.kind === 'host') {
+        // host step: finish the work so far, let the hook read and write sections, go on
         pass.end();
         device.queue.submit([enc.finish()]);
-        await this.hostStep(k.kernel.node, state);
+        await k.run(this.hostIo(state));
         enc = device.createCommandEncoder();
         pass = enc.beginComputePass();
         continue;
       }
-      if (k.when && 'chunks' in k.when) {
-        if ((k.when.chunks === 'one') !== (chunks.length === 1)) continue;
-      } else if (k.when) {
-        // the whole batch's mean: every chunk takes the same strategy (their partials must agree)
-        const mean = countAt(batch, k.when.from) / Math.max(1, countAt(batch, k.when.to));
-        if ((k.when.meanBelow !== undefined && mean >= k.when.meanBelow) || (k.when.meanAtLeast !== undefined && mean < k.when.meanAtLeast)) continue;
-      }
+      // decided on the whole batch: every chunk takes the same strategy (their partials must agree)
+      if (k.runIf && !k.runIf(whole, chunks.length)) continue;
       const p = await this.pipeline(k);
       const runs = k.scope === 'batch' ? [{ chunk: 0, grid: this.grid(k, batch) }] : chunks.map((c, i) => ({ chunk: i, grid: this.grid(k, c.batch) }));
       for (const { chunk, grid } of runs) {
@@ -378,7 +386,7 @@ export class GpuExecutor {
           const start = performance.now();
           device.queue.submit([enc.finish()]);
           await device.queue.onSubmittedWorkDone();
-          profile.push({ kernel: this.plan.kernels.indexOf(k.kernel), ms: performance.now() - start });
+          profile.push({ kernel: k.origin, ms: performance.now() - start });
           enc = device.createCommandEncoder();
           pass = enc.beginComputePass();
         }
@@ -392,33 +400,19 @@ export class GpuExecutor {
     return { dispatches, profile };
   }
 
-  private async hostStep(node: Node, state: RunState): Promise<void> {
-    const { batch, chunks, arenas, values } = state;
-    const read = await this.readSections(node.src.filter((s) => s.src.length > 0), state);
-    const sources = node.src.map(
-      (s) => read.get(s.id) ?? evaluateNodes([s], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(s.id)!,
-    );
-    const out = evaluateOp(node, sources, batch, arenas.segments);
-    if (!out.length) return;
-    const slot = this.wgsl.slots.slot({ buffer: 'D', kind: 'value', node });
-    const queue = this.gpu.device.queue;
-    if (node.type.level === 'batch') queue.writeBuffer(this.gBuf!, arenas.gOffsets[slot] * 4, Float32Array.from(out));
-    else chunks.forEach((c, i) => queue.writeBuffer(this.chunkBufs[i].d, arenas.chunks[i].offsets[slot] * 4, Float32Array.from(chunks.length === 1 ? out : partOf(batch, c, node.type.level, out))));
-  }
-
-  private async readOutputs(state: RunState): Promise<EvalResult> {
-    const { batch, values } = state;
-    const p = this.plan.program;
-    const nodes = outputNodes(p);
-    const read = await this.readSections([...new Set(nodes.filter((n) => n.src.length > 0))], state);
-    // an output that is a leaf (a constant, a param, an input) has no section: evaluate it here
-    const value = (n: Node) => read.get(n.id) ?? evaluateNodes([n], batch, { params: values.params, step: values.step, totalSteps: values.totalSteps }).get(n.id)!;
-    const levelOf = (name: string) => p.inputs.find((i) => i.name === name)!.level;
+  /** What a host step sees: reads through readSections, writes split over the chunks. */
+  private hostIo(state: RunState): HostIo {
+    const { batch, chunks, arenas, given } = state;
     return {
-      loss: value(p.loss)[0],
-      metrics: Object.fromEntries([...p.metrics].map(([k, n]) => [k, value(n)[0]])),
-      exports: Object.fromEntries([...p.exports].map(([k, n]) => [k, { level: n.type.level, data: value(n) }])),
-      grads: Object.fromEntries([...p.grads].map(([k, n]) => [k, { level: levelOf(k), data: value(n) }])),
+      batch,
+      given,
+      read: (sections) => this.readSections(sections, state),
+      write: (section, data) => {
+        const level = this.levelOf(section);
+        const queue = this.gpu.device.queue;
+        if (level === 'batch') queue.writeBuffer(this.gBuf!, arenas.gOffsets[section] * 4, Float32Array.from(data));
+        else chunks.forEach((c, i) => queue.writeBuffer(this.chunkBufs[i].d, arenas.chunks[i].offsets[section] * 4, Float32Array.from(chunks.length === 1 ? data : partOf(batch, c, level, data))));
+      },
     };
   }
 

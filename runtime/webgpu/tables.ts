@@ -1,56 +1,48 @@
 /**
  * Host-side data of one run: the `G` (f32) arena and each chunk's `D` (f32) and `I` (u32) arenas
- * of codegen/wgsl/slots.ts, filled from a batch, params and the clock.
+ * of a DeviceProgram (core/device/program.ts), laid out from its sections' lengths and filled as
+ * its sections say, from a batch and the run's given values.
  *
  * At a million tokens the arenas are tens of MiB and building them is memory-bound, so:
  *  - every table is written straight into its arena section: no per-token temporaries to
  *    allocate, fill and copy again;
- *  - the arenas' memory is allocated once per compiled program (Slots) and reused by later runs,
- *    because the first write to freshly allocated memory costs a page fault per 4 KiB page, which
- *    costs more than the copying itself (several times more on virtual machines);
+ *  - the arenas' memory is allocated once per device program and reused by later runs, because
+ *    the first write to freshly allocated memory costs a page fault per 4 KiB page, which costs
+ *    more than the copying itself (several times more on virtual machines);
  *  - `I` and the size tables in `D` depend only on the batch's structure, so they are rewritten
  *    only when the batch object changes (a benchmark or several objectives may run one batch
  *    again); the inputs, which a caller might refill in place, are copied every time.
  */
-import { InternalError } from '../../core/diagnostics/diagnostic.js';
-import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../core/batch/segments.js';
-import { HEADER, arenaOf, keyString, type SectionKey, type Slots } from '../../compiler/codegen/wgsl/slots.js';
 import { countAt, type RaggedBatch } from '../../core/batch/batch.js';
+import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../core/batch/segments.js';
+import { HEADER, sizesOf, type DeviceProgram, type Section, type Sizes } from '../../core/device/program.js';
+import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import type { Level } from '../../core/types/types.js';
 
 /**
  * The arenas of one run: `G`, shared by the whole batch, and `D` and `I` per chunk of the batch
- * (one chunk unless the batch is larger than a binding; see slots.ts and chunks.ts). They are views
- * of host memory that the next `buildArenas` call for the same Slots overwrites: upload (or copy)
- * them before building again, and do not write to them (running the same batch again keeps their
+ * (one chunk unless the batch is larger than a binding; see chunks.ts). They are views of host
+ * memory that the next `buildArenas` call for the same program overwrites: upload (or copy) them
+ * before building again, and do not write to them (running the same batch again keeps their
  * structure-only parts). The rest stays valid.
  */
 export interface Arenas {
-  /** Scalars, then the batch-level values and batch partials (zero). */
+  /** Scalars, then the batch-level sections (zero). */
   readonly G: Float32Array;
-  /** Element offset in G of each global section (whole-batch; a partials section's slice 0). */
+  /** Element offset in G of each G section (a per-chunk section's slice 0), -1 for the others. */
   readonly gOffsets: readonly number[];
   readonly chunks: readonly ChunkArenas[];
-  /** Of the whole batch. */
-  readonly segments: Segments;
 }
 
 export interface ChunkArenas {
   readonly batch: RaggedBatch;
-  /** The value and partials sections are zero. */
+  /** Its sections as their fills say (outputs and partials zero). */
   readonly D: Float32Array;
   readonly I: Uint32Array;
-  /** Element offset of each slot's section as this chunk's header says it (in D, I, or G). */
+  /** Element offset of each section as this chunk's header says it (in D, I, or G). */
   readonly offsets: readonly number[];
-  readonly segments: Segments;
-  /** `I` holds the same tables as after the previous call for these Slots and chunk (the same batch again). */
+  /** `I` holds the same tables as after the previous call for this program and chunk (the same batch again). */
   readonly sameStructure: boolean;
-}
-
-export interface RunValues {
-  readonly params: Readonly<Record<string, number>>;
-  readonly step: number;
-  readonly totalSteps: number;
 }
 
 /** A chunk's arenas' memory, reused by every run of its program. */
@@ -59,19 +51,15 @@ interface HostMemory {
   I: Uint32Array;
   /**
    * The batch whose structure-only data (all of `I`, the size tables in `D`) the memory holds, and
-   * how many sections it was laid out for: running that batch again rewrites only the rest.
+   * the header it was laid out with: running that batch again rewrites only the rest.
    */
-  structureOf?: { readonly batch: WeakRef<RaggedBatch>; readonly sections: number; readonly header: string };
+  structureOf?: { readonly batch: WeakRef<RaggedBatch>; readonly header: string };
 }
 
-/** Per Slots: G's memory and each chunk's. */
-const memoryOf = new WeakMap<Slots, { G: Float32Array; chunks: HostMemory[] }>();
+/** Per program: G's memory and each chunk's. */
+const memoryOf = new WeakMap<DeviceProgram, { G: Float32Array; chunks: HostMemory[] }>();
 
-/**
- * Per batch, so the tables a host step makes a Segments compute are kept for the batch's next run.
- * Batches are not modified once built (a training loop makes a new one per step), so the object
- * identifies its structure; entries go when the batch is collected.
- */
+/** Per batch, for its valid-token count (computed once; batches are not modified once built). */
 const segmentsOf = new WeakMap<RaggedBatch, Segments>();
 
 function segmentsFor(batch: RaggedBatch): Segments {
@@ -80,70 +68,55 @@ function segmentsFor(batch: RaggedBatch): Segments {
   return seg;
 }
 
-/** Element counts per level. */
-type Sizes = Readonly<Record<Level, number>>;
-
-const sizesOf = (b: RaggedBatch): Sizes => ({ token: b.numTokens, seq: b.numSeqs, group: b.numGroups, batch: 1 });
+const align4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /**
  * Builds the arenas of `batch` run as `chunks` (sub-batches of whole groups, in order; `[batch]`
  * for one chunk): G for the whole batch, D and I per chunk.
+ * @param given the values of the program's `given` scalars (params, the clock).
  */
-export function buildArenas(slots: Slots, batch: RaggedBatch, values: RunValues, chunks: readonly RaggedBatch[] = [batch]): Arenas {
-  const seg = segmentsFor(batch);
+export function buildArenas(program: DeviceProgram, batch: RaggedBatch, given: Readonly<Record<string, number>>, chunks: readonly RaggedBatch[] = [batch]): Arenas {
+  const whole = sizesOf(batch);
   const caps: Sizes = {
     token: Math.max(0, ...chunks.map((c) => c.numTokens)),
     seq: Math.max(0, ...chunks.map((c) => c.numSeqs)),
     group: Math.max(0, ...chunks.map((c) => c.numGroups)),
     batch: 1,
   };
-  let memory = memoryOf.get(slots);
-  if (!memory) memoryOf.set(slots, (memory = { G: new Float32Array(0), chunks: [] }));
+  let memory = memoryOf.get(program);
+  if (!memory) memoryOf.set(program, (memory = { G: new Float32Array(0), chunks: [] }));
 
-  // G: scalars, then the global sections, zero
+  // G: scalars, then the G sections, zero
   const gOffsets: number[] = [];
-  let gLength = slots.scalarCount;
-  for (const key of slots.sections) {
-    gOffsets.push(arenaOf(key) === 'G' ? (gLength = align4(gLength)) : -1);
-    if (arenaOf(key) === 'G') gLength += globalLength(key, caps, chunks.length);
+  let gLength = program.scalars.length;
+  for (const s of program.sections) {
+    gOffsets.push(s.arena === 'G' ? (gLength = align4(gLength)) : -1);
+    if (s.arena === 'G') gLength += s.perChunk ? chunks.length * s.length(caps, whole) : s.length(whole, whole);
   }
   gLength = align4(Math.max(1, gLength));
   if (memory.G.length < gLength) memory.G = new Float32Array(grown(memory.G.length, gLength));
   const G = memory.G.subarray(0, gLength);
   G.fill(0);
-  for (const [name, index] of slots.scalarIndex) {
-    const [kind, what] = name.split(':');
-    G[index] =
-      kind === 'param' ? values.params[what]
-      : what === 'step' ? values.step
-      : what === 'total_steps' ? values.totalSteps
-      : what === 'num_seqs' ? batch.numSeqs
-      : what === 'num_groups' ? batch.numGroups
-      : seg.validTokens;
-  }
+  program.scalars.forEach((s, i) => {
+    if (s.kind === 'given') G[i] = given[s.name] ?? fail(`no value given for ${s.name}`);
+    else G[i] = s.which === 'num_seqs' ? batch.numSeqs : s.which === 'num_groups' ? batch.numGroups : segmentsFor(batch).validTokens;
+  });
 
   const header = { caps, chunks: chunks.length };
   const built = chunks.map((chunk, c) => {
     memory.chunks[c] ??= { D: new Float32Array(0), I: new Uint32Array(0) };
-    return buildChunk(slots, chunk, memory.chunks[c], gOffsets, c, header);
+    return buildChunk(program, chunk, whole, memory.chunks[c], gOffsets, c, header);
   });
-  return { G, gOffsets, chunks: built, segments: seg };
+  return { G, gOffsets, chunks: built };
 }
 
-/** Length in G of a global section: a partials section has a slice per chunk, sized for the caps. */
-function globalLength(key: SectionKey, caps: Sizes, chunks: number): number {
-  return key.kind === 'partials' ? chunks * partialsPerChunk(key, caps) : 1;
-}
-
-function partialsPerChunk(key: Extract<SectionKey, { kind: 'partials' }>, sizes: Sizes): number {
-  return 2 * Math.ceil(sizes[key.over ?? key.node.src[0].type.level] / key.chunk) * key.threads;
-}
-
-function buildChunk(slots: Slots, batch: RaggedBatch, memory: HostMemory, gOffsets: readonly number[], c: number, header: { caps: Sizes; chunks: number }): ChunkArenas {
-  const seg = segmentsFor(batch);
-  const { offsets: local, dLength, iLength } = layout(slots, batch);
-  // what this chunk's header says: its own sections in D and I; its slice of each partials section in G
-  const offsets = slots.sections.map((key, k) => (arenaOf(key) !== 'G' ? local[k] : key.kind === 'partials' ? gOffsets[k] + c * partialsPerChunk(key, header.caps) : gOffsets[k]));
+function buildChunk(program: DeviceProgram, batch: RaggedBatch, whole: Sizes, memory: HostMemory, gOffsets: readonly number[], c: number, header: { caps: Sizes; chunks: number }): ChunkArenas {
+  const sizes = sizesOf(batch);
+  const { sections } = program;
+  const lengths = sections.map((s) => (s.arena === 'G' ? 0 : s.length(sizes, whole)));
+  const { offsets: local, dLength, iLength } = layout(sections, lengths);
+  // what this chunk's header says: its own sections in D and I; its slice of each per-chunk section in G
+  const offsets = sections.map((s, k) => (s.arena !== 'G' ? local[k] : s.perChunk ? gOffsets[k] + c * s.length(header.caps, whole) : gOffsets[k]));
   if (memory.D.length < dLength || memory.I.length < iLength) {
     if (memory.D.length < dLength) memory.D = new Float32Array(grown(memory.D.length, dLength));
     if (memory.I.length < iLength) memory.I = new Uint32Array(grown(memory.I.length, iLength));
@@ -151,40 +124,44 @@ function buildChunk(slots: Slots, batch: RaggedBatch, memory: HostMemory, gOffse
   }
   const known = memory.structureOf;
   const headerKey = `${header.caps.token},${header.caps.seq},${header.caps.group},${header.chunks},${offsets.join(',')}`;
-  const sameStructure = known?.batch.deref() === batch && known.sections === slots.sections.length && known.header === headerKey;
+  const sameStructure = known?.batch.deref() === batch && known.header === headerKey;
   const D = memory.D.subarray(0, dLength);
   const I = memory.I.subarray(0, iLength);
 
-  slots.sections.forEach((key, k) => {
-    if (arenaOf(key) !== 'D') return;
+  sections.forEach((s, k) => {
+    if (s.arena !== 'D') return;
     const at = offsets[k];
-    switch (key.kind) {
+    const end = at + lengths[k];
+    const fill = s.fill;
+    switch (fill.kind) {
       case 'input': {
-        const t = batch.tensors.get(key.name);
-        if (t) D.set(t.data, at);
+        const t = batch.tensors.get(fill.name);
+        if (t) D.set(t.data.subarray(0, lengths[k]), at);
         break;
       }
       case 'size':
         if (sameStructure) break;
-        if (key.which === 'position') writePositions(batch, D, at);
-        else if (key.which === 'length') writeLengths(batch, D, at);
+        if (fill.table === 'position') writePositions(batch, D, at);
+        else if (fill.table === 'length') writeLengths(batch, D, at);
         else writeGroupSizes(batch, D, at);
         break;
-      case 'value':
-      case 'segment_partials':
+      case 'zero':
         // the kernels' outputs: zero, as in fresh memory, whatever an earlier run left there
-        D.fill(0, at, at + sectionLength(key, batch));
+        D.fill(0, at, end);
         break;
+      case 'index':
+      case 'members':
+        fail(`an ${fill.kind} table in D`);
     }
     // the padding after a section: zero, so a vectorized kernel reads zeros (and a 0 mask) there
-    D.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
+    D.fill(0, end, align4(end));
   });
 
   if (!sameStructure) {
-    writeIndexTables(slots, batch, offsets, I, header);
-    memory.structureOf = { batch: new WeakRef(batch), sections: slots.sections.length, header: headerKey };
+    writeIndexTables(sections, lengths, batch, offsets, I, header);
+    memory.structureOf = { batch: new WeakRef(batch), header: headerKey };
   }
-  return { batch, D, I, offsets, segments: seg, sameStructure };
+  return { batch, D, I, offsets, sameStructure };
 }
 
 /** A capacity for `needed` elements; with headroom, so that slightly larger batches fit. */
@@ -192,84 +169,40 @@ function grown(capacity: number, needed: number): number {
   return Math.max(1, needed, Math.ceil(capacity * 1.25));
 }
 
-const size = countAt;
-
-/** Elements of a section in a chunk's D or I (global sections: see globalLength). */
-function sectionLength(key: SectionKey, batch: RaggedBatch): number {
-  switch (key.kind) {
-    case 'input': return batch.tensors.get(key.name)?.data.length ?? 0;
-    case 'size': return size(batch, key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group');
-    case 'value': return size(batch, key.node.type.level);
-    case 'partials': return partialsPerChunk(key, sizesOf(batch));
-    case 'segment_partials': {
-      const segments = size(batch, key.segments);
-      return size(batch, key.node.src[0].type.level) / Math.max(1, segments) >= key.minMean ? 2 * segments * key.threads : 0;
-    }
-    case 'offsets': return batch.numSeqs + 1;
-    case 'seq_of':
-    case 'mask':
-      return batch.numTokens;
-    case 'group_of': return batch.numSeqs;
-    case 'csr_starts': return size(batch, key.to) + 1;
-    case 'csr_members': return size(batch, key.from);
-  }
-}
-
-const align4 = (n: number) => Math.ceil(n / 4) * 4;
-
-/** Where each of a chunk's own sections starts (in D or I; -1 for global ones) and the arenas' lengths. */
-function layout(slots: Slots, batch: RaggedBatch): { offsets: number[]; dLength: number; iLength: number } {
+/** Where each of a chunk's own sections starts (in D or I; -1 for G ones) and the arenas' lengths. */
+function layout(sections: readonly Section[], lengths: readonly number[]): { offsets: number[]; dLength: number; iLength: number } {
   const offsets: number[] = [];
   let dLength = 0;
-  let iLength = HEADER + slots.sections.length;
+  let iLength = HEADER + sections.length;
   // every section starts at a multiple of 4 elements and is followed by padding up to the next
   // one: vectorized kernels read and write four tokens at once as one vec4
-  for (const key of slots.sections) {
-    const len = sectionLength(key, batch);
-    const arena = arenaOf(key);
-    if (arena === 'D') {
+  sections.forEach((s, k) => {
+    if (s.arena === 'D') {
       dLength = align4(dLength);
       offsets.push(dLength);
-      dLength += len;
-    } else if (arena === 'I') {
+      dLength += lengths[k];
+    } else if (s.arena === 'I') {
       iLength = align4(iLength);
       offsets.push(iLength);
-      iLength += len;
+      iLength += lengths[k];
     } else offsets.push(-1);
-  }
+  });
   return { offsets, dLength: align4(Math.max(1, dLength)), iLength: align4(iLength) };
 }
 
 /**
  * The bytes of the largest binding a chunk with these sizes needs (its D or its I), for splitting
- * a batch into chunks: as `layout`, from sizes alone (inputs have their level's size).
+ * a batch into chunks: as `layout`, from sizes alone.
  */
-export function chunkBindingBytes(slots: Slots, sizes: { token: number; seq: number; group: number }, inputLevel: (name: string) => Level): number {
-  let d = 0;
-  let i = HEADER + slots.sections.length;
-  const count = (l: Level) => (l === 'batch' ? 1 : sizes[l]);
-  for (const key of slots.sections) {
-    const arena = arenaOf(key);
-    if (arena === 'G') continue;
-    const len =
-      key.kind === 'input' ? count(inputLevel(key.name))
-      : key.kind === 'size' ? count(key.which === 'position' ? 'token' : key.which === 'length' ? 'seq' : 'group')
-      : key.kind === 'value' ? count(key.node.type.level)
-      : key.kind === 'segment_partials' ? 2 * count(key.segments) * key.threads
-      : key.kind === 'offsets' ? sizes.seq + 1
-      : key.kind === 'seq_of' || key.kind === 'mask' ? sizes.token
-      : key.kind === 'group_of' ? sizes.seq
-      : key.kind === 'csr_starts' ? count(key.to) + 1
-      : key.kind === 'csr_members' ? count(key.from)
-      : 0;
-    if (arena === 'D') d = align4(d) + len;
-    else i = align4(i) + len;
-  }
-  return 4 * Math.max(align4(d), align4(i));
+export function chunkBindingBytes(program: DeviceProgram, sizes: { token: number; seq: number; group: number }, whole: Sizes): number {
+  const chunk: Sizes = { ...sizes, batch: 1 };
+  const lengths = program.sections.map((s) => (s.arena === 'G' ? 0 : s.length(chunk, whole)));
+  const { dLength, iLength } = layout(program.sections, lengths);
+  return 4 * Math.max(dLength, iLength);
 }
 
 /** The whole of `I`: the header (sizes, section offsets) and every index table. */
-function writeIndexTables(slots: Slots, batch: RaggedBatch, offsets: readonly number[], I: Uint32Array, header: { caps: Sizes; chunks: number }): void {
+function writeIndexTables(sections: readonly Section[], lengths: readonly number[], batch: RaggedBatch, offsets: readonly number[], I: Uint32Array, header: { caps: Sizes; chunks: number }): void {
   I[0] = batch.numTokens;
   I[1] = batch.numSeqs;
   I[2] = batch.numGroups;
@@ -277,34 +210,38 @@ function writeIndexTables(slots: Slots, batch: RaggedBatch, offsets: readonly nu
   I[4] = header.caps.seq;
   I[5] = header.caps.group;
   I[6] = header.chunks;
-  const slotOf = new Map(slots.sections.map((key, k) => [keyString(key), k] as const));
-  /** The part of I that holds a section, if the kernels use it. */
-  const section = (key: SectionKey) => {
-    const k = slotOf.get(keyString(key));
-    return k === undefined ? undefined : I.subarray(offsets[k], offsets[k] + sectionLength(key, batch));
+  /** The part of I that holds the given half of a member list, if the program has it. */
+  const half = (from: Level, to: Level, which: 'starts' | 'members') => {
+    const k = sections.findIndex((s) => s.fill.kind === 'members' && s.fill.from === from && s.fill.to === to && s.fill.half === which);
+    return k < 0 ? undefined : I.subarray(offsets[k], offsets[k] + lengths[k]);
   };
   const csrDone = new Set<string>();
-  I.fill(0, HEADER + slots.sections.length, align4(HEADER + slots.sections.length));
-  slots.sections.forEach((key, k) => {
+  I.fill(0, HEADER + sections.length, align4(HEADER + sections.length));
+  sections.forEach((s, k) => {
     const at = offsets[k];
     I[HEADER + k] = at;
-    if (key.buffer === 'I') I.fill(0, at + sectionLength(key, batch), align4(at + sectionLength(key, batch)));
-    switch (key.kind) {
-      case 'offsets': I.set(batch.offsets, at); break;
-      case 'seq_of': writeSeqOf(batch, I, at); break;
-      case 'group_of': I.set(batch.groupOf, at); break;
-      case 'mask': I.set(batch.mask, at); break;
-      case 'csr_starts':
-      case 'csr_members': {
+    if (s.arena !== 'I') return;
+    I.fill(0, at + lengths[k], align4(at + lengths[k]));
+    const fill = s.fill;
+    switch (fill.kind) {
+      case 'index':
+        if (fill.table === 'offsets') I.set(batch.offsets, at);
+        else if (fill.table === 'seq_of') writeSeqOf(batch, I, at);
+        else if (fill.table === 'group_of') I.set(batch.groupOf, at);
+        else I.set(batch.mask, at);
+        break;
+      case 'members': {
         // both halves of a pair are written at once, into their sections (or scratch if one is unused)
-        const id = `${key.from}:${key.to}`;
+        const id = `${fill.from}:${fill.to}`;
         if (csrDone.has(id)) break;
         csrDone.add(id);
-        const half = (kind: 'csr_starts' | 'csr_members') =>
-          section({ buffer: 'I', kind, from: key.from, to: key.to }) ?? new Uint32Array(kind === 'csr_starts' ? size(batch, key.to) + 1 : size(batch, key.from));
-        writeCsr(batch, key.from, key.to, half('csr_starts'), half('csr_members'));
+        const starts = half(fill.from, fill.to, 'starts') ?? new Uint32Array(countAt(batch, fill.to) + 1);
+        const members = half(fill.from, fill.to, 'members') ?? new Uint32Array(countAt(batch, fill.from));
+        writeCsr(batch, fill.from, fill.to, starts, members);
         break;
       }
+      default:
+        fail(`a ${fill.kind} section in I`);
     }
   });
 }
@@ -316,7 +253,7 @@ const ORDER: Readonly<Record<Level, number>> = { token: 0, seq: 1, group: 2, bat
  * segment j's members are members[starts[j] .. starts[j+1]), in increasing order.
  */
 function writeCsr(batch: RaggedBatch, from: Level, to: Level, starts: Uint32Array, members: Uint32Array): void {
-  if (ORDER[from] > ORDER[to]) throw new InternalError('gpu-tables', `no segments of ${to} among ${from} elements`);
+  if (ORDER[from] > ORDER[to]) fail(`no segments of ${to} among ${from} elements`);
   const { numSeqs: S, offsets, groupOf } = batch;
   // how many elements each segment has, as prefix sums
   starts.fill(0);
@@ -342,4 +279,8 @@ function writeCsr(batch: RaggedBatch, from: Level, to: Level, starts: Uint32Arra
     if (from === 'seq') members[next[g]++] = s;
     else for (let t = offsets[s]; t < offsets[s + 1]; t++) members[next[g]++] = t;
   }
+}
+
+function fail(message: string): never {
+  throw new InternalError('gpu-tables', message);
 }

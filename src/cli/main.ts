@@ -16,9 +16,9 @@ import { checkParams, compile, locateObjective, parseSetFlags } from '../objecti
 import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
-import { emitWgsl, type WgslKernel } from '../../compiler/codegen/wgsl/emit.js';
-import { planKernels, printPlan } from '../../compiler/plan/plan.js';
-import { GpuError, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
+import { lowerToDevice } from '../../compiler/lower-to-device.js';
+import { printPlan } from '../../compiler/plan/plan.js';
+import { GpuError, gpuWorkgroupSize, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { compileGpu } from '../gpu.js';
 
 interface Io {
@@ -145,31 +145,21 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--fuse <mode>', 'default | none (every op its own kernel)', 'default')
     .action((file: string, o: { fuse: string }) => {
       if (o.fuse !== 'default' && o.fuse !== 'none') throw new CliError(`--fuse must be default or none, got \`${o.fuse}\``);
-      io.out(printPlan(planKernels(compile(locateObjective(file)).program, { fuse: o.fuse })));
+      io.out(printPlan(lowerToDevice(compile(locateObjective(file)).program, { fuse: o.fuse, workgroupSize: gpuWorkgroupSize() }).plan));
     });
 
   cli
     .command('wgsl')
     .description('print the WGSL kernels of an objective, with the source lines they come from')
     .argument('<file>')
-    .option('--workgroup-size <n>', 'workgroup size (the runtime takes it from the adapter: 128 on a GPU, its SIMD width on a CPU adapter such as llvmpipe)', intOption('--workgroup-size', 1), 128)
-    .action((file: string, o: { workgroupSize: number }) => {
-      const plan = planKernels(compile(locateObjective(file)).program);
-      const program = emitWgsl(plan, o.workgroupSize);
-      program.kernels.forEach((k, i) => {
-        io.out(`// ───── kernel ${i}: ${k.kernel.kind}${'code' in k ? ` (${describeKernel(k)})` : ' — runs on the host'}\n`);
-        if ('code' in k) io.out(k.code);
+    .option('--workgroup-size <n>', 'workgroup size (default: what the runtime chooses for a GPU, 128, or CREDO_WORKGROUP_SIZE; on a CPU adapter such as llvmpipe it takes the SIMD width)', intOption('--workgroup-size', 1))
+    .action((file: string, o: { workgroupSize?: number }) => {
+      const { device } = lowerToDevice(compile(locateObjective(file)).program, { workgroupSize: o.workgroupSize ?? gpuWorkgroupSize() });
+      device.steps.forEach((step, i) => {
+        io.out(`// ───── kernel ${i}: ${step.describe}${step.kind === 'host' ? ' — runs on the host' : ''}\n`);
+        if (step.kind === 'launch') io.out(step.code);
       });
     });
-  /** How a kernel is launched and when it runs, for `credo wgsl`. */
-  function describeKernel(k: WgslKernel): string {
-    const grid =
-      k.grid.per === 'segment' ? (k.grid.level === 'batch' ? 'one workgroup' : `one workgroup per ${k.grid.level}`)
-      : k.grid.per === 'chunk' ? (k.grid.chunk === 1 ? `one workgroup per ${k.grid.level}` : `a workgroup per ${k.grid.chunk} ${k.grid.level}s`)
-      : `one thread per ${k.grid.level}`;
-    const when = !k.when ? [] : 'chunks' in k.when ? [k.when.chunks === 'one' ? 'when the batch fits one binding' : 'when the batch runs in chunks'] : [`when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`];
-    return [grid, ...(k.scope === 'batch' ? ['once for the whole batch'] : []), ...when].join('; ');
-  }
 
   cli
     .command('equiv')

@@ -14,7 +14,7 @@ import type { InputSpec, RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../compile.js';
 import { error, hasErrors, UserError } from '../../core/diagnostics/diagnostic.js';
 import type { Program } from '../../core/ir/program.js';
-import { checkParams, compile, locateObjective } from '../objective.js';
+import { checkParams, compile } from '../objective.js';
 import { batchToSafetensors, describeBatch } from './counterexample.js';
 import { arbBatch } from './random-batches.js';
 
@@ -301,5 +301,3 @@ export function equiv(opts: EquivOptions): EquivResult {
     losses: { a: ra.loss, b: rb.loss },
   };
 }
-
-export { locateObjective };

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { evaluate } from '../../compiler/interp/eval.js';
 import type { HostTensor, RaggedBatch } from '../../core/batch/batch.js';
 import { offsetsFromLengths } from '../../core/batch/batch.js';
+import { sizesOf } from '../../core/device/program.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { partOf, splitBatch, stitch } from '../../runtime/webgpu/chunks.js';
 import { GpuError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
@@ -51,8 +52,7 @@ function interleave(b: RaggedBatch): RaggedBatch {
 
 /** The smallest binding limit that still fits every group: as many chunks as the batch can have. */
 function tightLimit(gpu: GpuObjective, b: RaggedBatch): { limit: number; whole: number } {
-  const level = new Map(gpu.objective.program.inputs.map((i) => [i.name, i.level] as const));
-  const bytes = (sizes: { token: number; seq: number; group: number }) => chunkBindingBytes(gpu.wgsl.slots, sizes, (n) => level.get(n) ?? 'token');
+  const bytes = (sizes: { token: number; seq: number; group: number }) => chunkBindingBytes(gpu.device, sizes, sizesOf(b));
   let largest = 0;
   for (let g = 0; g < b.numGroups; g++) {
     const seqs = [...b.groupOf.keys()].filter((s) => b.groupOf[s] === g);
@@ -185,6 +185,42 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
     } finally {
       whole.dispose();
       rounds.dispose();
+    }
+  });
+
+  it('a chunk of short sequences in a batch of long ones takes the whole batch’s strategy, and has room for it', async () => {
+    // the whole batch's mean sequence length (≥ 256 tokens) picks a workgroup per segment for the
+    // token→group reductions; the chunk of group 1 (ten 10-token sequences) must still lay out the
+    // per-thread partials that strategy writes
+    const { program } = compileSource('objective t\ninput logp : token grad\ninput old_logp : token\nmask mask : token\nlet g = mean(logp - old_logp per group)\nloss = mean(logp * g) + mean(max(logp per group))\n', 'mixed.credo');
+    const lengths = [2000, 2000, ...new Array<number>(10).fill(10)];
+    const tokens = lengths.reduce((a, b) => a + b, 0);
+    const values = (k: number) => Float64Array.from({ length: tokens }, (_, t) => Math.fround(-1 - Math.sin(t * k)));
+    const batch: RaggedBatch = {
+      numTokens: tokens,
+      numSeqs: lengths.length,
+      numGroups: 2,
+      offsets: offsetsFromLengths(lengths),
+      groupOf: Int32Array.from(lengths, (_, s) => (s < 2 ? 0 : 1)),
+      groupIds: [0, 1],
+      mask: new Uint8Array(tokens).fill(1),
+      tensors: new Map([
+        ['logp', { level: 'token', dtype: 'f32', data: values(1) }],
+        ['old_logp', { level: 'token', dtype: 'f32', data: values(2) }],
+      ]),
+      layout: { kind: 'packed' },
+    };
+    const objective = { name: 't', program: program!, diagnostics: [], inputs: program!.inputs, maskName: 'mask', run: () => evaluate(program!, batch) };
+    const probe = await compileGpu(objective, { device });
+    const { limit } = tightLimit(probe, batch);
+    probe.dispose();
+    const gpu = await compileGpu(objective, { device, maxBindingBytes: limit });
+    try {
+      const got = await gpu.run(batch);
+      expect(got.chunks).toBe(2);
+      agree(got, evaluate(program!, batch), 'mixed lengths in chunks', { program: program!, batch });
+    } finally {
+      gpu.dispose();
     }
   });
 

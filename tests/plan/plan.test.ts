@@ -4,7 +4,7 @@
  * each kernel reads only values that earlier kernels (or its own earlier steps) produced.
  */
 import { describe, expect, it } from 'vitest';
-import { emitWgsl } from '../../compiler/codegen/wgsl/emit.js';
+import { lowerToDevice } from '../../compiler/lower-to-device.js';
 import { countedSize, kernelOutputs, materializedReads, planKernels, printPlan, type Kernel, type KernelPlan } from '../../compiler/plan/plan.js';
 import { topoSort, type Node } from '../../core/ir/node.js';
 import { outputNodes } from '../../core/ir/program.js';
@@ -13,9 +13,11 @@ import { compile } from '../../src/objective.js';
 import { objectiveNames } from '../../src/stdlib.js';
 import { randomProgram } from '../helpers/random-program.js';
 
-/** Dispatches of one run on a batch of short sequences in one chunk (one strategy per `when` alternative). */
+/** Launches in one run on a batch of short sequences (64 tokens each) in one chunk, as the device program decides. */
 function dispatches(plan: KernelPlan): number {
-  return emitWgsl(plan).kernels.filter((k) => 'code' in k && !(k.when && ('chunks' in k.when ? k.when.chunks === 'many' : k.when.meanAtLeast !== undefined))).length;
+  const short = { token: 6400, seq: 100, group: 25, batch: 1 };
+  const { device } = lowerToDevice(plan.program, { workgroupSize: 64 });
+  return device.steps.filter((s) => s.kind === 'launch' && (!s.runIf || s.runIf(short, 1))).length;
 }
 
 /** Throws unless every kernel reads only leaves and values produced before it (or by itself). */

@@ -32,8 +32,6 @@ import { seqwiseKernelVec4 } from './seqwise.js';
 import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
 
-
-
 export interface WgslKernel {
   readonly kernel: Kernel;
   /** Shader text; also the pipeline cache key. */
@@ -61,7 +59,8 @@ export interface WgslProgram {
   readonly kernels: readonly (WgslKernel | { readonly kernel: Extract<Kernel, { kind: 'host' }> })[];
 }
 
-export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
+/** @param workgroupSize threads per workgroup: the adapter's choice (compiler/lower-to-device.ts passes it). */
+export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
   const slots = new Slots(plan.program);
   const materialized = new Set(plan.materialized.map((n) => n.id));
   // every materialized value and input gets its slot up front, so slot numbers do not depend on kernel order
@@ -109,7 +108,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize = 64): WgslProgram {
           return [{ kernel: k, code: reducePerThread(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to } }];
         }
         // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
-        // Reductions to the batch folded through the segments (plan rule 6b) and the values stored
+        // Reductions to the batch folded through the segments (the plan's fuseAlongside) and the values stored
         // alongside ride in the workgroup-per-segment pass; with short segments, where a thread
         // walks a whole segment, lanes would diverge over the heavy token work: they get the
         // chunked two-pass reduction of their own instead.

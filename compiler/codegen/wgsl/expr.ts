@@ -243,7 +243,7 @@ export class ExprEmitter {
         if (levelRank(n.src[0].type.level) < levelRank(n.type.level)) fail('broadcast to a coarser level');
         return this.value(n.src[0]);
       case 'reduce': {
-        // a count (plan rule 2): the summed batch constant times a size the host filled in
+        // a count (countedSize, plan/kernel-plan.ts): the summed batch constant times a size the host filled in
         const size = countedSize(n);
         if (!size) return fail('reduce must be materialized before an elementwise kernel reads it');
         const count =

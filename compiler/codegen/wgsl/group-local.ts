@@ -1,4 +1,4 @@
-/** Group-local kernels (plan rule 5): one thread per group runs the steps in order. */
+/** Group-local kernels (the plan's fuseGroupLocal): one thread per group runs the steps in order. */
 import type { GroupStep } from '../../plan/plan.js';
 import { ExprEmitter } from './expr.js';
 import { accumulate, folded, indent, origins, store } from './kernel-parts.js';
@@ -6,7 +6,7 @@ import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 
 /**
- * Group-local steps (rule 5 of the plan) with one thread per group: group-level maps at the group,
+ * Group-local steps (the plan's fuseGroupLocal) with one thread per group: group-level maps at the group,
  * seq→group reductions and seq-level maps in loops over the group's sequences.
  */
 export function groupLocalKernel(steps: readonly GroupStep[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {

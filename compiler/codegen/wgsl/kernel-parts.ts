@@ -87,7 +87,7 @@ ${cnt} = ${cnt} + select(${wrap('0.0')}, ${wrap('1.0')}, ${take});`;
  * them), then each value folded into its accumulator where it is selected. Branch-free: every
  * element is computed and `select` keeps the valid, selected ones (a value computed for a masked
  * token may be NaN; select drops it). Divergent branches cost more than the math on SIMD lanes.
- * Values stored `alongside` (rule 6 of the plan) share their subexpressions with the prologues.
+ * Values stored `alongside` (the plan's fuseAlongside) share their subexpressions with the prologues.
  */
 export function accumulate(
   nodes: readonly Node<'reduce'>[],
@@ -208,7 +208,7 @@ export function segmentPass(k: ReduceKernel, slots: Slots, materialized: Readonl
   return { nodes, from, to, starts, acc };
 }
 
-/** The batch-level epilogue of a reduction kernel (plan rule 7), run by thread 0 after the results are stored. */
+/** The batch-level epilogue of a reduction kernel (the plan's fuseEpilogues), run by thread 0 after the results are stored. */
 export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>): string {
   if (!k.epilogue.length) return '';
   const computing = new Set([...materialized].filter((id) => !k.epilogue.some((o) => o.id === id)));
@@ -220,7 +220,7 @@ export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySe
 /**
  * The (value, count) partials a reduction to the batch is combined from: a partial per thread of
  * the chunked first pass, or of the workgroup-per-sequence first pass, or — folded through
- * segments (plan rule 6b) — one per segment.
+ * segments (the plan's fuseAlongside) — one per segment.
  */
 export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: BatchPartialsLayout = 'chunks'): { key: SectionKey; count: string } {
   // `count`: pairs in all chunks' slices together (slots.ts), for the combine

@@ -16,6 +16,9 @@
  * header points at its own slice, so its first passes write there with chunk-local indices, and a
  * combine (run once, for the whole batch) folds all slices in chunk order. Zero partials (count 0,
  * a chunk smaller than the caps) are skipped. Every other G section is whole-batch.
+ *
+ * The runtime sees each slot as a section of a DeviceProgram (device-program.ts gives its length
+ * and fill; the contract, arenas and header included, is core/device/program.ts).
  */
 import type { Node } from '../../../core/ir/node.js';
 import type { Program } from '../../../core/ir/program.js';
@@ -39,9 +42,6 @@ export type SectionKey =
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
-/** Header words of `I` before the section offsets: T, S, G, their caps over the chunks, the number of chunks. */
-export const HEADER = 7;
-
 /** Header expressions (u32): the chunk's element counts, their caps over all chunks, the number of chunks. */
 export const CAP: Record<Level, string> = { token: 'I[3]', seq: 'I[4]', group: 'I[5]', batch: '1u' };
 export const CHUNKS = 'I[6]';
@@ -52,6 +52,27 @@ export function arenaOf(key: SectionKey): 'D' | 'I' | 'G' {
   if (key.kind === 'partials') return 'G';
   if (key.kind === 'value' && key.node.type.level === 'batch') return 'G';
   return 'D';
+}
+
+/** The values a run gives besides the batch: params by name and the training clock. */
+export interface RunValues {
+  readonly params: Readonly<Record<string, number>>;
+  readonly step: number;
+  readonly totalSteps: number;
+}
+
+/** A run's values under the names of the given scalars (Slots.scalarIndex). */
+export function givenValues(v: RunValues): Record<string, number> {
+  const out: Record<string, number> = { 'clock:step': v.step, 'clock:total_steps': v.totalSteps };
+  for (const [name, value] of Object.entries(v.params)) out[`param:${name}`] = value;
+  return out;
+}
+
+/** The inverse of givenValues. */
+export function runValuesOf(given: Readonly<Record<string, number>>): RunValues {
+  const params: Record<string, number> = {};
+  for (const [key, value] of Object.entries(given)) if (key.startsWith('param:')) params[key.slice('param:'.length)] = value;
+  return { params, step: given['clock:step'] ?? 0, totalSteps: given['clock:total_steps'] ?? 0 };
 }
 
 export class Slots {
@@ -69,7 +90,12 @@ export class Slots {
     return this.scalarIndex.size;
   }
 
-  /** Slot number of a section (its offset is at I[HEADER + slot]). */
+  /** Slot number of a section that exists, or undefined (never adds one). */
+  find(key: SectionKey): number | undefined {
+    return this.byKey.get(keyString(key));
+  }
+
+  /** Slot number of a section (its offset is at I[HEADER + slot]), added if new. */
   slot(key: SectionKey): number {
     const k = keyString(key);
     let s = this.byKey.get(k);

@@ -1,0 +1,41 @@
+/**
+ * The back end, one line per stage: gradient IR → kernel plan (materialise, stage, each fusion
+ * pass: compiler/plan/plan.ts) → WGSL per kernel → a DeviceProgram the runtime executes. Every
+ * caller (the GPU facade, `credo plan`, `credo wgsl`) goes through here. Set `CREDO_DEBUG=1` to
+ * dump the plan after each of its passes (PLAN_PASSES), the kernels, and the device program's
+ * steps to stderr.
+ */
+import type { DeviceProgram } from '../core/device/program.js';
+import type { Node } from '../core/ir/node.js';
+import type { Program } from '../core/ir/program.js';
+import { toDeviceProgram } from './codegen/wgsl/device-program.js';
+import { emitWgsl, type WgslProgram } from './codegen/wgsl/emit.js';
+import { hostStep } from './host/host-step.js';
+import { describePlanState, planKernels, type KernelPlan, type PlanOptions } from './plan/plan.js';
+
+export interface LowerOptions extends PlanOptions {
+  /** Threads per workgroup: the adapter's choice (runtime/webgpu/device.ts chooseWorkgroupSize). */
+  readonly workgroupSize: number;
+}
+
+export interface Lowered {
+  readonly plan: KernelPlan;
+  readonly wgsl: WgslProgram;
+  readonly device: DeviceProgram;
+  /** The section holding a materialized node's value, or undefined (leaves and unmaterialized nodes have none). */
+  sectionOf(n: Node): number | undefined;
+}
+
+export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
+  const plan = planKernels(program, { fuse: opts.fuse }, (pass, state) => debug(`plan: ${pass}`, () => describePlanState(state)));
+  const wgsl = emitWgsl(plan, opts.workgroupSize);
+  debug('WGSL', () => wgsl.kernels.map((k, i) => `kernel ${i} (${k.kernel.kind}): ${'code' in k ? `${k.code.length} characters` : 'host'}`).join('\n'));
+  const sectionOf = (n: Node) => wgsl.slots.find({ buffer: 'D', kind: 'value', node: n });
+  const device = toDeviceProgram(wgsl, program, (k, origin) => hostStep(k.node, origin, sectionOf));
+  debug('device program', () => [`${device.sections.length} sections, ${device.scalars.length} scalars`, ...device.steps.map((s, i) => `step ${i} from kernel ${s.origin}: ${s.describe}`)].join('\n'));
+  return { plan, wgsl, device, sectionOf };
+}
+
+function debug(stage: string, dump: () => string): void {
+  if (process.env.CREDO_DEBUG) process.stderr.write(`── ${stage} ──\n${dump()}\n`);
+}
