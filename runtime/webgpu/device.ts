@@ -93,7 +93,7 @@ export async function openDevice(): Promise<GpuDevice> {
  * workgroup as one job that loops over its invocations in SIMD batches of the subgroup size: a
  * workgroup of exactly one batch (8 lanes with 256-bit vectors) needs no loop, and a workgroup per
  * sequence then measured 1.5–2× faster than with 64 or 128 threads (dapo, gspo, ctpo at 2^20
- * tokens). `CREDO_WORKGROUP_SIZE` overrides the choice (a power of two the device allows), for
+ * tokens, 2026-11-29). `CREDO_WORKGROUP_SIZE` overrides the choice (a power of two the device allows), for
  * comparing strategies.
  */
 export function chooseWorkgroupSize(info: { isFallbackAdapter?: boolean; subgroupMaxSize?: number; architecture?: string }, limits: { maxComputeWorkgroupSizeX: number; maxComputeInvocationsPerWorkgroup: number }): number {

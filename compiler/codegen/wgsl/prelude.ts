@@ -80,7 +80,7 @@ const HELPERS: readonly { readonly name: string; readonly text: string }[] = (()
 
 /**
  * The prelude a kernel needs: the bindings and the helper functions its code (or a needed helper)
- * calls. Shader compile time grows with the text (about 1.4 ms per KB through Dawn on llvmpipe),
+ * calls. Shader compile time grows with the text (about 1.4 ms per KB through Dawn on llvmpipe, measured 2026-11-29),
  * so kernels do not carry helpers they never call.
  */
 export function preludeFor(body: string): string {
