@@ -81,7 +81,8 @@ async function openJax(): Promise<{ ok: true } | { ok: false; reason: string }> 
     dawnGpu = mod.create([]);
     installNavigatorGpu(dawnGpu);
     const devices = await withTimeout(lib.init('webgpu'), 30_000, "jax-js init('webgpu')");
-    if (!devices.includes('webgpu')) return { ok: false, reason: `jax-js found no WebGPU adapter (devices: ${devices.join(', ')})` };
+    if (!devices.includes('webgpu'))
+      return { ok: false, reason: `jax-js found no WebGPU adapter (devices: ${devices.join(', ')})` };
   } catch (e) {
     return { ok: false, reason: `jax-js could not open WebGPU: ${(e as Error).message}` };
   }
@@ -178,7 +179,19 @@ function hostIndex(b: JaxBatch, objective: JaxObjective): HostIndex {
     gIdx[k] = s;
     gValid[k] = 1;
   }
-  return { seg, maskF, segStart, segEnd, lenF, tokStart, pos, gIdx, gValid, gCount: Float32Array.from(gCountI), maxGroupSize };
+  return {
+    seg,
+    maskF,
+    segStart,
+    segEnd,
+    lenF,
+    tokStart,
+    pos,
+    gIdx,
+    gValid,
+    gCount: Float32Array.from(gCountI),
+    maxGroupSize,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +256,10 @@ function gspoLoss(j: Jax, logp: JaxArray, old: JaxArray, reward: JaxArray, ix: G
   const adv = advantages(j, reward, ix);
   const lenSafe = np.maximum(ix.lenF.ref, 1);
   const logS = rangeSums(j, logp.ref.sub(old).mul(ix.maskF.ref), ix.segStart, ix.segEnd).div(lenSafe.ref);
-  const logSt = np.minimum(np.take(j.lax.stopGradient(logS), ix.seg.ref).add(logp.ref).sub(j.lax.stopGradient(logp)), 10);
+  const logSt = np.minimum(
+    np.take(j.lax.stopGradient(logS), ix.seg.ref).add(logp.ref).sub(j.lax.stopGradient(logp)),
+    10,
+  );
   const st = np.exp(logSt);
   const advT = np.take(adv, ix.seg.ref);
   const l = np.maximum(advT.ref.neg().mul(st.ref), advT.neg().mul(np.clip(st, 1 - 3e-4, 1 + 4e-4)));
@@ -348,7 +364,12 @@ async function callResident(f: Compiled, d: DeviceInputs): Promise<{ loss: numbe
 }
 
 /** Host arrays in, host loss and gradient out. */
-async function callE2e(j: Jax, f: Compiled, objective: JaxObjective, b: JaxBatch): Promise<{ loss: number; grad: Float32Array }> {
+async function callE2e(
+  j: Jax,
+  f: Compiled,
+  objective: JaxObjective,
+  b: JaxBatch,
+): Promise<{ loss: number; grad: Float32Array }> {
   const d = upload(j, objective, b, hostIndex(b, objective));
   const [loss, grad] = f(d.logp, d.old, d.reward, d.ix);
   const [l, g] = await Promise.all([loss.data(), grad.data()]);

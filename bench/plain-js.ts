@@ -18,7 +18,7 @@ export function plainDapo(b: RaggedBatch): { loss: number; grad: Float64Array } 
   // group statistics of the rewards: mean and unbiased std (0 for a group of one)
   const n = new Float64Array(G);
   const sum = new Float64Array(G);
-  for (let s = 0; s < S; s++) (n[groupOf[s]] += 1), (sum[groupOf[s]] += reward[s]);
+  for (let s = 0; s < S; s++) ((n[groupOf[s]] += 1), (sum[groupOf[s]] += reward[s]));
   const sq = new Float64Array(G);
   for (let s = 0; s < S; s++) {
     const d = reward[s] - sum[groupOf[s]] / n[groupOf[s]];

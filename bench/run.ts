@@ -25,7 +25,15 @@ import { compile } from '../src/objective.js';
 import { plainDapo } from './plain-js.js';
 import { benchJax, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
 
-interface Row { objective: string; tokens: number; tool: string; resident_ms: number | null; e2e_ms: number | null; gbps: number | null; note?: string }
+interface Row {
+  objective: string;
+  tokens: number;
+  tool: string;
+  resident_ms: number | null;
+  e2e_ms: number | null;
+  gbps: number | null;
+  note?: string;
+}
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -81,7 +89,9 @@ interface Stream {
  * device streams the bytes at.
  */
 async function streamLimit(device: GpuDevice, tokens: number): Promise<Stream> {
-  const sizes = [...new Set([64, 128, 256, device.workgroupSize])].filter((wg) => wg <= device.device.limits.maxComputeInvocationsPerWorkgroup);
+  const sizes = [...new Set([64, 128, 256, device.workgroupSize])].filter(
+    (wg) => wg <= device.device.limits.maxComputeInvocationsPerWorkgroup,
+  );
   let best: { stream: Stream; ms: number } | null = null;
   for (const wg of sizes) {
     const stream = streamKernel(device, tokens, wg);
@@ -104,9 +114,17 @@ function streamKernel(device: GpuDevice, tokens: number, wg: number): Stream {
   let i = id.x + id.y * n.x * ${wg}u;
   if (i < arrayLength(&o)) { o[i] = a[i] + b[i] + c[i]; }
 }`;
-  const p = d.createComputePipeline({ layout: 'auto', compute: { module: d.createShaderModule({ code }), entryPoint: 'main' } });
-  const bufs = [0, 1, 2, 3].map(() => d.createBuffer({ size: tokens * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }));
-  const bind = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const p = d.createComputePipeline({
+    layout: 'auto',
+    compute: { module: d.createShaderModule({ code }), entryPoint: 'main' },
+  });
+  const bufs = [0, 1, 2, 3].map(() =>
+    d.createBuffer({ size: tokens * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+  );
+  const bind = d.createBindGroup({
+    layout: p.getBindGroupLayout(0),
+    entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
   const groups = Math.ceil(tokens / 4 / wg);
   const [x, y] = groups > 65535 ? [65535, Math.ceil(groups / 65535)] : [groups, 1];
   return {
@@ -131,7 +149,13 @@ function streamKernel(device: GpuDevice, tokens: number, wg: number): Stream {
  * its speed drifts between seconds, and a ratio of two medians taken a minute apart follows the
  * drift): the medians of both, and the median of the per-pair bandwidth ratios.
  */
-async function paired(credo: () => Promise<number>, stream: Stream, credoBytes: number, streamBytes: number, reps = 2 * REPS + 1): Promise<{ credo: number; stream: number; ratio: number }> {
+async function paired(
+  credo: () => Promise<number>,
+  stream: Stream,
+  credoBytes: number,
+  streamBytes: number,
+  reps = 2 * REPS + 1,
+): Promise<{ credo: number; stream: number; ratio: number }> {
   await credo();
   await stream.run();
   const c: number[] = [];
@@ -160,14 +184,28 @@ async function main(): Promise<void> {
   const compileRows: { objective: string; cold_ms: number; cached_ms: number }[] = [];
   for (const tokens of SIZES) {
     const probe = compile('dapo');
-    const base = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: probe.inputs, maskName: probe.maskName, meanSeqLen: MEAN_SEQ_LEN });
+    const base = syntheticBatch({
+      seed: 7,
+      tokens,
+      groupSize: 8,
+      inputs: probe.inputs,
+      maskName: probe.maskName,
+      meanSeqLen: MEAN_SEQ_LEN,
+    });
     const bytes = minimalBytes(base);
     const firstRow = rows.length;
     const stream = device ? await streamLimit(device, tokens) : null;
     const streamTimes: number[] = [];
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
-      const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
+      const batch = syntheticBatch({
+        seed: 7,
+        tokens,
+        groupSize: 8,
+        inputs: cpu.inputs,
+        maskName: cpu.maskName,
+        meanSeqLen: MEAN_SEQ_LEN,
+      });
       const gbps = (ms: number | null) => (ms ? objectiveBytes(cpu.program, batch) / ms / 1e6 : null);
       if (device) {
         // cold: source → pipelines ready in this process the first time; cached: the same again
@@ -178,24 +216,61 @@ async function main(): Promise<void> {
         const gpu = await compileGpu(cpu, { device });
         // resident first: the e2e runs allocate result arrays, and their garbage collection would land in it
         await gpu.run(batch);
-        const pair = await paired(async () => (await gpu.rerunResident()).ms, stream!, objectiveBytes(cpu.program, batch), bytes);
+        const pair = await paired(
+          async () => (await gpu.rerunResident()).ms,
+          stream!,
+          objectiveBytes(cpu.program, batch),
+          bytes,
+        );
         streamTimes.push(pair.stream);
         ratios.push({ objective: name, tokens, ratio: pair.ratio });
         const e2e = await time(() => gpu.run(batch));
         const last = await gpu.run(batch);
-        rows.push({ objective: name, tokens, tool: 'credo-gpu', resident_ms: pair.credo, e2e_ms: e2e, gbps: gbps(pair.credo), note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels), minimal ${(objectiveBytes(cpu.program, batch) / batch.numTokens).toFixed(1)} B/token` });
+        rows.push({
+          objective: name,
+          tokens,
+          tool: 'credo-gpu',
+          resident_ms: pair.credo,
+          e2e_ms: e2e,
+          gbps: gbps(pair.credo),
+          note: `${last.dispatches} dispatches (${gpu.plan.kernels.length} plan kernels), minimal ${(objectiveBytes(cpu.program, batch) / batch.numTokens).toFixed(1)} B/token`,
+        });
         gpu.dispose();
       }
       const cpuMs = await time(() => cpu.run(batch), quick ? 1 : 3);
-      rows.push({ objective: name, tokens, tool: 'credo-cpu', resident_ms: cpuMs, e2e_ms: cpuMs, gbps: gbps(cpuMs), note: 'float64 reference interpreter' });
+      rows.push({
+        objective: name,
+        tokens,
+        tool: 'credo-cpu',
+        resident_ms: cpuMs,
+        e2e_ms: cpuMs,
+        gbps: gbps(cpuMs),
+        note: 'float64 reference interpreter',
+      });
       if (name === 'dapo') {
         const ms = await time(() => plainDapo(batch), quick ? 1 : 3);
-        rows.push({ objective: name, tokens, tool: 'plain-js', resident_ms: ms, e2e_ms: ms, gbps: gbps(ms), note: 'bench/plain-js.ts (typed-array loops)' });
+        rows.push({
+          objective: name,
+          tokens,
+          tool: 'plain-js',
+          resident_ms: ms,
+          e2e_ms: ms,
+          gbps: gbps(ms),
+          note: 'bench/plain-js.ts (typed-array loops)',
+        });
       }
     }
     if (stream) {
       const ms = median(streamTimes);
-      rows.splice(firstRow, 0, { objective: '-', tokens, tool: 'stream-limit', resident_ms: ms, e2e_ms: null, gbps: bytes / ms / 1e6, note: 'median of the runs paired with credo-gpu' });
+      rows.splice(firstRow, 0, {
+        objective: '-',
+        tokens,
+        tool: 'stream-limit',
+        resident_ms: ms,
+        e2e_ms: null,
+        gbps: bytes / ms / 1e6,
+        note: 'median of the runs paired with credo-gpu',
+      });
       stream.dispose();
     }
   }
@@ -204,17 +279,56 @@ async function main(): Promise<void> {
   for (const tokens of SIZES) {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
-      const batch = syntheticBatch({ seed: 7, tokens, groupSize: 8, inputs: cpu.inputs, maskName: cpu.maskName, meanSeqLen: MEAN_SEQ_LEN });
+      const batch = syntheticBatch({
+        seed: 7,
+        tokens,
+        groupSize: 8,
+        inputs: cpu.inputs,
+        maskName: cpu.maskName,
+        meanSeqLen: MEAN_SEQ_LEN,
+      });
       const gbps = (ms: number | null) => (ms ? objectiveBytes(cpu.program, batch) / ms / 1e6 : null);
       if (jaxOk.ok) {
         const t = (n: string) => Float32Array.from(batch.tensors.get(n)!.data);
-        const jb = { offsets: Int32Array.from(batch.offsets), groupOf: Int32Array.from(batch.groupOf), numGroups: batch.numGroups, mask: Uint8Array.from(batch.mask), logp: t('logp'), old_logp: t('old_logp'), reward: t('reward') };
+        const jb = {
+          offsets: Int32Array.from(batch.offsets),
+          groupOf: Int32Array.from(batch.groupOf),
+          numGroups: batch.numGroups,
+          mask: Uint8Array.from(batch.mask),
+          logp: t('logp'),
+          old_logp: t('old_logp'),
+          reward: t('reward'),
+        };
         const r = await benchJax(name as JaxObjective, jb, REPS);
-        rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: r.resident_ms, e2e_ms: r.e2e_ms, gbps: gbps(r.resident_ms), note: `@jax-js/jax jit(valueAndGrad), first call ${r.compile_ms.toFixed(0)} ms` });
-      } else rows.push({ objective: name, tokens, tool: 'jaxjs-webgpu-jit', resident_ms: null, e2e_ms: null, gbps: null, note: jaxOk.reason });
+        rows.push({
+          objective: name,
+          tokens,
+          tool: 'jaxjs-webgpu-jit',
+          resident_ms: r.resident_ms,
+          e2e_ms: r.e2e_ms,
+          gbps: gbps(r.resident_ms),
+          note: `@jax-js/jax jit(valueAndGrad), first call ${r.compile_ms.toFixed(0)} ms`,
+        });
+      } else
+        rows.push({
+          objective: name,
+          tokens,
+          tool: 'jaxjs-webgpu-jit',
+          resident_ms: null,
+          e2e_ms: null,
+          gbps: null,
+          note: jaxOk.reason,
+        });
     }
   }
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, adapter: device?.adapterName ?? null, batch_shape: SHAPE };
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    adapter: device?.adapterName ?? null,
+    batch_shape: SHAPE,
+  };
   device?.dispose();
   disposeJax();
   if (json) {
@@ -224,17 +338,31 @@ async function main(): Promise<void> {
   console.log(`machine: ${JSON.stringify(machine)}`);
   const f = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
   console.log('| objective | tokens | tool | resident ms | e2e ms | GB/s | note |\n|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.objective} | ${r.tokens} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${r.note ?? ''} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.objective} | ${r.tokens} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${r.note ?? ''} |`,
+    );
   for (const tokens of SIZES) {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const r = ratios.find((x) => x.objective === name && x.tokens === tokens);
-      if (r) console.log(`ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(r.ratio * 100).toFixed(1)}% (median of paired runs)`);
+      if (r)
+        console.log(
+          `ratio ${name} @ ${tokens}: credo-gpu / stream-limit bandwidth = ${(r.ratio * 100).toFixed(1)}% (median of paired runs)`,
+        );
       const mine = rows.find((r) => r.tool === 'credo-gpu' && r.objective === name && r.tokens === tokens)?.resident_ms;
-      const jax = rows.find((r) => r.tool === 'jaxjs-webgpu-jit' && r.objective === name && r.tokens === tokens)?.resident_ms;
-      if (mine && jax) console.log(`ratio ${name} @ ${tokens}: jaxjs-webgpu-jit / credo-gpu resident time = ${(jax / mine).toFixed(1)}x`);
+      const jax = rows.find(
+        (r) => r.tool === 'jaxjs-webgpu-jit' && r.objective === name && r.tokens === tokens,
+      )?.resident_ms;
+      if (mine && jax)
+        console.log(
+          `ratio ${name} @ ${tokens}: jaxjs-webgpu-jit / credo-gpu resident time = ${(jax / mine).toFixed(1)}x`,
+        );
     }
   }
-  for (const c of compileRows) console.log(`compile ${c.objective}: cold ${c.cold_ms.toFixed(1)} ms, cached ${c.cached_ms.toFixed(1)} ms (source → pipelines ready)`);
+  for (const c of compileRows)
+    console.log(
+      `compile ${c.objective}: cold ${c.cold_ms.toFixed(1)} ms, cached ${c.cached_ms.toFixed(1)} ms (source → pipelines ready)`,
+    );
 }
 
 await main();

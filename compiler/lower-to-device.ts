@@ -27,12 +27,23 @@ export interface Lowered {
 }
 
 export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
-  const plan = planKernels(program, { fuse: opts.fuse }, (pass, state) => debug(`plan: ${pass}`, () => describePlanState(state)));
+  const plan = planKernels(program, { fuse: opts.fuse }, (pass, state) =>
+    debug(`plan: ${pass}`, () => describePlanState(state)),
+  );
   const wgsl = emitWgsl(plan, opts.workgroupSize);
-  debug('WGSL', () => wgsl.kernels.map((k, i) => `kernel ${i} (${k.kernel.kind}): ${'code' in k ? `${k.code.length} characters` : 'host'}`).join('\n'));
+  debug('WGSL', () =>
+    wgsl.kernels
+      .map((k, i) => `kernel ${i} (${k.kernel.kind}): ${'code' in k ? `${k.code.length} characters` : 'host'}`)
+      .join('\n'),
+  );
   const sectionOf = (n: Node) => wgsl.slots.find({ buffer: 'D', kind: 'value', node: n });
   const device = toDeviceProgram(wgsl, program, (k, origin) => hostStep(k.node, origin, sectionOf));
-  debug('device program', () => [`${device.sections.length} sections, ${device.scalars.length} scalars`, ...device.steps.map((s, i) => `step ${i} from kernel ${s.origin}: ${s.describe}`)].join('\n'));
+  debug('device program', () =>
+    [
+      `${device.sections.length} sections, ${device.scalars.length} scalars`,
+      ...device.steps.map((s, i) => `step ${i} from kernel ${s.origin}: ${s.describe}`),
+    ].join('\n'),
+  );
   return { plan, wgsl, device, sectionOf };
 }
 

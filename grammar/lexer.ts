@@ -10,10 +10,15 @@ export function tokenize(file: SourceFile): { tokens: IToken[]; diagnostics: Dia
   const result = lexer.tokenize(file.text);
   const diagnostics = result.errors.map((e) => {
     const ch = file.text.slice(e.offset, e.offset + e.length);
-    return error('E0003', `unexpected character${[...ch].length > 1 ? 's' : ''} \`${ch}\``, file.span(e.offset, e.offset + e.length), {
-      label: 'not part of the language',
-      help: 'comments start with `#`; operators are + - * / ^ < <= > >= == != and, or, not',
-    });
+    return error(
+      'E0003',
+      `unexpected character${[...ch].length > 1 ? 's' : ''} \`${ch}\``,
+      file.span(e.offset, e.offset + e.length),
+      {
+        label: 'not part of the language',
+        help: 'comments start with `#`; operators are + - * / ^ < <= > >= == != and, or, not',
+      },
+    );
   });
   return { tokens: result.tokens, diagnostics };
 }

@@ -147,7 +147,10 @@ class CredoParser extends CstParser {
   addExpr = this.RULE('addExpr', () => {
     this.SUBRULE(this.mulExpr, { LABEL: 'operands' });
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Plus, { LABEL: 'ops' }) }, { ALT: () => this.CONSUME(T.Minus, { LABEL: 'ops' }) }]);
+      this.OR([
+        { ALT: () => this.CONSUME(T.Plus, { LABEL: 'ops' }) },
+        { ALT: () => this.CONSUME(T.Minus, { LABEL: 'ops' }) },
+      ]);
       this.SUBRULE2(this.mulExpr, { LABEL: 'operands' });
     });
   });
@@ -155,7 +158,10 @@ class CredoParser extends CstParser {
   mulExpr = this.RULE('mulExpr', () => {
     this.SUBRULE(this.unaryExpr, { LABEL: 'operands' });
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Star, { LABEL: 'ops' }) }, { ALT: () => this.CONSUME(T.Slash, { LABEL: 'ops' }) }]);
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star, { LABEL: 'ops' }) },
+        { ALT: () => this.CONSUME(T.Slash, { LABEL: 'ops' }) },
+      ]);
       this.SUBRULE2(this.unaryExpr, { LABEL: 'operands' });
     });
   });

@@ -7,7 +7,12 @@ import { error, type Diagnostic } from '../core/diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../core/source/source-file.js';
 import { LParen, RParen } from './tokens.js';
 
-export function syntaxDiagnostics(file: SourceFile, tokens: IToken[], errors: IRecognitionException[], lexErrorLines: ReadonlySet<number> = new Set()): Diagnostic[] {
+export function syntaxDiagnostics(
+  file: SourceFile,
+  tokens: IToken[],
+  errors: IRecognitionException[],
+  lexErrorLines: ReadonlySet<number> = new Set(),
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   const seen = new Set<number>();
   const neverClosed = unmatchedOpens(tokens);
@@ -25,7 +30,9 @@ export function syntaxDiagnostics(file: SourceFile, tokens: IToken[], errors: IR
       out.push(
         error('E0002', `unclosed \`(\`: expected \`)\`, found ${found}`, at, {
           label: 'expected `)` before this',
-          secondary: [{ span: file.span(open.startOffset, open.startOffset + 1), message: 'this bracket is never closed' }],
+          secondary: [
+            { span: file.span(open.startOffset, open.startOffset + 1), message: 'this bracket is never closed' },
+          ],
           help: 'add the missing `)`',
         }),
       );

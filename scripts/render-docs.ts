@@ -22,7 +22,9 @@ export function renderStdlib(): string {
   const rows = listObjectives().map((e) => {
     const text = readFileSync(e.path, 'utf8');
     const { program } = compile(e.name);
-    const inputs = program.inputs.map((i) => `\`${i.name}\` ${i.level}${i.dtype !== 'f32' ? ` ${i.dtype}` : ''}${i.grad ? ' grad' : ''}`).join(', ');
+    const inputs = program.inputs
+      .map((i) => `\`${i.name}\` ${i.level}${i.dtype !== 'f32' ? ` ${i.dtype}` : ''}${i.grad ? ' grad' : ''}`)
+      .join(', ');
     const params = program.params.map((p) => `\`${p.name}\`=${p.default}`).join(', ');
     const paper = field(text, 'paper');
     const link = field(text, 'link');
@@ -49,7 +51,12 @@ export function renderStdlib(): string {
 }
 
 export function renderEquivalences(): string {
-  const fmtSet = (s?: Readonly<Record<string, number>>) => (s ? Object.entries(s).map(([k, v]) => `${k}=${v}`).join(', ') : '');
+  const fmtSet = (s?: Readonly<Record<string, number>>) =>
+    s
+      ? Object.entries(s)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')
+      : '';
   const rows = ALL_CLAIMS.map((c) => {
     const a = `\`${c.a.replace(/^tests\/equivalences\/objectives\//, '')}\`${c.setA ? ` (${fmtSet(c.setA)})` : ''}`;
     const b = `\`${c.b.replace(/^tests\/equivalences\/objectives\//, '')}\`${c.setB ? ` (${fmtSet(c.setB)})` : ''}`;

@@ -82,8 +82,14 @@ function compileUncached(text: string, path: string): CompileResult {
     diagnostics.push(
       warning('W0601', 'the loss does not depend on any `grad` input, so every gradient is 0', lossItem?.span, {
         label: 'constant with respect to the differentiable inputs',
-        notes: [gradInputs.length ? `grad inputs: ${gradInputs.join(', ')}; a path through sg(…) carries no gradient` : 'no input is marked `grad`'],
-        help: gradInputs.length ? 'check for an `sg(…)` around the term that should train the policy' : 'mark the policy log-probs, e.g. `input logp : token grad`',
+        notes: [
+          gradInputs.length
+            ? `grad inputs: ${gradInputs.join(', ')}; a path through sg(…) carries no gradient`
+            : 'no input is marked `grad`',
+        ],
+        help: gradInputs.length
+          ? 'check for an `sg(…)` around the term that should train the policy'
+          : 'mark the policy log-probs, e.g. `input logp : token grad`',
       }),
     );
   }

@@ -47,13 +47,19 @@ export interface GpuOptions extends PlanOptions, ExecutorOptions {
   readonly device?: GpuDevice;
 }
 
-export async function compileGpu(method: string | { source: string; path: string } | Objective, opts: GpuOptions = {}): Promise<GpuObjective> {
+export async function compileGpu(
+  method: string | { source: string; path: string } | Objective,
+  opts: GpuOptions = {},
+): Promise<GpuObjective> {
   const t0 = performance.now();
   const objective = typeof method === 'object' && 'program' in method ? method : compile(method);
   const gpu = opts.device ?? (await openDevice());
   const program = objective.program;
   const lowered = lowerToDevice(program, { fuse: opts.fuse, workgroupSize: gpu.workgroupSize });
-  const executor = new GpuExecutor(gpu, lowered.device, { maxBindingBytes: opts.maxBindingBytes, stagingBytes: opts.stagingBytes });
+  const executor = new GpuExecutor(gpu, lowered.device, {
+    maxBindingBytes: opts.maxBindingBytes,
+    stagingBytes: opts.stagingBytes,
+  });
   await executor.prepare();
   const compileMs = performance.now() - t0;
   // every output with a section is read back in one round trip
@@ -82,7 +88,12 @@ export async function compileGpu(method: string | { source: string; path: string
     async rerunResident() {
       const { sections, ms } = await executor.rerunResident(lossSection === undefined ? [] : [lossSection]);
       // a loss without a section (a constant) is the same on every run
-      const loss = lossSection !== undefined ? sections.get(lossSection)![0] : last ? leafValue(program.loss, last.batch, last.values)[0] : NaN;
+      const loss =
+        lossSection !== undefined
+          ? sections.get(lossSection)![0]
+          : last
+            ? leafValue(program.loss, last.batch, last.values)[0]
+            : NaN;
       return { loss, ms };
     },
     dispose() {

@@ -40,7 +40,9 @@ export function locateObjective(method: string): { source: string; path: string 
   const suggestion = closest(method, objectiveNames());
   throw new UserError([
     error('E0103', `no stdlib objective or file named \`${method}\``, undefined, {
-      help: suggestion ? `did you mean \`${suggestion}\`? (\`credo list\` shows all objectives)` : '`credo list` shows the stdlib objectives; a file path must exist',
+      help: suggestion
+        ? `did you mean \`${suggestion}\`? (\`credo list\` shows all objectives)`
+        : '`credo list` shows the stdlib objectives; a file path must exist',
     }),
   ]);
 }
@@ -72,11 +74,17 @@ export function checkParams(program: Program, params: Readonly<Record<string, nu
       const s = closest(k, known);
       diags.push(
         error('E0501', `\`${program.name}\` has no param \`${k}\``, undefined, {
-          help: s ? `did you mean \`${s}\`?` : known.length ? `its params are: ${known.join(', ')}` : 'this objective has no params',
+          help: s
+            ? `did you mean \`${s}\`?`
+            : known.length
+              ? `its params are: ${known.join(', ')}`
+              : 'this objective has no params',
         }),
       );
     } else if (!Number.isFinite(v)) {
-      diags.push(error('E0502', `param \`${k}\` must be a finite number, got ${v}`, undefined, { help: `e.g. --set ${k}=0.2` }));
+      diags.push(
+        error('E0502', `param \`${k}\` must be a finite number, got ${v}`, undefined, { help: `e.g. --set ${k}=0.2` }),
+      );
     }
   }
   if (diags.length) throw new UserError(diags);
@@ -91,7 +99,11 @@ export function parseSetFlags(flags: readonly string[]): Record<string, number> 
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(f);
     const value = m ? Number(m[2]) : Number.NaN;
     if (!m || m[2].trim() === '' || !Number.isFinite(value)) {
-      diags.push(error('E0502', `bad --set value \`${f}\``, undefined, { help: 'write --set NAME=NUMBER, e.g. --set eps_high=0.28' }));
+      diags.push(
+        error('E0502', `bad --set value \`${f}\``, undefined, {
+          help: 'write --set NAME=NUMBER, e.g. --set eps_high=0.28',
+        }),
+      );
     } else out[m[1]] = value;
   }
   if (diags.length) throw new UserError(diags);

@@ -41,7 +41,9 @@ export function objectivePath(name: string): string | undefined {
 }
 
 export function modulePath(name: string): string | undefined {
-  return /^[a-z0-9_]+$/.test(name) && moduleNames().includes(name) ? join(stdlibDir(), 'lib', `${name}.credo`) : undefined;
+  return /^[a-z0-9_]+$/.test(name) && moduleNames().includes(name)
+    ? join(stdlibDir(), 'lib', `${name}.credo`)
+    : undefined;
 }
 
 export function listObjectives(): StdlibEntry[] {
@@ -53,7 +55,10 @@ export function listObjectives(): StdlibEntry[] {
     return {
       name,
       summary: field('summary') ?? '',
-      confidence: confidence === 'code-verified' || confidence === 'paper-text' || confidence === 'reconstructed' ? confidence : 'unknown',
+      confidence:
+        confidence === 'code-verified' || confidence === 'paper-text' || confidence === 'reconstructed'
+          ? confidence
+          : 'unknown',
       path,
     };
   });

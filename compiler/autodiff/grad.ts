@@ -11,7 +11,6 @@ import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { VJP, type VjpRule } from './vjp-rules.js';
 import { OP_INFO, type Op } from '../../core/ir/op.js';
 
-
 export function differentiate(program: Program): Program {
   const b = new IrBuilder(program.graph);
   const order = topoSort([program.loss]);
@@ -27,7 +26,8 @@ export function differentiate(program: Program): Program {
     n.src.forEach((s, k) => {
       const c = contributions[k];
       if (!c || !active.has(s.id)) return;
-      if (c.type.level !== s.type.level) throw new InternalError('autodiff', `VJP of ${n.op} gave ${c.type.level} for a ${s.type.level} source`);
+      if (c.type.level !== s.type.level)
+        throw new InternalError('autodiff', `VJP of ${n.op} gave ${c.type.level} for a ${s.type.level} source`);
       const prev = adjoint.get(s.id);
       adjoint.set(s.id, prev ? b.add(prev, c) : c);
     });
@@ -37,7 +37,8 @@ export function differentiate(program: Program): Program {
   for (const input of program.inputs.filter((i) => i.grad)) {
     const node = order.find((n) => n.op === 'input' && (n.args as { name: string }).name === input.name);
     let g = (node && adjoint.get(node.id)) ?? b.broadcast(b.constant(0), input.level);
-    if (input.level === 'token') g = b.where(b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}), g, b.constant(0));
+    if (input.level === 'token')
+      g = b.where(b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}), g, b.constant(0));
     grads.set(input.name, g);
   }
   return { ...program, grads };
@@ -49,7 +50,8 @@ function activeNodes(program: Program, order: readonly Node[]): Set<number> {
   const active = new Set<number>();
   for (const n of order) {
     if (n.type.dtype !== 'f32' || !OP_INFO[n.op].differentiable) continue;
-    if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id))) active.add(n.id);
+    if (n.op === 'input' ? wrt.has((n.args as { name: string }).name) : n.src.some((s) => active.has(s.id)))
+      active.add(n.id);
   }
   return active;
 }

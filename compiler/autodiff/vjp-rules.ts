@@ -13,7 +13,7 @@ export type VjpRule<K extends Op> = (b: IrBuilder, node: Node<K> & { args: OpArg
 const leaf = () => [];
 const none = (_b: IrBuilder, n: Node) => n.src.map(() => null);
 
-const UNARY: { [K in UnaryOp]: ((b: IrBuilder, x: Node, y: Node, g: Node) => Node | null) } = {
+const UNARY: { [K in UnaryOp]: (b: IrBuilder, x: Node, y: Node, g: Node) => Node | null } = {
   neg: (b, _x, _y, g) => b.unary('neg', g),
   exp: (b, _x, y, g) => b.mul(g, y),
   log: (b, x, _y, g) => b.div(g, x),
@@ -60,7 +60,11 @@ const REDUCE_VJP: { readonly [K in ReduceFn]: ReduceVjp } = {
     const othersOfZero = b.broadcast(b.reduce('prod', b.where(zero, b.constant(1), x), n.type.level, cond), level);
     const noZero = b.div(b.broadcast(n, level), b.where(zero, b.constant(1), x));
     const oneZero = b.where(zero, othersOfZero, b.constant(0));
-    const share = b.where(b.binary('eq', zeros, b.constant(0)), noZero, b.where(b.binary('eq', zeros, b.constant(1)), oneZero, b.constant(0)));
+    const share = b.where(
+      b.binary('eq', zeros, b.constant(0)),
+      noZero,
+      b.where(b.binary('eq', zeros, b.constant(1)), oneZero, b.constant(0)),
+    );
     return b.mul(gx, share);
   },
   max: extremeVjp,
@@ -98,10 +102,14 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
   binary: (b, n, g) => {
     const [x, y] = n.src;
     switch (n.args.fn) {
-      case 'add': return [g, g];
-      case 'sub': return [g, b.unary('neg', g)];
-      case 'mul': return [b.mul(g, y), b.mul(g, x)];
-      case 'div': return [b.div(g, y), b.unary('neg', b.div(b.mul(g, x), b.mul(y, y)))];
+      case 'add':
+        return [g, g];
+      case 'sub':
+        return [g, b.unary('neg', g)];
+      case 'mul':
+        return [b.mul(g, y), b.mul(g, x)];
+      case 'div':
+        return [b.div(g, y), b.unary('neg', b.div(b.mul(g, x), b.mul(y, y)))];
       case 'pow': {
         const dx = b.mul(g, b.mul(y, b.binary('pow', x, b.sub(y, b.constant(1)))));
         // d/dy x^y = x^y log x, defined as 0 where x ≤ 0 (PyTorch masks x == 0 the same way).
@@ -109,9 +117,12 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
         const dy = b.where(pos, b.mul(g, b.mul(n, b.unary('log', b.where(pos, x, b.constant(1))))), b.constant(0));
         return [dx, dy];
       }
-      case 'min': return [b.mul(g, tieShare(b, 'lt', x, y)), b.mul(g, tieShare(b, 'lt', y, x))];
-      case 'max': return [b.mul(g, tieShare(b, 'gt', x, y)), b.mul(g, tieShare(b, 'gt', y, x))];
-      default: return [null, null];
+      case 'min':
+        return [b.mul(g, tieShare(b, 'lt', x, y)), b.mul(g, tieShare(b, 'lt', y, x))];
+      case 'max':
+        return [b.mul(g, tieShare(b, 'gt', x, y)), b.mul(g, tieShare(b, 'gt', y, x))];
+      default:
+        return [null, null];
     }
   },
   cast: none,

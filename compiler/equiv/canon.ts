@@ -64,7 +64,20 @@ function add(a: Term, b: Term, level: Level, n: Node, sign = 1): Term {
 function mul(a: Term, b: Term, level: Level, n: Node): Term {
   const ma = asMonomials(a);
   const mb = asMonomials(b);
-  if (ma.length * mb.length > MAX_EXPANSION) return poly([{ coef: 1, factors: [{ term: a, power: 1 }, { term: b, power: 1 }] }], level, spansOf(n));
+  if (ma.length * mb.length > MAX_EXPANSION)
+    return poly(
+      [
+        {
+          coef: 1,
+          factors: [
+            { term: a, power: 1 },
+            { term: b, power: 1 },
+          ],
+        },
+      ],
+      level,
+      spansOf(n),
+    );
   const out: Monomial[] = [];
   for (const x of ma) for (const y of mb) out.push({ coef: x.coef * y.coef, factors: [...x.factors, ...y.factors] });
   return poly(out, level, spansOf(n));
@@ -75,12 +88,17 @@ function power(a: Term, k: number, level: Level, n: Node): Term {
   const ms = asMonomials(a);
   if (ms.length === 1) {
     const [m] = ms;
-    return poly([{ coef: Math.pow(m.coef, k), factors: m.factors.map((f) => ({ term: f.term, power: f.power * k })) }], level, spansOf(n));
+    return poly(
+      [{ coef: Math.pow(m.coef, k), factors: m.factors.map((f) => ({ term: f.term, power: f.power * k })) }],
+      level,
+      spansOf(n),
+    );
   }
   return poly([{ coef: 1, factors: [{ term: a, power: k }] }], level, spansOf(n));
 }
 
-const opaqueReduce = (n: Node<'reduce'>, kids: Term[]) => tagged(n, kids, `${n.args.fn}[${n.src[0].type.level}→${n.type.level}]`);
+const opaqueReduce = (n: Node<'reduce'>, kids: Term[]) =>
+  tagged(n, kids, `${n.args.fn}[${n.src[0].type.level}→${n.type.level}]`);
 
 /** Sums are linear (normalised through their summands); the other reductions are opaque applications. */
 const REDUCE_CANON: { readonly [K in ReduceFn]: (n: Node<'reduce'>, kids: Term[]) => Term } = {
@@ -99,9 +117,12 @@ function binary(n: Node<'binary'>, [a, b]: Term[]): Term {
   const level = n.type.level;
   if (isNum(a) && isNum(b)) return num(BINARY[fn](a.value, b.value), 'batch', spansOf(n));
   switch (fn) {
-    case 'add': return add(a, b, level, n);
-    case 'sub': return add(a, b, level, n, -1);
-    case 'mul': return mul(a, b, level, n);
+    case 'add':
+      return add(a, b, level, n);
+    case 'sub':
+      return add(a, b, level, n, -1);
+    case 'mul':
+      return mul(a, b, level, n);
     case 'div': {
       const bm = asMonomials(b);
       if (bm.length === 1 && bm[0].coef !== 0) return mul(a, power(b, -1, level, n), level, n);
@@ -116,8 +137,10 @@ function binary(n: Node<'binary'>, [a, b]: Term[]): Term {
     case 'ne':
       if (a.key === b.key && (fn === 'min' || fn === 'max')) return a;
       return app(fn, sorted([a, b]), level, spansOf(n));
-    case 'gt': return app('lt', [b, a], level, spansOf(n));
-    case 'ge': return app('le', [b, a], level, spansOf(n));
+    case 'gt':
+      return app('lt', [b, a], level, spansOf(n));
+    case 'ge':
+      return app('le', [b, a], level, spansOf(n));
     case 'lt':
     case 'le':
       return app(fn, [a, b], level, spansOf(n));
@@ -133,7 +156,12 @@ function binary(n: Node<'binary'>, [a, b]: Term[]): Term {
 function unary(n: Node<'unary'>, [x]: Term[]): Term {
   const fn = n.args.fn;
   if (isNum(x)) return num(UNARY[fn](x.value), 'batch', spansOf(n));
-  if (fn === 'neg') return poly(asMonomials(x).map((m) => ({ ...m, coef: -m.coef })), n.type.level, spansOf(n));
+  if (fn === 'neg')
+    return poly(
+      asMonomials(x).map((m) => ({ ...m, coef: -m.coef })),
+      n.type.level,
+      spansOf(n),
+    );
   if (fn === 'exp' && x.kind === 'app' && x.op === 'log') return x.kids[0];
   if (fn === 'log' && x.kind === 'app' && x.op === 'exp') return x.kids[0];
   if (fn === 'not' && x.kind === 'app' && x.op === 'not') return x.kids[0];
@@ -177,7 +205,8 @@ const RULES: { [K in Op]: Rule<K> } = {
   cast: (n, [x]) => {
     if (isNum(x)) return num(n.args.to === 'i32' ? Math.trunc(x.value) : x.value, 'batch', spansOf(n));
     // a bool used as a number is where(c, 1, 0)
-    if (n.args.to === 'f32' && n.src[0].type.dtype === 'bool') return app('where', [x, num(1), num(0)], n.type.level, spansOf(n));
+    if (n.args.to === 'f32' && n.src[0].type.dtype === 'bool')
+      return app('where', [x, num(1), num(0)], n.type.level, spansOf(n));
     return tagged(n, [x], `cast:${n.args.to}`);
   },
   where: (n, [c, a, b]) => {
@@ -187,7 +216,8 @@ const RULES: { [K in Op]: Rule<K> } = {
     return app('where', [c, a, b], n.type.level, spansOf(n));
   },
   clip: (n, [x, lo, hi]) => {
-    if (isNum(x) && isNum(lo) && isNum(hi)) return num(Math.min(Math.max(x.value, lo.value), hi.value), 'batch', spansOf(n));
+    if (isNum(x) && isNum(lo) && isNum(hi))
+      return num(Math.min(Math.max(x.value, lo.value), hi.value), 'batch', spansOf(n));
     return app('clip', [x, lo, hi], n.type.level, spansOf(n));
   },
   sg: (_n, [x]) => x,
@@ -195,7 +225,10 @@ const RULES: { [K in Op]: Rule<K> } = {
   reduce: (n, kids) => REDUCE_CANON[n.args.fn](n, kids),
   keyed_reduce: (n, kids) => tagged(n, kids, `keyed_${n.args.fn}[${n.src[0].type.level}→${n.args.to}]`),
   // a scan of zeros is zero whatever the coefficients
-  scan: (n, kids) => (isNum(kids[0]) && kids[0].value === 0 ? num(0, 'token', spansOf(n)) : tagged(n, kids, n.args.reverse ? 'rscan' : 'scan')),
+  scan: (n, kids) =>
+    isNum(kids[0]) && kids[0].value === 0
+      ? num(0, 'token', spansOf(n))
+      : tagged(n, kids, n.args.reverse ? 'rscan' : 'scan'),
   cumprod: (n, kids) => tagged(n, kids, n.args.reverse ? 'rcumprod' : 'cumprod'),
   shift: (n, kids) => tagged(n, kids, `${n.args.dir}[fill=${n.args.fill}]`),
   quantile: (n, kids) => tagged(n, kids, `quantile_${n.args.method}[${n.src[0].type.level}→${n.type.level}]`),
@@ -203,4 +236,3 @@ const RULES: { [K in Op]: Rule<K> } = {
   rank: (n, kids) => tagged(n, kids, `rank[→${n.args.to}]`),
   prefix_id: (n, kids) => tagged(n, kids, 'prefix_id'),
 };
-

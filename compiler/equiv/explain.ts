@@ -22,7 +22,8 @@ export function firstDifference(a: Term, b: Term): Difference | undefined {
   if (a.kind !== 'app' || b.kind !== 'app') {
     const ma = asMonomials(a);
     const mb = asMonomials(b);
-    const key = (m: { factors: readonly { term: Term; power: number }[] }) => m.factors.map((f) => `${f.term.key}^${f.power}`).join('·');
+    const key = (m: { factors: readonly { term: Term; power: number }[] }) =>
+      m.factors.map((f) => `${f.term.key}^${f.power}`).join('·');
     const onlyA = ma.filter((m) => !mb.some((n) => key(n) === key(m) && n.coef === m.coef));
     const onlyB = mb.filter((m) => !ma.some((n) => key(n) === key(m) && n.coef === m.coef));
     if (onlyA.length === 1 && onlyB.length === 1) {
@@ -30,7 +31,8 @@ export function firstDifference(a: Term, b: Term): Difference | undefined {
       if (key(x) === key(y)) return { a, b, reason: `the same term has coefficient ${x.coef} in A and ${y.coef} in B` };
       if (x.factors.length === y.factors.length) {
         for (let i = 0; i < x.factors.length; i++) {
-          if (x.factors[i].term.key !== y.factors[i].term.key) return firstDifference(x.factors[i].term, y.factors[i].term) ?? { a, b, reason: 'different factors' };
+          if (x.factors[i].term.key !== y.factors[i].term.key)
+            return firstDifference(x.factors[i].term, y.factors[i].term) ?? { a, b, reason: 'different factors' };
         }
       }
     }
@@ -38,5 +40,12 @@ export function firstDifference(a: Term, b: Term): Difference | undefined {
       return { a, b, reason: `${onlyA.length} term(s) only in A, ${onlyB.length} only in B` };
     }
   }
-  return { a, b, reason: a.kind === 'app' && b.kind === 'app' && a.op !== b.op ? `\`${a.op}\` in A, \`${b.op}\` in B` : 'different expressions' };
+  return {
+    a,
+    b,
+    reason:
+      a.kind === 'app' && b.kind === 'app' && a.op !== b.op
+        ? `\`${a.op}\` in A, \`${b.op}\` in B`
+        : 'different expressions',
+  };
 }

@@ -19,9 +19,28 @@ export interface Monomial {
 }
 
 export type Term =
-  | { readonly kind: 'num'; readonly value: number; readonly key: string; readonly level: Level; readonly spans: readonly Span[] }
-  | { readonly kind: 'poly'; readonly monomials: readonly Monomial[]; readonly key: string; readonly level: Level; readonly spans: readonly Span[] }
-  | { readonly kind: 'app'; readonly op: string; readonly kids: readonly Term[]; readonly key: string; readonly level: Level; readonly spans: readonly Span[] };
+  | {
+      readonly kind: 'num';
+      readonly value: number;
+      readonly key: string;
+      readonly level: Level;
+      readonly spans: readonly Span[];
+    }
+  | {
+      readonly kind: 'poly';
+      readonly monomials: readonly Monomial[];
+      readonly key: string;
+      readonly level: Level;
+      readonly spans: readonly Span[];
+    }
+  | {
+      readonly kind: 'app';
+      readonly op: string;
+      readonly kids: readonly Term[];
+      readonly key: string;
+      readonly level: Level;
+      readonly spans: readonly Span[];
+    };
 
 /** Coefficients are compared at 12 significant digits, so 0.1 + 0.2 and 0.3 agree. */
 export function coefKey(c: number): string {
@@ -53,16 +72,25 @@ export function poly(monomials: readonly Monomial[], level: Level, spans: readon
     const prev = merged.get(k);
     merged.set(k, { coef: (prev?.coef ?? 0) + m.coef, factors });
   }
-  const kept = [...merged.entries()].filter(([, m]) => coefKey(m.coef) !== '0').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const kept = [...merged.entries()]
+    .filter(([, m]) => coefKey(m.coef) !== '0')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (kept.length === 0) return num(0, level, spans);
   if (kept.length === 1 && kept[0][1].factors.length === 0) return num(kept[0][1].coef, level, spans);
   // a lone factor with coefficient 1 and power 1 is that factor itself
-  if (kept.length === 1 && coefKey(kept[0][1].coef) === '1' && kept[0][1].factors.length === 1 && kept[0][1].factors[0].power === 1) {
+  if (
+    kept.length === 1 &&
+    coefKey(kept[0][1].coef) === '1' &&
+    kept[0][1].factors.length === 1 &&
+    kept[0][1].factors[0].power === 1
+  ) {
     const t = kept[0][1].factors[0].term;
     return { ...t, spans: [...t.spans, ...spans] };
   }
   const ms = kept.map(([, m]) => m);
-  const key = kept.map(([k, m]) => (k === '' ? coefKey(m.coef) : coefKey(m.coef) === '1' ? k : `${coefKey(m.coef)}·${k}`)).join(' + ');
+  const key = kept
+    .map(([k, m]) => (k === '' ? coefKey(m.coef) : coefKey(m.coef) === '1' ? k : `${coefKey(m.coef)}·${k}`))
+    .join(' + ');
   return { kind: 'poly', monomials: ms, key, level, spans };
 }
 
@@ -72,7 +100,9 @@ function normaliseFactors(factors: readonly Factor[]): Factor[] {
     const prev = byKey.get(f.term.key);
     byKey.set(f.term.key, { term: f.term, power: (prev?.power ?? 0) + f.power });
   }
-  return [...byKey.values()].filter((f) => f.power !== 0).sort((a, b) => (a.term.key < b.term.key ? -1 : a.term.key > b.term.key ? 1 : 0));
+  return [...byKey.values()]
+    .filter((f) => f.power !== 0)
+    .sort((a, b) => (a.term.key < b.term.key ? -1 : a.term.key > b.term.key ? 1 : 0));
 }
 
 /** A term as a polynomial (atoms become one monomial). */

@@ -83,7 +83,13 @@ class Builder {
       case 'letDecl':
         return { kind: 'let', name: name(), value: value(), span };
       case 'defDecl':
-        return { kind: 'def', name: name(), params: (c.params ?? []).map((t) => this.ident(t as IToken)), value: value(), span };
+        return {
+          kind: 'def',
+          name: name(),
+          params: (c.params ?? []).map((t) => this.ident(t as IToken)),
+          value: value(),
+          span,
+        };
       case 'lossDecl':
         return { kind: 'loss', value: value(), span, keyword: this.tokenSpan(this.token(c, 'Loss')) };
       case 'metricDecl':
@@ -109,13 +115,25 @@ class Builder {
         const operand = this.expr(this.node(c, 'operand'));
         const opTok = (c.not ?? c.minus)?.[0] as IToken | undefined;
         if (!opTok) return operand;
-        return { kind: 'unary', op: n.name === 'notExpr' ? 'not' : '-', operand, span: joinSpans(this.tokenSpan(opTok), operand.span) };
+        return {
+          kind: 'unary',
+          op: n.name === 'notExpr' ? 'not' : '-',
+          operand,
+          span: joinSpans(this.tokenSpan(opTok), operand.span),
+        };
       }
       case 'powExpr': {
         const base = this.expr(this.node(c, 'base'));
         if (!c.exponent) return base;
         const exponent = this.expr(this.node(c, 'exponent'));
-        return { kind: 'binary', op: '^', left: base, right: exponent, opSpan: this.tokenSpan(this.token(c, 'caret')), span: joinSpans(base.span, exponent.span) };
+        return {
+          kind: 'binary',
+          op: '^',
+          left: base,
+          right: exponent,
+          opSpan: this.tokenSpan(this.token(c, 'caret')),
+          span: joinSpans(base.span, exponent.span),
+        };
       }
       case 'primary':
         return this.primary(c, this.spanOf(n));
@@ -130,7 +148,14 @@ class Builder {
     let acc = operands[0];
     for (let i = 0; i < ops.length; i++) {
       const right = operands[i + 1];
-      acc = { kind: 'binary', op: ops[i].image as BinaryOp, left: acc, right, opSpan: this.tokenSpan(ops[i]), span: joinSpans(acc.span, right.span) };
+      acc = {
+        kind: 'binary',
+        op: ops[i].image as BinaryOp,
+        left: acc,
+        right,
+        opSpan: this.tokenSpan(ops[i]),
+        span: joinSpans(acc.span, right.span),
+      };
     }
     return acc;
   }

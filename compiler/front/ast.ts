@@ -25,7 +25,14 @@ export type Expr =
       readonly parenSpan: Span;
     }
   | { readonly kind: 'unary'; readonly op: '-' | 'not'; readonly operand: Expr; readonly span: Span }
-  | { readonly kind: 'binary'; readonly op: BinaryOp; readonly left: Expr; readonly right: Expr; readonly opSpan: Span; readonly span: Span };
+  | {
+      readonly kind: 'binary';
+      readonly op: BinaryOp;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly opSpan: Span;
+      readonly span: Span;
+    };
 
 export type BinaryOp = '+' | '-' | '*' | '/' | '^' | '<' | '<=' | '>' | '>=' | '==' | '!=' | 'and' | 'or';
 
@@ -33,10 +40,23 @@ export type Item =
   | { readonly kind: 'objective'; readonly name: Ident; readonly span: Span }
   | { readonly kind: 'import'; readonly name: Ident; readonly span: Span }
   | { readonly kind: 'param'; readonly name: Ident; readonly value: Expr; readonly span: Span }
-  | { readonly kind: 'input'; readonly name: Ident; readonly level: Ident; readonly dtype?: Ident; readonly grad?: Span; readonly span: Span }
+  | {
+      readonly kind: 'input';
+      readonly name: Ident;
+      readonly level: Ident;
+      readonly dtype?: Ident;
+      readonly grad?: Span;
+      readonly span: Span;
+    }
   | { readonly kind: 'mask'; readonly name: Ident; readonly level: Ident; readonly span: Span }
   | { readonly kind: 'let'; readonly name: Ident; readonly value: Expr; readonly span: Span }
-  | { readonly kind: 'def'; readonly name: Ident; readonly params: readonly Ident[]; readonly value: Expr; readonly span: Span }
+  | {
+      readonly kind: 'def';
+      readonly name: Ident;
+      readonly params: readonly Ident[];
+      readonly value: Expr;
+      readonly span: Span;
+    }
   | { readonly kind: 'loss'; readonly value: Expr; readonly span: Span; readonly keyword: Span }
   | { readonly kind: 'metric'; readonly name: Ident; readonly value: Expr; readonly span: Span }
   | { readonly kind: 'export'; readonly name: Ident; readonly value: Expr; readonly span: Span };

@@ -4,7 +4,17 @@
  */
 import { UNARY_INFO, UNARY_OPS, type QuantileMethod, type ReduceFn, type UnaryOp } from '../../core/ir/op.js';
 
-export const BUILTIN_VALUES = ['step', 'total_steps', 'position', 'length', 'group_size', 'num_seqs', 'num_groups', 'num_tokens', 'pi'] as const;
+export const BUILTIN_VALUES = [
+  'step',
+  'total_steps',
+  'position',
+  'length',
+  'group_size',
+  'num_seqs',
+  'num_groups',
+  'num_tokens',
+  'pi',
+] as const;
 export type BuiltinValue = (typeof BUILTIN_VALUES)[number];
 
 /** Elementwise functions by the name a program calls them (core/ir/op.ts UNARY_INFO). */
@@ -15,25 +25,66 @@ export const UNARY_FUNCTIONS: Readonly<Record<string, UnaryOp>> = Object.fromEnt
   }),
 );
 
-export const REDUCTIONS = ['sum', 'mean', 'max', 'min', 'prod', 'count', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp'] as const;
+export const REDUCTIONS = [
+  'sum',
+  'mean',
+  'max',
+  'min',
+  'prod',
+  'count',
+  'var_pop',
+  'var_unbiased',
+  'std_pop',
+  'std_unbiased',
+  'logsumexp',
+] as const;
 export type Reduction = (typeof REDUCTIONS)[number];
 /** Every primitive reduction of the IR can be written: `tsc` fails here when one is missing above. */
 export const PRIMITIVE_REDUCTIONS_ARE_SURFACE: ReduceFn extends Reduction ? true : never = true;
 
 export const QUANTILES: Record<string, QuantileMethod> = {
-  quantile: 'linear', quantile_lower: 'lower', quantile_higher: 'higher', quantile_nearest: 'nearest', quantile_midpoint: 'midpoint',
+  quantile: 'linear',
+  quantile_lower: 'lower',
+  quantile_higher: 'higher',
+  quantile_nearest: 'nearest',
+  quantile_midpoint: 'midpoint',
 };
 
 /** Scans within a sequence (over valid tokens) and their arity. */
 export const SCANS: Record<string, number> = {
-  cumsum: 1, rcumsum: 1, cumprod: 1, rcumprod: 1, discounted: 2, scan: 2, rscan: 2, next: 2, prev: 2,
+  cumsum: 1,
+  rcumsum: 1,
+  cumprod: 1,
+  rcumprod: 1,
+  discounted: 2,
+  scan: 2,
+  rscan: 2,
+  next: 2,
+  prev: 2,
 };
 
 /** Schedules of the training clock; arity -1 = variadic (piecewise). */
-export const SCHEDULES: Record<string, number> = { progress: 0, linear: 2, cosine: 2, exp_decay: 2, step_decay: 3, piecewise: -1 };
+export const SCHEDULES: Record<string, number> = {
+  progress: 0,
+  linear: 2,
+  cosine: 2,
+  exp_decay: 2,
+  step_decay: 3,
+  piecewise: -1,
+};
 
 /** Other functions with a fixed arity. */
-export const OTHER_FUNCTIONS: Record<string, number> = { pow: 2, clip: 3, where: 3, sg: 1, f32: 1, i32: 1, rank: 1, top_k: 2, prefix_id: 1 };
+export const OTHER_FUNCTIONS: Record<string, number> = {
+  pow: 2,
+  clip: 3,
+  where: 3,
+  sg: 1,
+  f32: 1,
+  i32: 1,
+  rank: 1,
+  top_k: 2,
+  prefix_id: 1,
+};
 
 /** Reductions that accept a key (`per LEVEL by KEY`). */
 export const KEYED_REDUCTIONS: readonly string[] = ['sum', 'mean', 'count', 'max', 'min'];
@@ -46,14 +97,23 @@ export const AMBIGUOUS: Record<string, string> = {
 
 export function allBuiltinNames(): string[] {
   return [
-    ...BUILTIN_VALUES, ...Object.keys(UNARY_FUNCTIONS), ...REDUCTIONS, ...Object.keys(QUANTILES), ...Object.keys(SCANS),
-    ...Object.keys(SCHEDULES), ...Object.keys(OTHER_FUNCTIONS),
+    ...BUILTIN_VALUES,
+    ...Object.keys(UNARY_FUNCTIONS),
+    ...REDUCTIONS,
+    ...Object.keys(QUANTILES),
+    ...Object.keys(SCANS),
+    ...Object.keys(SCHEDULES),
+    ...Object.keys(OTHER_FUNCTIONS),
   ];
 }
 
 export function isFunctionName(name: string): boolean {
   return (
-    name in UNARY_FUNCTIONS || (REDUCTIONS as readonly string[]).includes(name) || name in QUANTILES || name in SCANS ||
-    name in SCHEDULES || name in OTHER_FUNCTIONS
+    name in UNARY_FUNCTIONS ||
+    (REDUCTIONS as readonly string[]).includes(name) ||
+    name in QUANTILES ||
+    name in SCANS ||
+    name in SCHEDULES ||
+    name in OTHER_FUNCTIONS
   );
 }

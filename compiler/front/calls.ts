@@ -10,7 +10,16 @@ import type { Node } from '../../core/ir/node.js';
 import type { Span } from '../../core/source/source-file.js';
 import { isLevel, LEVELS, levelRank, type Level } from '../../core/types/types.js';
 import type { Expr } from './ast.js';
-import { KEYED_REDUCTIONS, OTHER_FUNCTIONS, QUANTILES, REDUCTIONS, SCANS, SCHEDULES, UNARY_FUNCTIONS, type Reduction } from './builtins.js';
+import {
+  KEYED_REDUCTIONS,
+  OTHER_FUNCTIONS,
+  QUANTILES,
+  REDUCTIONS,
+  SCANS,
+  SCHEDULES,
+  UNARY_FUNCTIONS,
+  type Reduction,
+} from './builtins.js';
 import type { Env, Lowering } from './context.js';
 
 type Call = Extract<Expr, { kind: 'call' }>;
@@ -26,14 +35,20 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
       return c.report(
         error('E0105', `\`${name}\` takes no \`per\` or \`where\``, (e.per ?? e.where)!.span, {
           label: 'only reductions, quantiles and ranks have these',
-          help: name === 'min' || name === 'max' ? `\`${name}(a, b)\` is elementwise; \`${name}(x per seq)\` reduces` : undefined,
+          help:
+            name === 'min' || name === 'max'
+              ? `\`${name}(a, b)\` is elementwise; \`${name}(x per seq)\` reduces`
+              : undefined,
         }),
       );
     }
   }
   if (e.by && !KEYED_REDUCTIONS.includes(name)) {
     return c.report(
-      error('E0105', `\`${name}\` takes no \`by\` key`, e.by.span, { label: 'not supported here', help: `keyed reductions are ${KEYED_REDUCTIONS.join(', ')}` }),
+      error('E0105', `\`${name}\` takes no \`by\` key`, e.by.span, {
+        label: 'not supported here',
+        help: `keyed reductions are ${KEYED_REDUCTIONS.join(', ')}`,
+      }),
     );
   }
   if (isMinMaxElementwise) return elementwise(c, e, env, name === 'min' ? 'min' : 'max');
@@ -59,7 +74,12 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
       if (!xs || !c.requireBool(xs[0], e.args[0].span, 'the condition of `where`')) return null;
       if ((xs[1].type.dtype === 'bool') !== (xs[2].type.dtype === 'bool')) {
         const i = xs[1].type.dtype === 'bool' ? 1 : 2;
-        return c.report(error('E0301', '`where` has a bool branch and a number branch', e.args[i].span, { label: 'this branch is a bool', help: 'make both branches numbers, e.g. `f32(cond)`' }));
+        return c.report(
+          error('E0301', '`where` has a bool branch and a number branch', e.args[i].span, {
+            label: 'this branch is a bool',
+            help: 'make both branches numbers, e.g. `f32(cond)`',
+          }),
+        );
       }
       return c.b.where(xs[0], xs[1], xs[2], e.span);
     }
@@ -88,7 +108,9 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
 function args(c: Lowering, e: Call, env: Env, n: number, what = `\`${e.callee.text}\``): Node[] | null {
   if (e.args.length !== n) {
     return c.report(
-      error('E0105', `${what} takes ${n} argument${n === 1 ? '' : 's'}, got ${e.args.length}`, e.span, { label: 'wrong number of arguments' }),
+      error('E0105', `${what} takes ${n} argument${n === 1 ? '' : 's'}, got ${e.args.length}`, e.span, {
+        label: 'wrong number of arguments',
+      }),
     );
   }
   const xs = e.args.map((a) => c.expr(a, env));
@@ -107,23 +129,36 @@ function target(c: Lowering, e: Call, x: Node): Level | null {
   if (e.per) {
     if (!isLevel(e.per.text)) {
       const s = closest(e.per.text, LEVELS);
-      return c.report(error('E0202', `\`${e.per.text}\` is not a level`, e.per.span, { label: 'expected seq, group or batch', help: s ? `did you mean \`per ${s}\`?` : undefined }));
+      return c.report(
+        error('E0202', `\`${e.per.text}\` is not a level`, e.per.span, {
+          label: 'expected seq, group or batch',
+          help: s ? `did you mean \`per ${s}\`?` : undefined,
+        }),
+      );
     }
     to = e.per.text;
   }
   if (levelRank(to) <= levelRank(x.type.level)) {
     const span = e.per?.span ?? e.span;
     return c.report(
-      error('E0201', `\`${e.callee.text}\` reduces to ${to}, which is not coarser than its ${x.type.level}-level argument`, span, {
-        label: levelRank(to) < levelRank(x.type.level) ? `${to} is finer than ${x.type.level}` : `already one value per ${to}`,
-        secondary: [{ span: e.args[0].span, message: `this is per ${x.type.level}` }],
-        help:
-          levelRank(to) < levelRank(x.type.level)
-            ? `a ${x.type.level}-level value is broadcast to ${to} automatically; drop the reduction`
-            : x.type.level === 'batch'
-              ? 'this is already one value for the whole batch; drop the reduction'
-              : `reduce to a coarser level, e.g. \`per ${LEVELS[levelRank(x.type.level) + 1]}\`, or drop the reduction`,
-      }),
+      error(
+        'E0201',
+        `\`${e.callee.text}\` reduces to ${to}, which is not coarser than its ${x.type.level}-level argument`,
+        span,
+        {
+          label:
+            levelRank(to) < levelRank(x.type.level)
+              ? `${to} is finer than ${x.type.level}`
+              : `already one value per ${to}`,
+          secondary: [{ span: e.args[0].span, message: `this is per ${x.type.level}` }],
+          help:
+            levelRank(to) < levelRank(x.type.level)
+              ? `a ${x.type.level}-level value is broadcast to ${to} automatically; drop the reduction`
+              : x.type.level === 'batch'
+                ? 'this is already one value for the whole batch; drop the reduction'
+                : `reduce to a coarser level, e.g. \`per ${LEVELS[levelRank(x.type.level) + 1]}\`, or drop the reduction`,
+        },
+      ),
     );
   }
   return to;
@@ -136,10 +171,15 @@ function filter(c: Lowering, e: Call, env: Env, x: Node): Node | null | undefine
   if (!f || !c.requireBool(f, e.where.span, 'the `where` filter')) return null;
   if (levelRank(f.type.level) < levelRank(x.type.level)) {
     return c.report(
-      error('E0202', `the filter is per ${f.type.level}, finer than the ${x.type.level}-level values it selects`, e.where.span, {
-        label: `per ${f.type.level}`,
-        help: `reduce the filter to ${x.type.level} first, or reduce a ${f.type.level}-level value`,
-      }),
+      error(
+        'E0202',
+        `the filter is per ${f.type.level}, finer than the ${x.type.level}-level values it selects`,
+        e.where.span,
+        {
+          label: `per ${f.type.level}`,
+          help: `reduce the filter to ${x.type.level} first, or reduce a ${f.type.level}-level value`,
+        },
+      ),
     );
   }
   return f;
@@ -150,7 +190,10 @@ function reduction(c: Lowering, e: Call, env: Env, fn: Reduction): Node | null {
     return c.report(
       error('E0105', `\`${fn}\` takes one argument, got ${e.args.length}`, e.span, {
         label: 'wrong number of arguments',
-        help: fn === 'min' || fn === 'max' ? `\`${fn}(a, b)\` is elementwise; \`${fn}(x per seq)\` reduces one value` : `write \`${fn}(x per seq)\``,
+        help:
+          fn === 'min' || fn === 'max'
+            ? `\`${fn}(a, b)\` is elementwise; \`${fn}(x per seq)\` reduces one value`
+            : `write \`${fn}(x per seq)\``,
       }),
     );
   }
@@ -209,7 +252,12 @@ function reduction(c: Lowering, e: Call, env: Env, fn: Reduction): Node | null {
       const m = b.sg(b.reduce('max', x, to, cond, s), s);
       const total = sum(b.unary('exp', only(b.sub(x, b.broadcast(m, x.type.level, s), s)), s));
       const nonEmpty = b.binary('gt', n(), b.constant(0), s);
-      return b.where(nonEmpty, b.add(m, b.unary('log', b.where(nonEmpty, total, b.constant(1), s), s), s), b.constant(0), s);
+      return b.where(
+        nonEmpty,
+        b.add(m, b.unary('log', b.where(nonEmpty, total, b.constant(1), s), s), s),
+        b.constant(0),
+        s,
+      );
     }
   }
 }
@@ -247,7 +295,11 @@ function quantile(c: Lowering, e: Call, env: Env): Node | null {
   const xs = args(c, e, env, 2, `\`${e.callee.text}\` (value, q)`);
   if (!xs) return null;
   const [x, q] = xs;
-  if (!c.requireNumber(x, e.args[0].span, `\`${e.callee.text}\``) || !c.requireNumber(q, e.args[1].span, `\`${e.callee.text}\``)) return null;
+  if (
+    !c.requireNumber(x, e.args[0].span, `\`${e.callee.text}\``) ||
+    !c.requireNumber(q, e.args[1].span, `\`${e.callee.text}\``)
+  )
+    return null;
   if (!batchScalar(c, q, e.args[1].span, 'the quantile level q')) return null;
   const to = target(c, e, x);
   const cond = filter(c, e, env, x);
@@ -274,7 +326,12 @@ function rank(c: Lowering, e: Call, env: Env): Node | null {
 
 function batchScalar(c: Lowering, x: Node, span: Span, what: string): boolean {
   if (x.type.level === 'batch') return true;
-  c.report(error('E0202', `${what} must be one number for the whole batch, but this is per ${x.type.level}`, span, { label: `per ${x.type.level}`, help: 'use a param or a constant' }));
+  c.report(
+    error('E0202', `${what} must be one number for the whole batch, but this is per ${x.type.level}`, span, {
+      label: `per ${x.type.level}`,
+      help: 'use a param or a constant',
+    }),
+  );
   return false;
 }
 
@@ -282,7 +339,12 @@ function scan(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
   const xs = args(c, e, env, SCANS[name]);
   if (!xs) return null;
-  if (!xs.every((x, i) => (name === 'next' || name === 'prev') && i === 0 ? true : c.requireNumber(x, e.args[i].span, `\`${name}\``))) return null;
+  if (
+    !xs.every((x, i) =>
+      (name === 'next' || name === 'prev') && i === 0 ? true : c.requireNumber(x, e.args[i].span, `\`${name}\``),
+    )
+  )
+    return null;
   const b = c.b;
   const one = b.constant(1);
   switch (name) {
@@ -302,11 +364,21 @@ function scan(c: Lowering, e: Call, env: Env): Node | null {
     default: {
       const fill = xs[1];
       if (fill.op !== 'const') {
-        return c.report(error('E0303', `the fill value of \`${name}\` must be a constant number`, e.args[1].span, { label: 'not a constant', help: `e.g. \`${name}(x, 0)\`` }));
+        return c.report(
+          error('E0303', `the fill value of \`${name}\` must be a constant number`, e.args[1].span, {
+            label: 'not a constant',
+            help: `e.g. \`${name}(x, 0)\``,
+          }),
+        );
       }
       const value = (fill.args as { value: number }).value;
       if (xs[0].type.dtype === 'bool' && value !== 0 && value !== 1) {
-        return c.report(error('E0303', `the fill value of \`${name}\` on a bool must be 0 (false) or 1 (true)`, e.args[1].span, { label: `${value} is not a bool`, help: `e.g. \`${name}(cond, 0)\`` }));
+        return c.report(
+          error('E0303', `the fill value of \`${name}\` on a bool must be 0 (false) or 1 (true)`, e.args[1].span, {
+            label: `${value} is not a bool`,
+            help: `e.g. \`${name}(cond, 0)\``,
+          }),
+        );
       }
       return b.shift(xs[0], name as 'next' | 'prev', value, e.span);
     }
@@ -319,16 +391,26 @@ function schedule(c: Lowering, e: Call, env: Env): Node | null {
   const arity = SCHEDULES[name];
   if (arity === -1 ? e.args.length < 2 || e.args.length % 2 !== 0 : e.args.length !== arity) {
     return c.report(
-      error('E0105', `\`${name}\` takes ${arity === -1 ? 'pairs of (step, value)' : `${arity} argument${arity === 1 ? '' : 's'}`}, got ${e.args.length}`, e.span, {
-        label: 'wrong number of arguments',
-        help: arity === -1 ? 'e.g. `piecewise(0, 1.0, 100, 0.5, 200, 0.1)`' : undefined,
-      }),
+      error(
+        'E0105',
+        `\`${name}\` takes ${arity === -1 ? 'pairs of (step, value)' : `${arity} argument${arity === 1 ? '' : 's'}`}, got ${e.args.length}`,
+        e.span,
+        {
+          label: 'wrong number of arguments',
+          help: arity === -1 ? 'e.g. `piecewise(0, 1.0, 100, 0.5, 200, 0.1)`' : undefined,
+        },
+      ),
     );
   }
   const xs = e.args.map((a) => c.expr(a, env));
   if (xs.some((x) => !x)) return null;
   const vs = xs as Node[];
-  for (let i = 0; i < vs.length; i++) if (!c.requireNumber(vs[i], e.args[i].span, `\`${name}\``) || !batchScalar(c, vs[i], e.args[i].span, `an argument of \`${name}\``)) return null;
+  for (let i = 0; i < vs.length; i++)
+    if (
+      !c.requireNumber(vs[i], e.args[i].span, `\`${name}\``) ||
+      !batchScalar(c, vs[i], e.args[i].span, `an argument of \`${name}\``)
+    )
+      return null;
   const b = c.b;
   const s = e.span;
   const step = b.graph.node('clock', { dtype: 'f32', level: 'batch' }, [], { which: 'step' }, s);
@@ -341,7 +423,11 @@ function schedule(c: Lowering, e: Call, env: Env): Node | null {
     case 'linear':
       return lerp(vs[0], vs[1], progress);
     case 'cosine': {
-      const half = b.mul(b.constant(0.5), b.add(b.constant(1), b.unary('cos', b.mul(b.constant(Math.PI), progress, s), s), s), s);
+      const half = b.mul(
+        b.constant(0.5),
+        b.add(b.constant(1), b.unary('cos', b.mul(b.constant(Math.PI), progress, s), s), s),
+        s,
+      );
       return lerp(vs[1], vs[0], half);
     }
     case 'exp_decay':
@@ -354,8 +440,16 @@ function schedule(c: Lowering, e: Call, env: Env): Node | null {
       for (let i = 0; i < vs.length; i += 2) knots.push([vs[i], vs[i + 1]]);
       for (let i = 1; i < knots.length; i++) {
         const [a, z] = [knots[i - 1][0], knots[i][0]];
-        if (a.op === 'const' && z.op === 'const' && (a.args as { value: number }).value >= (z.args as { value: number }).value) {
-          return c.report(error('E0303', '`piecewise` knots must increase', e.args[2 * i].span, { label: 'not after the previous knot' }));
+        if (
+          a.op === 'const' &&
+          z.op === 'const' &&
+          (a.args as { value: number }).value >= (z.args as { value: number }).value
+        ) {
+          return c.report(
+            error('E0303', '`piecewise` knots must increase', e.args[2 * i].span, {
+              label: 'not after the previous knot',
+            }),
+          );
         }
       }
       let value = knots[knots.length - 1][1];

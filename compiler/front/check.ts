@@ -19,8 +19,19 @@ import type { Decl, Scope } from './resolve.js';
 import type { Env, Lowering } from './context.js';
 
 const BINARY: Record<AstBinaryOp, BinaryOp> = {
-  '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', '^': 'pow', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne',
-  and: 'and', or: 'or',
+  '+': 'add',
+  '-': 'sub',
+  '*': 'mul',
+  '/': 'div',
+  '^': 'pow',
+  '<': 'lt',
+  '<=': 'le',
+  '>': 'gt',
+  '>=': 'ge',
+  '==': 'eq',
+  '!=': 'ne',
+  and: 'and',
+  or: 'or',
 };
 
 export class Checker implements Lowering {
@@ -98,7 +109,12 @@ export class Checker implements Lowering {
       const dtypeText = item.dtype?.text ?? 'f32';
       if (!isDType(dtypeText)) {
         const s = closest(dtypeText, ['f32', 'i32', 'bool']);
-        this.report(error('E0303', `unknown element type \`${dtypeText}\``, item.dtype!.span, { label: 'expected f32, i32 or bool', help: s ? `did you mean \`${s}\`?` : undefined }));
+        this.report(
+          error('E0303', `unknown element type \`${dtypeText}\``, item.dtype!.span, {
+            label: 'expected f32, i32 or bool',
+            help: s ? `did you mean \`${s}\`?` : undefined,
+          }),
+        );
         return;
       }
       if (item.grad && dtypeText !== 'f32') {
@@ -113,7 +129,12 @@ export class Checker implements Lowering {
       this.inputs.push({ name: item.name.text, level, dtype: dtypeText, grad: !!item.grad && dtypeText === 'f32' });
     } else if (item.kind === 'mask') {
       if (item.level.text !== 'token') {
-        this.report(error('E0202', 'the mask is a token-level value', item.level.span, { label: `found \`${item.level.text}\``, help: `write \`mask ${item.name.text} : token\`` }));
+        this.report(
+          error('E0202', 'the mask is a token-level value', item.level.span, {
+            label: `found \`${item.level.text}\``,
+            help: `write \`mask ${item.name.text} : token\``,
+          }),
+        );
       }
       this.maskName = item.name.text;
     } else if (item.kind === 'param') {
@@ -143,7 +164,13 @@ export class Checker implements Lowering {
       );
     }
     if (n.type.dtype === 'bool') {
-      if (what === 'loss') return this.report(error('E0303', 'the loss is a bool', e.span, { label: 'expected a number', help: 'a loss is a number to minimise' }));
+      if (what === 'loss')
+        return this.report(
+          error('E0303', 'the loss is a bool', e.span, {
+            label: 'expected a number',
+            help: 'a loss is a number to minimise',
+          }),
+        );
       return this.b.cast(n, 'f32');
     }
     return n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32');
@@ -200,7 +227,8 @@ export class Checker implements Lowering {
     if (!a || !b) return null;
     const fn = BINARY[e.op];
     if (fn === 'and' || fn === 'or') {
-      if (!this.requireBool(a, e.left.span, `\`${e.op}\``) || !this.requireBool(b, e.right.span, `\`${e.op}\``)) return null;
+      if (!this.requireBool(a, e.left.span, `\`${e.op}\``) || !this.requireBool(b, e.right.span, `\`${e.op}\``))
+        return null;
     } else if ((fn === 'eq' || fn === 'ne') && a.type.dtype === 'bool' && b.type.dtype === 'bool') {
       // comparing two bools is fine
     } else if (a.type.dtype === 'bool' || b.type.dtype === 'bool') {
@@ -215,7 +243,12 @@ export class Checker implements Lowering {
     }
     if (a.op === 'const' && b.op === 'const' && !['and', 'or'].includes(fn)) {
       const folded = foldConst(fn, (a.args as { value: number }).value, (b.args as { value: number }).value);
-      if (folded !== undefined) return this.b.constant(folded.value, folded.bool ? 'bool' : a.type.dtype === 'i32' && b.type.dtype === 'i32' ? 'i32' : 'f32', e.span);
+      if (folded !== undefined)
+        return this.b.constant(
+          folded.value,
+          folded.bool ? 'bool' : a.type.dtype === 'i32' && b.type.dtype === 'i32' ? 'i32' : 'f32',
+          e.span,
+        );
     }
     return this.b.binary(fn, a, b, e.span);
   }
@@ -248,10 +281,23 @@ export class Checker implements Lowering {
       const mod = env.scope.imports.get(text);
       if (!mod) return this.notAModule(e.name, env);
       if (mod.scope.decls.get(e.member.text)?.kind !== 'def') {
-        const s = closest(e.member.text, [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text));
-        return this.report(error('E0101', `module \`${text}\` has no function \`${e.member.text}\``, e.member.span, { label: 'not in the module', help: s ? `did you mean \`${text}.${s}\`?` : undefined }));
+        const s = closest(
+          e.member.text,
+          [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text),
+        );
+        return this.report(
+          error('E0101', `module \`${text}\` has no function \`${e.member.text}\``, e.member.span, {
+            label: 'not in the module',
+            help: s ? `did you mean \`${text}.${s}\`?` : undefined,
+          }),
+        );
       }
-      return this.report(error('E0106', `\`${text}.${e.member.text}\` is a function of module \`${text}\`, not a value`, e.span, { label: 'call it with arguments', help: `write \`${text}.${e.member.text}(…)\`` }));
+      return this.report(
+        error('E0106', `\`${text}.${e.member.text}\` is a function of module \`${text}\`, not a value`, e.span, {
+          label: 'call it with arguments',
+          help: `write \`${text}.${e.member.text}(…)\``,
+        }),
+      );
     }
     const local = env.locals.get(text);
     if (local) return local;
@@ -282,10 +328,20 @@ export class Checker implements Lowering {
     }
     if ((BUILTIN_VALUES as readonly string[]).includes(text)) return this.builtinValue(text as BuiltinValue, e.span);
     if (env.scope.imports.has(text)) {
-      return this.report(error('E0106', `\`${text}\` is a module, not a value`, e.span, { label: 'a module', help: `call one of its functions: \`${text}.NAME(…)\`` }));
+      return this.report(
+        error('E0106', `\`${text}\` is a module, not a value`, e.span, {
+          label: 'a module',
+          help: `call one of its functions: \`${text}.NAME(…)\``,
+        }),
+      );
     }
     if (isFunctionName(text)) {
-      return this.report(error('E0106', `\`${text}\` is a built-in function, not a value`, e.span, { label: 'missing arguments', help: `call it: \`${text}(…)\`` }));
+      return this.report(
+        error('E0106', `\`${text}\` is a built-in function, not a value`, e.span, {
+          label: 'missing arguments',
+          help: `call it: \`${text}(…)\``,
+        }),
+      );
     }
     return this.unknown(e.name, env);
   }
@@ -304,9 +360,19 @@ export class Checker implements Lowering {
 
   unknown(id: { text: string; span: Span }, env: Env, functions = false): null {
     if (AMBIGUOUS[id.text]) {
-      return this.report(error('E0101', `unknown name \`${id.text}\``, id.span, { label: 'ambiguous, so not built in', help: AMBIGUOUS[id.text] }));
+      return this.report(
+        error('E0101', `unknown name \`${id.text}\``, id.span, {
+          label: 'ambiguous, so not built in',
+          help: AMBIGUOUS[id.text],
+        }),
+      );
     }
-    const candidates = [...env.locals.keys(), ...env.scope.decls.keys(), ...env.scope.imports.keys(), ...(functions ? allBuiltinNames() : BUILTIN_VALUES)];
+    const candidates = [
+      ...env.locals.keys(),
+      ...env.scope.decls.keys(),
+      ...env.scope.imports.keys(),
+      ...(functions ? allBuiltinNames() : BUILTIN_VALUES),
+    ];
     const suggestion = closest(id.text, candidates);
     const isLevelWord = (LEVELS as readonly string[]).includes(id.text);
     return this.report(
@@ -349,9 +415,15 @@ export class Checker implements Lowering {
       if (!mod) return this.notAModule(e.callee, env);
       const def = mod.scope.decls.get(e.member.text);
       if (!def || def.kind !== 'def') {
-        const s = closest(e.member.text, [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text));
+        const s = closest(
+          e.member.text,
+          [...mod.scope.decls.values()].filter((d) => d.kind === 'def').map((d) => d.name.text),
+        );
         return this.report(
-          error('E0101', `module \`${fname}\` has no function \`${e.member.text}\``, e.member.span, { label: 'not in the module', help: s ? `did you mean \`${fname}.${s}\`?` : undefined }),
+          error('E0101', `module \`${fname}\` has no function \`${e.member.text}\``, e.member.span, {
+            label: 'not in the module',
+            help: s ? `did you mean \`${fname}.${s}\`?` : undefined,
+          }),
         );
       }
       return this.inline(def, mod.scope, e, env);
@@ -361,17 +433,28 @@ export class Checker implements Lowering {
       if (decl?.kind === 'def') return this.inline(decl, env.scope, e, env);
       if (decl) {
         return this.report(
-          error('E0106', `\`${fname}\` is a ${decl.kind}, not a function`, e.callee.span, { label: 'called here', secondary: [{ span: decl.name.span, message: 'defined here' }], help: 'only `def`s and built-in functions can be called' }),
+          error('E0106', `\`${fname}\` is a ${decl.kind}, not a function`, e.callee.span, {
+            label: 'called here',
+            secondary: [{ span: decl.name.span, message: 'defined here' }],
+            help: 'only `def`s and built-in functions can be called',
+          }),
         );
       }
     } else {
-      return this.report(error('E0106', `\`${fname}\` is a value, not a function`, e.callee.span, { label: 'called here' }));
+      return this.report(
+        error('E0106', `\`${fname}\` is a value, not a function`, e.callee.span, { label: 'called here' }),
+      );
     }
     if (!isFunctionName(fname)) return this.unknown(e.callee, env, true);
     return lowerBuiltinCall(this, e, env);
   }
 
-  private inline(def: Extract<Decl, { kind: 'def' }>, defScope: Scope, e: Extract<Expr, { kind: 'call' }>, env: Env): Node | null {
+  private inline(
+    def: Extract<Decl, { kind: 'def' }>,
+    defScope: Scope,
+    e: Extract<Expr, { kind: 'call' }>,
+    env: Env,
+  ): Node | null {
     const qualified = `${defScope.name}.${def.name.text}`;
     if (env.defStack.includes(qualified)) {
       return this.report(
@@ -383,14 +466,31 @@ export class Checker implements Lowering {
       );
     }
     if (e.per || e.where) {
-      return this.report(error('E0105', `\`${def.name.text}\` is a \`def\`, which takes no \`per\`/\`where\``, e.per?.span ?? e.where!.span, { label: 'not allowed here', help: 'pass the level-specific parts as arguments' }));
+      return this.report(
+        error(
+          'E0105',
+          `\`${def.name.text}\` is a \`def\`, which takes no \`per\`/\`where\``,
+          e.per?.span ?? e.where!.span,
+          { label: 'not allowed here', help: 'pass the level-specific parts as arguments' },
+        ),
+      );
     }
     if (e.args.length !== def.params.length) {
       return this.report(
-        error('E0105', `\`${def.name.text}\` takes ${def.params.length} argument${def.params.length === 1 ? '' : 's'}, got ${e.args.length}`, e.span, {
-          label: 'wrong number of arguments',
-          secondary: [{ span: def.name.span, message: `defined as \`${def.name.text}(${def.params.map((p) => p.text).join(', ')})\`` }],
-        }),
+        error(
+          'E0105',
+          `\`${def.name.text}\` takes ${def.params.length} argument${def.params.length === 1 ? '' : 's'}, got ${e.args.length}`,
+          e.span,
+          {
+            label: 'wrong number of arguments',
+            secondary: [
+              {
+                span: def.name.span,
+                message: `defined as \`${def.name.text}(${def.params.map((p) => p.text).join(', ')})\``,
+              },
+            ],
+          },
+        ),
       );
     }
     const args = e.args.map((a) => this.expr(a, env));
@@ -431,12 +531,17 @@ export function constantValue(e: Expr): number | undefined {
 
 function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: boolean } | undefined {
   switch (fn) {
-    case 'add': return { value: a + b, bool: false };
-    case 'sub': return { value: a - b, bool: false };
-    case 'mul': return { value: a * b, bool: false };
-    case 'div': return { value: a / b, bool: false };
-    case 'pow': return { value: Math.pow(a, b), bool: false };
-    default: return undefined;
+    case 'add':
+      return { value: a + b, bool: false };
+    case 'sub':
+      return { value: a - b, bool: false };
+    case 'mul':
+      return { value: a * b, bool: false };
+    case 'div':
+      return { value: a / b, bool: false };
+    case 'pow':
+      return { value: Math.pow(a, b), bool: false };
+    default:
+      return undefined;
   }
 }
-

@@ -79,7 +79,10 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
       error('E0102', `a second \`${item.kind}\` declaration`, item.name.span, {
         label: `second ${item.kind}`,
         secondary: [{ span: prev.name.span, message: 'first declared here' }],
-        help: item.kind === 'mask' ? 'an objective has one token mask; combine conditions with `and` in a `let`' : 'a file holds one objective',
+        help:
+          item.kind === 'mask'
+            ? 'an objective has one token mask; combine conditions with `and` in a `let`'
+            : 'a file holds one objective',
       }),
     );
     return false;
@@ -92,7 +95,11 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
       case 'import': {
         if (!define(item.name, 'import')) break;
         if (opts.importing?.has(item.name.text)) {
-          diagnostics.push(error('E0104', `import cycle through \`${item.name.text}\``, item.name.span, { label: 'imported again here' }));
+          diagnostics.push(
+            error('E0104', `import cycle through \`${item.name.text}\``, item.name.span, {
+              label: 'imported again here',
+            }),
+          );
           break;
         }
         const loaded = opts.loadImport(item.name.text);
@@ -101,7 +108,9 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
           diagnostics.push(
             error('E0103', `no stdlib module named \`${item.name.text}\``, item.name.span, {
               label: 'not found',
-              help: suggestion ? `did you mean \`import ${suggestion}\`?` : `available modules: ${opts.availableImports().join(', ')}`,
+              help: suggestion
+                ? `did you mean \`import ${suggestion}\`?`
+                : `available modules: ${opts.availableImports().join(', ')}`,
             }),
           );
           break;
@@ -125,10 +134,22 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
         const seen = new Map<string, Span>();
         for (const p of item.params) {
           if ((BUILTIN_VALUES as readonly string[]).includes(p.text) || isFunctionName(p.text)) {
-            diagnostics.push(error('E0102', `parameter \`${p.text}\` of \`${item.name.text}\` shadows a built-in`, p.span, { label: 'a built-in name', help: `rename it, e.g. \`${p.text}_\`` }));
+            diagnostics.push(
+              error('E0102', `parameter \`${p.text}\` of \`${item.name.text}\` shadows a built-in`, p.span, {
+                label: 'a built-in name',
+                help: `rename it, e.g. \`${p.text}_\``,
+              }),
+            );
           }
           const prev = seen.get(p.text);
-          if (prev) diagnostics.push(error('E0102', `parameter \`${p.text}\` appears twice in \`${item.name.text}\``, p.span, { label: 'second parameter with this name', secondary: [{ span: prev, message: 'first here' }], help: 'give each parameter its own name' }));
+          if (prev)
+            diagnostics.push(
+              error('E0102', `parameter \`${p.text}\` appears twice in \`${item.name.text}\``, p.span, {
+                label: 'second parameter with this name',
+                secondary: [{ span: prev, message: 'first here' }],
+                help: 'give each parameter its own name',
+              }),
+            );
           seen.set(p.text, p.span);
         }
         if (define(item.name, item.kind)) decls.set(item.name.text, item);
@@ -156,7 +177,12 @@ export function resolve(module: Module, opts: ResolveOptions): { scope: Scope; d
           diagnostics.push(
             error('E0102', `${item.kind} \`${item.name.text}\` is defined twice`, item.name.span, {
               label: 'second definition',
-              secondary: [{ span: (metricNames.get(item.name.text) as { name: { span: Span } }).name.span, message: 'first defined here' }],
+              secondary: [
+                {
+                  span: (metricNames.get(item.name.text) as { name: { span: Span } }).name.span,
+                  message: 'first defined here',
+                },
+              ],
             }),
           );
         } else metricNames.set(item.name.text, item);

@@ -6,7 +6,15 @@
 import type { RaggedBatch } from '../../core/batch/batch.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { topoSort, type Node } from '../../core/ir/node.js';
-import { REDUCERS, emptyValue, type Op, type OpArgs, type QuantileMethod, type UnaryOp, type BinaryOp } from '../../core/ir/op.js';
+import {
+  REDUCERS,
+  emptyValue,
+  type Op,
+  type OpArgs,
+  type QuantileMethod,
+  type UnaryOp,
+  type BinaryOp,
+} from '../../core/ir/op.js';
 import { outputNodes, type Program } from '../../core/ir/program.js';
 import { Segments } from '../../core/batch/segments.js';
 
@@ -51,7 +59,11 @@ export function evaluate(program: Program, batch: RaggedBatch, opts: EvalOptions
 }
 
 /** Values of the given nodes and all their ancestors, keyed by node id. */
-export function evaluateNodes(roots: readonly Node[], batch: RaggedBatch, opts: EvalOptions): Map<number, Float64Array> {
+export function evaluateNodes(
+  roots: readonly Node[],
+  batch: RaggedBatch,
+  opts: EvalOptions,
+): Map<number, Float64Array> {
   const seg = new Segments(batch);
   const values = new Map<number, Float64Array>();
   const ctx: Ctx = {
@@ -74,7 +86,12 @@ export function evaluateNodes(roots: readonly Node[], batch: RaggedBatch, opts: 
  * One op applied to given source values (the runtime's host steps use this for ops that have no
  * GPU kernel yet, so they share the reference semantics exactly).
  */
-export function evaluateOp(n: Node, sources: readonly Float64Array[], batch: RaggedBatch, seg: Segments = new Segments(batch)): Float64Array {
+export function evaluateOp(
+  n: Node,
+  sources: readonly Float64Array[],
+  batch: RaggedBatch,
+  seg: Segments = new Segments(batch),
+): Float64Array {
   const byId = new Map(n.src.map((s, i) => [s.id, sources[i]] as const));
   const ctx: Ctx = {
     seg,
@@ -172,15 +189,29 @@ function quantilePick(n: number, q: number, method: QuantileMethod): [number, nu
   const hi = Math.ceil(pos);
   const frac = pos - lo;
   switch (method) {
-    case 'lower': return [[lo, 1]];
-    case 'higher': return [[hi, 1]];
+    case 'lower':
+      return [[lo, 1]];
+    case 'higher':
+      return [[hi, 1]];
     case 'nearest': {
       // round half to even, as torch.quantile(interpolation='nearest')
       const r = frac === 0.5 ? (lo % 2 === 0 ? lo : hi) : Math.round(pos);
       return [[r, 1]];
     }
-    case 'midpoint': return lo === hi ? [[lo, 1]] : [[lo, 0.5], [hi, 0.5]];
-    case 'linear': return lo === hi ? [[lo, 1]] : [[lo, 1 - frac], [hi, frac]];
+    case 'midpoint':
+      return lo === hi
+        ? [[lo, 1]]
+        : [
+            [lo, 0.5],
+            [hi, 0.5],
+          ];
+    case 'linear':
+      return lo === hi
+        ? [[lo, 1]]
+        : [
+            [lo, 1 - frac],
+            [hi, frac],
+          ];
   }
 }
 
@@ -209,12 +240,21 @@ const RULES: { [K in Op]: Rule<K> } = {
   size: (n, ctx, out) => {
     const s = ctx.seg;
     switch (n.args.which) {
-      case 'position': return out.set(s.position);
-      case 'length': return out.set(s.length);
-      case 'group_size': return out.set(s.groupSize);
-      case 'num_seqs': out[0] = ctx.batch.numSeqs; return;
-      case 'num_groups': out[0] = ctx.batch.numGroups; return;
-      case 'num_tokens': out[0] = s.validTokens; return;
+      case 'position':
+        return out.set(s.position);
+      case 'length':
+        return out.set(s.length);
+      case 'group_size':
+        return out.set(s.groupSize);
+      case 'num_seqs':
+        out[0] = ctx.batch.numSeqs;
+        return;
+      case 'num_groups':
+        out[0] = ctx.batch.numGroups;
+        return;
+      case 'num_tokens':
+        out[0] = s.validTokens;
+        return;
     }
   },
   const: (n, _ctx, out) => out.fill(n.args.value),
@@ -278,40 +318,60 @@ const RULES: { [K in Op]: Rule<K> } = {
     // intern (parent prefix, value) pairs: exact, no hashing collisions
     const ids = new Map<string, number>();
     let prefix = -1;
-    eachToken(ctx, false, () => (prefix = -1), (t, valid) => {
-      if (valid) {
-        const k = `${prefix}|${x[t]}`;
-        let id = ids.get(k);
-        if (id === undefined) ids.set(k, (id = ids.size));
-        prefix = id;
-      }
-      out[t] = prefix;
-    });
+    eachToken(
+      ctx,
+      false,
+      () => (prefix = -1),
+      (t, valid) => {
+        if (valid) {
+          const k = `${prefix}|${x[t]}`;
+          let id = ids.get(k);
+          if (id === undefined) ids.set(k, (id = ids.size));
+          prefix = id;
+        }
+        out[t] = prefix;
+      },
+    );
   },
   scan: (n, ctx, out) => {
     const [x, c] = n.src.map(ctx.value);
     let acc = 0;
-    eachToken(ctx, n.args.reverse, () => (acc = 0), (t, valid) => {
-      if (valid) acc = x[t] + c[t] * acc;
-      out[t] = acc;
-    });
+    eachToken(
+      ctx,
+      n.args.reverse,
+      () => (acc = 0),
+      (t, valid) => {
+        if (valid) acc = x[t] + c[t] * acc;
+        out[t] = acc;
+      },
+    );
   },
   cumprod: (n, ctx, out) => {
     const x = ctx.value(n.src[0]);
     let acc = 1;
-    eachToken(ctx, n.args.reverse, () => (acc = 1), (t, valid) => {
-      if (valid) acc *= x[t];
-      out[t] = acc;
-    });
+    eachToken(
+      ctx,
+      n.args.reverse,
+      () => (acc = 1),
+      (t, valid) => {
+        if (valid) acc *= x[t];
+        out[t] = acc;
+      },
+    );
   },
   shift: (n, ctx, out) => {
     const x = ctx.value(n.src[0]);
     // next: walk backwards remembering the last valid value seen; prev: walk forwards.
     let held = n.args.fill;
-    eachToken(ctx, n.args.dir === 'next', () => (held = n.args.fill), (t, valid) => {
-      out[t] = held;
-      if (valid) held = x[t];
-    });
+    eachToken(
+      ctx,
+      n.args.dir === 'next',
+      () => (held = n.args.fill),
+      (t, valid) => {
+        out[t] = held;
+        if (valid) held = x[t];
+      },
+    );
   },
   quantile: (n, ctx, out) => {
     const [xn, qn, cond] = n.src;
@@ -322,7 +382,10 @@ const RULES: { [K in Op]: Rule<K> } = {
       const sorted = m.map((i) => x[i]).sort((a, b) => a - b);
       const picks = quantilePick(m.length, q, n.args.method);
       // a + w·(b − a) as torch does: exact when a = b, and never outside [a, b]
-      out[s] = picks.length === 1 ? sorted[picks[0][0]] : sorted[picks[0][0]] + picks[1][1] * (sorted[picks[1][0]] - sorted[picks[0][0]]);
+      out[s] =
+        picks.length === 1
+          ? sorted[picks[0][0]]
+          : sorted[picks[0][0]] + picks[1][1] * (sorted[picks[1][0]] - sorted[picks[0][0]]);
     });
   },
   quantile_weight: (n, ctx, out) => {

@@ -16,14 +16,20 @@ export const delayBatchReductions: PlanPass = {
     if (!fuse) return state;
     const readsOf = readsWithin(materialized);
     const consumers = new Map<number, Node[]>();
-    for (const n of order) if (materialized.has(n.id)) for (const s of readsOf(n)) consumers.set(s.id, [...(consumers.get(s.id) ?? []), n]);
+    for (const n of order)
+      if (materialized.has(n.id)) for (const s of readsOf(n)) consumers.set(s.id, [...(consumers.get(s.id) ?? []), n]);
     const onlyBatchMapsDownstream = (n: Node): boolean =>
-      (consumers.get(n.id) ?? []).every((c) => c.type.level === 'batch' && !isBoundary(c, fuse) && onlyBatchMapsDownstream(c));
-    const tokenPasses = order.filter((n) => materialized.has(n.id) && walksLevel(n, fuse) === 'token').map((n) => stages.get(n.id)!);
+      (consumers.get(n.id) ?? []).every(
+        (c) => c.type.level === 'batch' && !isBoundary(c, fuse) && onlyBatchMapsDownstream(c),
+      );
+    const tokenPasses = order
+      .filter((n) => materialized.has(n.id) && walksLevel(n, fuse) === 'token')
+      .map((n) => stages.get(n.id)!);
     const latest = Math.max(0, ...tokenPasses);
     const earliest = new Map<number, number>();
     for (const n of order) {
-      if (n.op !== 'reduce' || !isBoundary(n, fuse) || n.type.level !== 'batch' || n.src[0].type.level !== 'token') continue;
+      if (n.op !== 'reduce' || !isBoundary(n, fuse) || n.type.level !== 'batch' || n.src[0].type.level !== 'token')
+        continue;
       if (stages.get(n.id)! < latest && onlyBatchMapsDownstream(n)) earliest.set(n.id, latest);
     }
     return earliest.size ? { ...state, stages: stagesOf(state, earliest) } : state;

@@ -39,12 +39,15 @@ export const formKernels: PlanPass = {
           // a full kernel for these levels opens the next one (`token→batch#1`, …)
           const base = `${n.src[0].type.level}→${n.type.level}`;
           let key = base;
-          for (let i = 1; (reduces.get(key)?.length ?? 0) >= (fuse ? MAX_FUSED_REDUCTIONS : 1); i++) key = `${base}#${i}`;
+          for (let i = 1; (reduces.get(key)?.length ?? 0) >= (fuse ? MAX_FUSED_REDUCTIONS : 1); i++)
+            key = `${base}#${i}`;
           append(reduces, key, n as Node<'reduce'>);
-        } else if (OP_INFO[n.op].role === 'seqwise') kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
+        } else if (OP_INFO[n.op].role === 'seqwise')
+          kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });
         else append(maps, n.type.level, n);
       }
-      for (const nodes of reduces.values()) kernels.push({ kind: 'reduce', nodes, stage: st, alongside: [], epilogue: [], viaSegments: [] });
+      for (const nodes of reduces.values())
+        kernels.push({ kind: 'reduce', nodes, stage: st, alongside: [], epilogue: [], viaSegments: [] });
       for (const [level, outputs] of maps) kernels.push({ kind: 'map', level, outputs, stage: st });
     }
     return { ...state, kernels };

@@ -15,17 +15,36 @@ import type { PlanPass } from './plan-state.js';
 const MAX_PASS_REDUCTIONS = 8;
 
 /** Whether a reduce kernel walks every token exactly once: to the batch, or to seqs (packed tokens). */
-const walksAllTokens = (k: ReduceKernel) => k.nodes[0].src[0].type.level === 'token' && (k.nodes[0].type.level === 'batch' || k.nodes[0].type.level === 'seq');
+const walksAllTokens = (k: ReduceKernel) =>
+  k.nodes[0].src[0].type.level === 'token' && (k.nodes[0].type.level === 'batch' || k.nodes[0].type.level === 'seq');
 
 /** Token→batch reduce kernels folded into a token→seq pass of the same stage, where one has room. */
 function foldThroughSegments(kernels: readonly Kernel[]): Kernel[] {
   let ks = [...kernels];
   for (const r of kernels) {
     if (r.kind !== 'reduce' || r.nodes[0].type.level !== 'batch' || r.nodes[0].src[0].type.level !== 'token') continue;
-    const q = ks.find((k): k is ReduceKernel => k.kind === 'reduce' && k.stage === r.stage && k.nodes[0].src[0].type.level === 'token' && k.nodes[0].type.level === 'seq' && k.nodes.length + k.viaSegments.length + r.nodes.length <= MAX_PASS_REDUCTIONS);
+    const q = ks.find(
+      (k): k is ReduceKernel =>
+        k.kind === 'reduce' &&
+        k.stage === r.stage &&
+        k.nodes[0].src[0].type.level === 'token' &&
+        k.nodes[0].type.level === 'seq' &&
+        k.nodes.length + k.viaSegments.length + r.nodes.length <= MAX_PASS_REDUCTIONS,
+    );
     const current = ks.find((k) => k === r) as ReduceKernel | undefined;
     if (!q || !current) continue;
-    ks = ks.filter((k) => k !== current).map((k) => (k === q ? { ...q, viaSegments: [...q.viaSegments, ...current.nodes], alongside: [...q.alongside, ...current.alongside], epilogue: [...q.epilogue, ...current.epilogue] } : k));
+    ks = ks
+      .filter((k) => k !== current)
+      .map((k) =>
+        k === q
+          ? {
+              ...q,
+              viaSegments: [...q.viaSegments, ...current.nodes],
+              alongside: [...q.alongside, ...current.alongside],
+              epilogue: [...q.epilogue, ...current.epilogue],
+            }
+          : k,
+      );
   }
   return ks;
 }
@@ -37,7 +56,10 @@ function storeAlongside(kernels: readonly Kernel[]): Kernel[] {
   for (const m of ks) {
     if (m.kind !== 'map' || m.level === 'batch') continue;
     const fits = (r: Kernel): r is ReduceKernel =>
-      r.kind === 'reduce' && r.stage === m.stage && r.nodes[0].src[0].type.level === m.level && (r.nodes[0].type.level === 'batch' || walksAllTokens(r));
+      r.kind === 'reduce' &&
+      r.stage === m.stage &&
+      r.nodes[0].src[0].type.level === m.level &&
+      (r.nodes[0].type.level === 'batch' || walksAllTokens(r));
     const host: ReduceKernel | undefined = ks.filter(fits).find(reducesToBatch) ?? ks.find(fits);
     if (!host) continue;
     merged.add(m);

@@ -15,7 +15,9 @@ function fuseEpilogueKernels(kernels: readonly Kernel[]): Kernel[] {
   const out = [...kernels];
   for (const m of kernels) {
     if (m.kind !== 'map' || m.level !== 'batch') continue;
-    const host = out.filter((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === m.stage - 1 && reducesToBatch(r)).pop();
+    const host = out
+      .filter((r): r is ReduceKernel => r.kind === 'reduce' && r.stage === m.stage - 1 && reducesToBatch(r))
+      .pop();
     if (!host) continue;
     const fused: ReduceKernel = { ...host, epilogue: [...host.epilogue, ...m.outputs] };
     out.splice(out.indexOf(host), 1);

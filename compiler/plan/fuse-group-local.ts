@@ -16,7 +16,11 @@ const isGroupLocal = (k: Kernel): k is GroupStep =>
 function sameElement(consumer: Kernel, producer: Kernel): boolean {
   if (producer.kind !== 'map') return false;
   if (consumer.kind === 'map') return consumer.level === producer.level;
-  return consumer.kind === 'reduce' && consumer.nodes[0].type.level === 'batch' && consumer.nodes[0].src[0].type.level === producer.level;
+  return (
+    consumer.kind === 'reduce' &&
+    consumer.nodes[0].type.level === 'batch' &&
+    consumer.nodes[0].src[0].type.level === producer.level
+  );
 }
 
 /**
@@ -32,10 +36,11 @@ function fuseGroupLocalKernels(kernels: readonly Kernel[], readsOf: (n: Node) =>
   kernels.forEach((k, i) => kernelOutputs(k).forEach((n) => producer.set(n.id, i)));
   const kernelDeps = kernels.map((k, i) => {
     const deps = new Set<number>();
-    for (const n of kernelOutputs(k)) for (const s of readsOf(n)) {
-      const p = producer.get(s.id);
-      if (p !== undefined && p !== i) deps.add(p);
-    }
+    for (const n of kernelOutputs(k))
+      for (const s of readsOf(n)) {
+        const p = producer.get(s.id);
+        if (p !== undefined && p !== i) deps.add(p);
+      }
     return deps;
   });
   kernels.forEach((_, i) => {
@@ -55,7 +60,7 @@ function fuseGroupLocalKernels(kernels: readonly Kernel[], readsOf: (n: Node) =>
       const u = stack.pop()!;
       for (const d of unitDeps(u)) {
         if (d === from) return true;
-        if (!seen.has(d)) seen.add(d), stack.push(d);
+        if (!seen.has(d)) (seen.add(d), stack.push(d));
       }
     }
     return false;
@@ -81,14 +86,22 @@ function fuseGroupLocalKernels(kernels: readonly Kernel[], readsOf: (n: Node) =>
   const stageOf = (u: number): number => {
     const hit = unitStage.get(u);
     if (hit !== undefined) return hit;
-    const s = Math.max(1, ...[...unitDeps(u)].map((d) => stageOf(d) + (members.get(u)!.length === 1 && members.get(d)!.length === 1 && sameElement(kernels[u], kernels[d]) ? 0 : 1)));
+    const s = Math.max(
+      1,
+      ...[...unitDeps(u)].map(
+        (d) =>
+          stageOf(d) +
+          (members.get(u)!.length === 1 && members.get(d)!.length === 1 && sameElement(kernels[u], kernels[d]) ? 0 : 1),
+      ),
+    );
     unitStage.set(u, s);
     return s;
   };
   const out = units.map((u) => {
     const st = stageOf(u);
     const ks = members.get(u)!.map((i) => kernels[i]);
-    const k: Kernel = ks.length > 1 ? { kind: 'group-local', steps: ks as GroupStep[], stage: st } : { ...ks[0], stage: st };
+    const k: Kernel =
+      ks.length > 1 ? { kind: 'group-local', steps: ks as GroupStep[], stage: st } : { ...ks[0], stage: st };
     return { k, first: Math.min(...members.get(u)!) };
   });
   out.sort((a, b) => a.k.stage - b.k.stage || a.first - b.first);
@@ -98,5 +111,6 @@ function fuseGroupLocalKernels(kernels: readonly Kernel[], readsOf: (n: Node) =>
 /** Plan pass: group-local kernels merged, one thread per group (see the header). */
 export const fuseGroupLocal: PlanPass = {
   name: 'fuseGroupLocal',
-  run: (state) => (state.fuse ? { ...state, kernels: fuseGroupLocalKernels(state.kernels, readsWithin(state.materialized)) } : state),
+  run: (state) =>
+    state.fuse ? { ...state, kernels: fuseGroupLocalKernels(state.kernels, readsWithin(state.materialized)) } : state,
 };

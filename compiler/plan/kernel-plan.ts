@@ -9,7 +9,12 @@ import { OP_INFO, isBoundaryOp } from '../../core/ir/op.js';
 import type { Program } from '../../core/ir/program.js';
 import type { Level } from '../../core/types/types.js';
 
-export type MapKernel = { readonly kind: 'map'; readonly level: Level; readonly outputs: readonly Node[]; readonly stage: number };
+export type MapKernel = {
+  readonly kind: 'map';
+  readonly level: Level;
+  readonly outputs: readonly Node[];
+  readonly stage: number;
+};
 export type ReduceKernel = {
   readonly kind: 'reduce';
   /** Reductions over the same levels at the same stage share one pass over their elements. */
@@ -66,9 +71,16 @@ export type CountSize = 'num_tokens' | 'length' | 'group_size' | 'num_seqs' | 'n
  * c times the number of (valid) elements per segment, which the host knows. null otherwise.
  */
 export function countedSize(n: Node): CountSize | null {
-  if (n.op !== 'reduce' || (n as Node<'reduce'>).args.fn !== 'sum' || n.src.length !== 1 || !scalarValued(n.src[0])) return null;
+  if (n.op !== 'reduce' || (n as Node<'reduce'>).args.fn !== 'sum' || n.src.length !== 1 || !scalarValued(n.src[0]))
+    return null;
   const route = `${n.src[0].type.level}→${n.type.level}`;
-  const sizes: Record<string, CountSize> = { 'token→batch': 'num_tokens', 'token→seq': 'length', 'seq→group': 'group_size', 'seq→batch': 'num_seqs', 'group→batch': 'num_groups' };
+  const sizes: Record<string, CountSize> = {
+    'token→batch': 'num_tokens',
+    'token→seq': 'length',
+    'seq→group': 'group_size',
+    'seq→batch': 'num_seqs',
+    'group→batch': 'num_groups',
+  };
   return sizes[route] ?? null;
 }
 
@@ -114,14 +126,18 @@ export function readsWithin(materialized: ReadonlySet<number>): (n: Node) => Nod
 /** Nodes a kernel stores (its outputs). */
 export function kernelOutputs(k: Kernel): Node[] {
   switch (k.kind) {
-    case 'map': return [...k.outputs];
-    case 'reduce': return [...k.nodes, ...k.viaSegments, ...k.alongside, ...k.epilogue];
+    case 'map':
+      return [...k.outputs];
+    case 'reduce':
+      return [...k.nodes, ...k.viaSegments, ...k.alongside, ...k.epilogue];
     case 'seqwise':
     case 'host':
       return [k.node];
-    case 'group-local': return k.steps.flatMap(kernelOutputs);
+    case 'group-local':
+      return k.steps.flatMap(kernelOutputs);
   }
 }
 
 /** Whether a reduce kernel ends in batch-level results (its own, or folded through its segments). */
-export const reducesToBatch = (k: ReduceKernel): boolean => k.nodes[0].type.level === 'batch' || k.viaSegments.length > 0;
+export const reducesToBatch = (k: ReduceKernel): boolean =>
+  k.nodes[0].type.level === 'batch' || k.viaSegments.length > 0;

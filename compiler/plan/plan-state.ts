@@ -33,12 +33,23 @@ export interface PlanPass {
 
 /** The state before any pass: nothing materialized, staged or formed yet. */
 export function initialPlanState(program: Program, opts: PlanOptions = {}): PlanState {
-  return { program, fuse: opts.fuse !== 'none', order: topoSort(outputNodes(program)), materialized: new Set(), stages: new Map(), kernels: [] };
+  return {
+    program,
+    fuse: opts.fuse !== 'none',
+    order: topoSort(outputNodes(program)),
+    materialized: new Set(),
+    stages: new Map(),
+    kernels: [],
+  };
 }
 
 /** The plan the passes have built: its kernels, and the materialized nodes in allocation (topological) order. */
 export function planOf(state: PlanState): KernelPlan {
-  return { program: state.program, kernels: state.kernels, materialized: state.order.filter((n) => state.materialized.has(n.id)) };
+  return {
+    program: state.program,
+    kernels: state.kernels,
+    materialized: state.order.filter((n) => state.materialized.has(n.id)),
+  };
 }
 
 /**
@@ -49,7 +60,8 @@ export function describePlanState(state: PlanState): string {
   const { named } = nodeNames(state.program);
   const materialized = state.order.filter((n) => state.materialized.has(n.id));
   const lines = [`${state.program.name}: ${materialized.length} materialized values${state.fuse ? '' : ' (unfused)'}`];
-  if (state.kernels.length) lines.push(`${state.kernels.length} kernels:`, ...kernelLines(state.program, state.kernels));
+  if (state.kernels.length)
+    lines.push(`${state.kernels.length} kernels:`, ...kernelLines(state.program, state.kernels));
   else if (state.stages.size === 0) {
     if (materialized.length) lines.push(`  ${materialized.map(named).join(', ')}`);
   } else {
@@ -58,7 +70,8 @@ export function describePlanState(state: PlanState): string {
       const st = state.stages.get(n.id)!;
       byStage.set(st, [...(byStage.get(st) ?? []), n]);
     }
-    for (const st of [...byStage.keys()].sort((a, b) => a - b)) lines.push(`  stage ${st}: ${byStage.get(st)!.map(named).join(', ')}`);
+    for (const st of [...byStage.keys()].sort((a, b) => a - b))
+      lines.push(`  stage ${st}: ${byStage.get(st)!.map(named).join(', ')}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -62,13 +62,25 @@ export { describePlanState, type PlanPass, type PlanState } from './plan-state.j
 export { printPlan } from './print-plan.js';
 
 /** The planning passes, in the order they run (the header says what each does). */
-export const PLAN_PASSES: readonly PlanPass[] = [materialize, assignStages, delayBatchReductions, formKernels, fuseGroupLocal, fuseAlongside, fuseEpilogues];
+export const PLAN_PASSES: readonly PlanPass[] = [
+  materialize,
+  assignStages,
+  delayBatchReductions,
+  formKernels,
+  fuseGroupLocal,
+  fuseAlongside,
+  fuseEpilogues,
+];
 
 /**
  * Plans the kernels of a program: runs PLAN_PASSES in order, calling `onPass` with each pass's name
  * and the state it leaves (`describePlanState` prints it: a debug dump of every stage of planning).
  */
-export function planKernels(program: Program, opts: PlanOptions = {}, onPass?: (name: string, state: PlanState) => void): KernelPlan {
+export function planKernels(
+  program: Program,
+  opts: PlanOptions = {},
+  onPass?: (name: string, state: PlanState) => void,
+): KernelPlan {
   let state = initialPlanState(program, opts);
   for (const pass of PLAN_PASSES) {
     state = pass.run(state);

@@ -25,7 +25,8 @@ export function kernelLines(program: Program, kernels: readonly Kernel[]): strin
         return [`map over ${k.level}: ${list(k.outputs)}`];
       case 'reduce': {
         const lines = [`reduce ${k.nodes[0].src[0].type.level}→${k.nodes[0].type.level}: ${reductions(k.nodes)}`];
-        if (k.viaSegments.length) lines.push(`  and to the batch through each ${k.nodes[0].type.level}: ${reductions(k.viaSegments)}`);
+        if (k.viaSegments.length)
+          lines.push(`  and to the batch through each ${k.nodes[0].type.level}: ${reductions(k.viaSegments)}`);
         if (k.alongside.length) lines.push(`  alongside, per ${k.nodes[0].src[0].type.level}: ${list(k.alongside)}`);
         if (k.epilogue.length) lines.push(`  then over batch: ${list(k.epilogue)}`);
         return lines;
@@ -35,7 +36,10 @@ export function kernelLines(program: Program, kernels: readonly Kernel[]): strin
       case 'host':
         return [`host ${k.node.op}: ${named(k.node)}`];
       case 'group-local':
-        return [`group-local (one thread per group), ${k.steps.length} steps:`, ...k.steps.flatMap(describe).map((l) => `  ${l}`)];
+        return [
+          `group-local (one thread per group), ${k.steps.length} steps:`,
+          ...k.steps.flatMap(describe).map((l) => `  ${l}`),
+        ];
     }
   };
   return kernels.flatMap((k, i) => {

@@ -25,11 +25,15 @@ export function walksLevel(n: Node, fuse: boolean): Level | null {
 export function stagesOf(state: PlanState, earliest: ReadonlyMap<number, number> = new Map()): Map<number, number> {
   const { fuse, materialized } = state;
   const readsOf = readsWithin(materialized);
-  const freeRead = (n: Node, s: Node) => fuse && !isBoundary(s, fuse) && !runsOnHost(s) && walksLevel(n, fuse) === s.type.level;
+  const freeRead = (n: Node, s: Node) =>
+    fuse && !isBoundary(s, fuse) && !runsOnHost(s) && walksLevel(n, fuse) === s.type.level;
   const stages = new Map<number, number>();
   for (const n of state.order) {
     if (!materialized.has(n.id)) continue;
-    stages.set(n.id, Math.max(earliest.get(n.id) ?? 1, ...readsOf(n).map((s) => stages.get(s.id)! + (freeRead(n, s) ? 0 : 1))));
+    stages.set(
+      n.id,
+      Math.max(earliest.get(n.id) ?? 1, ...readsOf(n).map((s) => stages.get(s.id)! + (freeRead(n, s) ? 0 : 1))),
+    );
   }
   return stages;
 }

@@ -44,7 +44,10 @@ export interface InputSpec {
 
 /** A problem with the user's batch: always names the tensor (or 'batch') and says what was expected. */
 export class BatchError extends Error {
-  constructor(readonly tensor: string, message: string) {
+  constructor(
+    readonly tensor: string,
+    message: string,
+  ) {
     super(`${tensor}: ${message}`);
     this.name = 'BatchError';
   }
@@ -56,10 +59,14 @@ export type BatchSizes = Pick<RaggedBatch, 'numTokens' | 'numSeqs' | 'numGroups'
 /** How many elements a level has: the one place that says it. */
 export function countAt(sizes: BatchSizes, level: Level): number {
   switch (level) {
-    case 'token': return sizes.numTokens;
-    case 'seq': return sizes.numSeqs;
-    case 'group': return sizes.numGroups;
-    case 'batch': return 1;
+    case 'token':
+      return sizes.numTokens;
+    case 'seq':
+      return sizes.numSeqs;
+    case 'group':
+      return sizes.numGroups;
+    case 'batch':
+      return 1;
   }
 }
 

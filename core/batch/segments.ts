@@ -84,13 +84,15 @@ export class Segments {
 
   /** [numSeqs] The number of valid tokens of each sequence. */
   get length(): Float64Array {
-    if (!this.lengthTable) this.validCount = writeLengths(this.batch, (this.lengthTable = new Float64Array(this.batch.numSeqs)));
+    if (!this.lengthTable)
+      this.validCount = writeLengths(this.batch, (this.lengthTable = new Float64Array(this.batch.numSeqs)));
     return this.lengthTable;
   }
 
   /** [numGroups] The number of sequences of each group. */
   get groupSize(): Float64Array {
-    if (!this.groupSizeTable) writeGroupSizes(this.batch, (this.groupSizeTable = new Float64Array(this.batch.numGroups)));
+    if (!this.groupSizeTable)
+      writeGroupSizes(this.batch, (this.groupSizeTable = new Float64Array(this.batch.numGroups)));
     return this.groupSizeTable;
   }
 

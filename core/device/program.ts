@@ -60,7 +60,9 @@ export interface Section {
 }
 
 /** The first elements of G: a value given with each run (by name), or a size of the batch. */
-export type Scalar = { readonly kind: 'given'; readonly name: string } | { readonly kind: 'size'; readonly which: 'num_seqs' | 'num_groups' | 'valid_tokens' };
+export type Scalar =
+  | { readonly kind: 'given'; readonly name: string }
+  | { readonly kind: 'size'; readonly which: 'num_seqs' | 'num_groups' | 'valid_tokens' };
 
 export interface Launch {
   readonly kind: 'launch';

@@ -24,11 +24,21 @@ export interface Diagnostic {
   readonly help?: string;
 }
 
-export function error(code: Code, message: string, span: Span | undefined, extra: Partial<Diagnostic> = {}): Diagnostic {
+export function error(
+  code: Code,
+  message: string,
+  span: Span | undefined,
+  extra: Partial<Diagnostic> = {},
+): Diagnostic {
   return { severity: 'error', code, message, span, ...extra };
 }
 
-export function warning(code: Code, message: string, span: Span | undefined, extra: Partial<Diagnostic> = {}): Diagnostic {
+export function warning(
+  code: Code,
+  message: string,
+  span: Span | undefined,
+  extra: Partial<Diagnostic> = {},
+): Diagnostic {
   return { severity: 'warning', code, message, span, ...extra };
 }
 
@@ -38,7 +48,10 @@ export function hasErrors(diags: readonly Diagnostic[]): boolean {
 
 /** A broken compiler invariant (not a user mistake): names the pass that found it. */
 export class InternalError extends Error {
-  constructor(readonly pass: string, message: string) {
+  constructor(
+    readonly pass: string,
+    message: string,
+  ) {
     super(`internal error in ${pass}: ${message}`);
     this.name = 'InternalError';
   }

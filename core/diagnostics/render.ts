@@ -16,7 +16,10 @@ import type { Diagnostic } from './diagnostic.js';
 export function renderDiagnostic(d: Diagnostic): string {
   const out: string[] = [`${d.severity}[${d.code}]: ${d.message}`];
   if (d.span) {
-    const labels = [{ span: d.span, message: d.label ?? '', primary: true }, ...(d.secondary ?? []).map((l) => ({ ...l, primary: false }))];
+    const labels = [
+      { span: d.span, message: d.label ?? '', primary: true },
+      ...(d.secondary ?? []).map((l) => ({ ...l, primary: false })),
+    ];
     const { line, col } = d.span.file.position(d.span.start);
     const width = String(Math.max(...labels.map((l) => l.span.file.position(l.span.start).line))).length;
     const pad = ' '.repeat(width);
@@ -63,7 +66,15 @@ export function diagnosticToJson(d: Diagnostic): Record<string, unknown> {
   const where = (s: Span) => {
     const a = s.file.position(s.start);
     const b = s.file.position(s.end);
-    return { file: s.file.path, line: a.line, col: a.col, end_line: b.line, end_col: b.col, start: s.start, end: s.end };
+    return {
+      file: s.file.path,
+      line: a.line,
+      col: a.col,
+      end_line: b.line,
+      end_col: b.col,
+      start: s.start,
+      end: s.end,
+    };
   };
   return {
     severity: d.severity,
@@ -81,5 +92,7 @@ export function diagnosticToJson(d: Diagnostic): Record<string, unknown> {
 export function renderSnippet(span: Span, message = ''): string {
   const { line, col } = span.file.position(span.start);
   const width = String(line).length;
-  return [`${' '.repeat(width)}--> ${span.file.path}:${line}:${col}`, ...renderLabel(span, message, true, width)].join('\n');
+  return [`${' '.repeat(width)}--> ${span.file.path}:${line}:${col}`, ...renderLabel(span, message, true, width)].join(
+    '\n',
+  );
 }

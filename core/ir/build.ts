@@ -6,7 +6,16 @@ import type { Span } from '../source/source-file.js';
 import { finer, isCoarserOrEqual, type DType, type Level } from '../types/types.js';
 import { InternalError } from '../diagnostics/diagnostic.js';
 import { Graph, type Node } from './node.js';
-import { COMPARISONS, LOGICAL, UNARY_INFO, type BinaryOp, type KeyedReduceFn, type QuantileMethod, type ReduceFn, type UnaryOp } from './op.js';
+import {
+  COMPARISONS,
+  LOGICAL,
+  UNARY_INFO,
+  type BinaryOp,
+  type KeyedReduceFn,
+  type QuantileMethod,
+  type ReduceFn,
+  type UnaryOp,
+} from './op.js';
 
 const INT_PRESERVING_BINARY: ReadonlySet<BinaryOp> = new Set(['add', 'sub', 'mul', 'min', 'max']);
 
@@ -20,7 +29,8 @@ export class IrBuilder {
   /** Broadcast a node to a finer (or equal) level. */
   broadcast(x: Node, level: Level, span?: Span): Node {
     if (x.type.level === level) return x;
-    if (!isCoarserOrEqual(x.type.level, level)) throw new InternalError('ir-build', `broadcast ${x.type.level} → ${level}`);
+    if (!isCoarserOrEqual(x.type.level, level))
+      throw new InternalError('ir-build', `broadcast ${x.type.level} → ${level}`);
     return this.graph.node('broadcast', { dtype: x.type.dtype, level }, [x], {}, span ?? x.span);
   }
 
@@ -35,7 +45,13 @@ export class IrBuilder {
     if (COMPARISONS.has(fn) || LOGICAL.has(fn)) dtype = 'bool';
     else if (a.type.dtype === 'i32' && b.type.dtype === 'i32' && INT_PRESERVING_BINARY.has(fn)) dtype = 'i32';
     else dtype = 'f32';
-    return this.graph.node('binary', { dtype, level }, [this.broadcast(a, level), this.broadcast(b, level)], { fn }, span);
+    return this.graph.node(
+      'binary',
+      { dtype, level },
+      [this.broadcast(a, level), this.broadcast(b, level)],
+      { fn },
+      span,
+    );
   }
 
   add = (a: Node, b: Node, span?: Span) => this.binary('add', a, b, span);
@@ -52,12 +68,24 @@ export class IrBuilder {
     const level = finer(c.type.level, finer(a.type.level, b.type.level));
     const dtype: DType = a.type.dtype === b.type.dtype ? a.type.dtype : 'f32';
     const [ca, cb] = [this.cast(a, dtype), this.cast(b, dtype)];
-    return this.graph.node('where', { dtype, level }, [this.broadcast(c, level), this.broadcast(ca, level), this.broadcast(cb, level)], {}, span);
+    return this.graph.node(
+      'where',
+      { dtype, level },
+      [this.broadcast(c, level), this.broadcast(ca, level), this.broadcast(cb, level)],
+      {},
+      span,
+    );
   }
 
   clip(x: Node, lo: Node, hi: Node, span?: Span): Node {
     const level = finer(x.type.level, finer(lo.type.level, hi.type.level));
-    return this.graph.node('clip', { dtype: 'f32', level }, [this.broadcast(x, level), this.broadcast(lo, level), this.broadcast(hi, level)], {}, span);
+    return this.graph.node(
+      'clip',
+      { dtype: 'f32', level },
+      [this.broadcast(x, level), this.broadcast(lo, level), this.broadcast(hi, level)],
+      {},
+      span,
+    );
   }
 
   sg(x: Node, span?: Span): Node {
@@ -68,7 +96,8 @@ export class IrBuilder {
   /** Reduce to a coarser level over valid elements (and `cond`, if given). */
   reduce(fn: ReduceFn, x: Node, to: Level, cond?: Node, span?: Span): Node {
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
-    const dtype: DType = x.type.dtype === 'bool' ? 'f32' : fn === 'sum' ? (x.type.dtype === 'i32' ? 'i32' : 'f32') : x.type.dtype;
+    const dtype: DType =
+      x.type.dtype === 'bool' ? 'f32' : fn === 'sum' ? (x.type.dtype === 'i32' ? 'i32' : 'f32') : x.type.dtype;
     return this.graph.node('reduce', { dtype, level: to }, src, { fn }, span);
   }
 
@@ -84,16 +113,34 @@ export class IrBuilder {
   }
 
   scan(x: Node, c: Node, reverse: boolean, span?: Span): Node {
-    return this.graph.node('scan', { dtype: 'f32', level: 'token' }, [this.broadcast(x, 'token'), this.broadcast(c, 'token')], { reverse }, span);
+    return this.graph.node(
+      'scan',
+      { dtype: 'f32', level: 'token' },
+      [this.broadcast(x, 'token'), this.broadcast(c, 'token')],
+      { reverse },
+      span,
+    );
   }
 
   cumprod(x: Node, reverse: boolean, span?: Span): Node {
-    return this.graph.node('cumprod', { dtype: 'f32', level: 'token' }, [this.broadcast(x, 'token')], { reverse }, span);
+    return this.graph.node(
+      'cumprod',
+      { dtype: 'f32', level: 'token' },
+      [this.broadcast(x, 'token')],
+      { reverse },
+      span,
+    );
   }
 
   shift(x: Node, dir: 'next' | 'prev', fill: number, span?: Span): Node {
     const t = this.broadcast(x, 'token');
-    return this.graph.node('shift', { dtype: t.type.dtype === 'bool' ? 'bool' : t.type.dtype, level: 'token' }, [t], { dir, fill }, span);
+    return this.graph.node(
+      'shift',
+      { dtype: t.type.dtype === 'bool' ? 'bool' : t.type.dtype, level: 'token' },
+      [t],
+      { dir, fill },
+      span,
+    );
   }
 
   quantile(x: Node, q: Node, to: Level, method: QuantileMethod, cond?: Node, span?: Span): Node {

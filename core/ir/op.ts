@@ -40,7 +40,23 @@ export const UNARY_INFO = {
 export type UnaryOp = keyof typeof UNARY_INFO;
 export const UNARY_OPS = Object.keys(UNARY_INFO) as readonly UnaryOp[];
 
-export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'min', 'max', 'lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or'] as const;
+export const BINARY_OPS = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'min',
+  'max',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+  'eq',
+  'ne',
+  'and',
+  'or',
+] as const;
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
 export type SizeKind = 'position' | 'length' | 'group_size' | 'num_seqs' | 'num_groups' | 'num_tokens';

@@ -34,19 +34,38 @@ export function parseProgram(text: string): Program {
     const ref = (r: string) => nodes.get(r) ?? fail(`unknown node ${r}`);
     const w = line.split(/\s+/);
     switch (w[0]) {
-      case 'program': name = w[1]; return;
-      case 'param': params.push({ name: w[1], default: Number(w[3]) }); return;
-      case 'mask': maskName = w[1]; return;
+      case 'program':
+        name = w[1];
+        return;
+      case 'param':
+        params.push({ name: w[1], default: Number(w[3]) });
+        return;
+      case 'mask':
+        maskName = w[1];
+        return;
       case 'input': {
         const m = /^(\w+)\[(\w+)\]$/.exec(w[3]) ?? fail('bad input type');
         if (!isDType(m[1]) || !isLevel(m[2]) || m[2] === 'batch') fail('bad input type');
-        inputs.push({ name: w[1], dtype: m[1] as InputDecl['dtype'], level: m[2] as InputDecl['level'], grad: w[4] === 'grad' });
+        inputs.push({
+          name: w[1],
+          dtype: m[1] as InputDecl['dtype'],
+          level: m[2] as InputDecl['level'],
+          grad: w[4] === 'grad',
+        });
         return;
       }
-      case 'loss': loss = ref(w[1]); return;
-      case 'metric': metrics.set(w[1], ref(w[2])); return;
-      case 'export': exports.set(w[1], ref(w[2])); return;
-      case 'grad': grads.set(w[1], ref(w[2])); return;
+      case 'loss':
+        loss = ref(w[1]);
+        return;
+      case 'metric':
+        metrics.set(w[1], ref(w[2]));
+        return;
+      case 'export':
+        exports.set(w[1], ref(w[2]));
+        return;
+      case 'grad':
+        grads.set(w[1], ref(w[2]));
+        return;
     }
     if (!w[0].startsWith('%') || w[1] !== '=') fail('expected `%N = op …`');
     const op = w[2] as Op;

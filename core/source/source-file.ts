@@ -12,7 +12,10 @@ export interface Span {
 export class SourceFile {
   private readonly lineStarts: number[];
 
-  constructor(readonly path: string, readonly text: string) {
+  constructor(
+    readonly path: string,
+    readonly text: string,
+  ) {
     this.lineStarts = [0];
     for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1);
   }

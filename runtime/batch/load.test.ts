@@ -146,9 +146,13 @@ describe('loadBatch layouts', () => {
 
   it('takes advantage at the declared level: seq [S] or token-shaped', () => {
     const seq = with_(paddedFile(), { advantage: raw('F32', [2], [0.5, -0.5]) });
-    expect([...loadBatch(seq, { inputs: [LOGP, SEQ_ADV], maskName: 'mask' }).tensors.get('advantage')!.data]).toEqual([0.5, -0.5]);
+    expect([...loadBatch(seq, { inputs: [LOGP, SEQ_ADV], maskName: 'mask' }).tensors.get('advantage')!.data]).toEqual([
+      0.5, -0.5,
+    ]);
     const tok = with_(paddedFile(), { advantage: raw('F32', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]) });
-    expect([...loadBatch(tok, { inputs: [LOGP, TOKEN_ADV], maskName: 'mask' }).tensors.get('advantage')!.data]).toEqual([1, 2, 3, 5, 6]);
+    expect([...loadBatch(tok, { inputs: [LOGP, TOKEN_ADV], maskName: 'mask' }).tensors.get('advantage')!.data]).toEqual(
+      [1, 2, 3, 5, 6],
+    );
   });
 
   it('loads a batch with no token tensors (seq-only method)', () => {
@@ -197,7 +201,11 @@ describe('loadBatch groups', () => {
       'group_size',
       /--group-size 2 does not divide the number of sequences S = 5/,
     );
-    expectBatchError(() => loadBatch(five, { inputs: [LOGP], maskName: null, groupSize: 0 }), 'group_size', /positive integer/);
+    expectBatchError(
+      () => loadBatch(five, { inputs: [LOGP], maskName: null, groupSize: 0 }),
+      'group_size',
+      /positive integer/,
+    );
   });
 
   it('rejects group_id together with groupSize', () => {
@@ -210,37 +218,96 @@ describe('loadBatch groups', () => {
   });
 
   it('rejects a group_id of the wrong dtype or shape', () => {
-    expectBatchError(() => loadBatch(with_(five, { group_id: raw('F32', [5], [0, 0, 1, 1, 2]) }), SPEC_LOGP), 'group_id', /expected I32 or I64/);
-    expectBatchError(() => loadBatch(with_(five, { group_id: raw('I32', [4], [0, 0, 1, 1]) }), SPEC_LOGP), 'group_id', /\[S\] = \[5\]/);
+    expectBatchError(
+      () => loadBatch(with_(five, { group_id: raw('F32', [5], [0, 0, 1, 1, 2]) }), SPEC_LOGP),
+      'group_id',
+      /expected I32 or I64/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(five, { group_id: raw('I32', [4], [0, 0, 1, 1]) }), SPEC_LOGP),
+      'group_id',
+      /\[S\] = \[5\]/,
+    );
   });
 });
 
-
 describe('loadBatch errors', () => {
   it('names a missing tensor with its expected level and shape', () => {
-    expectBatchError(() => loadBatch(with_(paddedFile(), { logp: null }), SPEC), 'logp', /missing; expected a token-level f32 tensor of shape \[S, L\] = \[2, 4\]/);
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { logp: null }), SPEC),
+      'logp',
+      /missing; expected a token-level f32 tensor of shape \[S, L\] = \[2, 4\]/,
+    );
     expectBatchError(() => loadBatch(with_(packedFile(), { logp: null }), SPEC), 'logp', /missing.*\[T\] = \[5\]/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { reward: null }), SPEC), 'reward', /missing; expected a seq-level f32 tensor of shape \[S\] = \[2\]/);
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { reward: null }), SPEC),
+      'reward',
+      /missing; expected a seq-level f32 tensor of shape \[S\] = \[2\]/,
+    );
     expectBatchError(() => loadBatch(file({}), SPEC), 'logp', /missing.*\[S, L\] \(padded\) or \[T\] \(packed\)/);
   });
 
   it('rejects wrong dtypes', () => {
-    expectBatchError(() => loadBatch(with_(paddedFile(), { logp: raw('I32', [2, 4], [0, 0, 0, 0, 0, 0, 0, 0]) }), SPEC), 'logp', /dtype I32 .* f32 input; expected one of F32, F16, BF16, F64/);
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { logp: raw('I32', [2, 4], [0, 0, 0, 0, 0, 0, 0, 0]) }), SPEC),
+      'logp',
+      /dtype I32 .* f32 input; expected one of F32, F16, BF16, F64/,
+    );
     const ids = with_(packedFile(), { token_id: raw('F32', [5], [1, 2, 3, 4, 5]) });
-    expectBatchError(() => loadBatch(ids, { inputs: [TOKEN_ID], maskName: 'mask' }), 'token_id', /expected one of I32, I64/);
+    expectBatchError(
+      () => loadBatch(ids, { inputs: [TOKEN_ID], maskName: 'mask' }),
+      'token_id',
+      /expected one of I32, I64/,
+    );
     const chosen = with_(packedFile(), { chosen: raw('I64', [2], [1, 0]) });
-    expectBatchError(() => loadBatch(chosen, { inputs: [CHOSEN], maskName: 'mask' }), 'chosen', /expected one of U8, BOOL, F32/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { seq_lens: raw('F32', [2], [3, 2]) }), SPEC), 'seq_lens', /I32 or I64/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { mask: raw('I64', [5], [1, 1, 1, 1, 1]) }), SPEC), 'mask', /F32, U8, BOOL/);
+    expectBatchError(
+      () => loadBatch(chosen, { inputs: [CHOSEN], maskName: 'mask' }),
+      'chosen',
+      /expected one of U8, BOOL, F32/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { seq_lens: raw('F32', [2], [3, 2]) }), SPEC),
+      'seq_lens',
+      /I32 or I64/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { mask: raw('I64', [5], [1, 1, 1, 1, 1]) }), SPEC),
+      'mask',
+      /F32, U8, BOOL/,
+    );
   });
 
   it('rejects wrong shapes', () => {
-    expectBatchError(() => loadBatch(with_(paddedFile(), { logp: raw('F32', [2, 5], new Array(10).fill(0)) }), SPEC), 'logp', /shape \[2, 5\]; expected \[S, L\] = \[2, 4\]/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { logp: raw('F32', [5], [0, 0, 0, 0, 0]) }), SPEC), 'logp', /expected \[S, L\] = \[2, 4\]/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { reward: raw('F32', [3], [0, 0, 0]) }), SPEC), 'reward', /\[S\] = \[2\]/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { reward: raw('F32', [2, 1], [0, 0]) }), SPEC), 'reward', /\[S\] = \[2\]/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { mask: raw('U8', [4], [1, 1, 1, 1]) }), SPEC), 'mask', /\[T\] = \[5\]/);
-    expectBatchError(() => loadBatch(file({ logp: raw('F32', [1, 2, 3], [0, 0, 0, 0, 0, 0]) }), SPEC_LOGP), 'logp', /\[S, L\] \(padded layout\) or \[T\] \(packed layout\)/);
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { logp: raw('F32', [2, 5], new Array(10).fill(0)) }), SPEC),
+      'logp',
+      /shape \[2, 5\]; expected \[S, L\] = \[2, 4\]/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { logp: raw('F32', [5], [0, 0, 0, 0, 0]) }), SPEC),
+      'logp',
+      /expected \[S, L\] = \[2, 4\]/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { reward: raw('F32', [3], [0, 0, 0]) }), SPEC),
+      'reward',
+      /\[S\] = \[2\]/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { reward: raw('F32', [2, 1], [0, 0]) }), SPEC),
+      'reward',
+      /\[S\] = \[2\]/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { mask: raw('U8', [4], [1, 1, 1, 1]) }), SPEC),
+      'mask',
+      /\[T\] = \[5\]/,
+    );
+    expectBatchError(
+      () => loadBatch(file({ logp: raw('F32', [1, 2, 3], [0, 0, 0, 0, 0, 0]) }), SPEC_LOGP),
+      'logp',
+      /\[S, L\] \(padded layout\) or \[T\] \(packed layout\)/,
+    );
   });
 
   it('explains a token/seq level mix-up for advantage', () => {
@@ -258,12 +325,20 @@ describe('loadBatch errors', () => {
     );
     // Without a mask, a per-sequence advantage must not decide the layout.
     const noMask = with_(seqGiven, { mask: null });
-    expectBatchError(() => loadBatch(noMask, { inputs: [TOKEN_ADV, LOGP], maskName: 'mask' }), 'advantage', /seq-level shape/);
+    expectBatchError(
+      () => loadBatch(noMask, { inputs: [TOKEN_ADV, LOGP], maskName: 'mask' }),
+      'advantage',
+      /seq-level shape/,
+    );
   });
 
   it('rejects NaN/Inf at valid positions, naming the first bad index', () => {
     const padded = with_(paddedFile(), { logp: raw('F32', [2, 4], [-1, -2, -3, 0, -4, NaN, 0, 0]) });
-    expectBatchError(() => loadBatch(padded, SPEC), 'logp', /NaN at \[1, 1\], a valid \(mask = 1\) position; expected finite values/);
+    expectBatchError(
+      () => loadBatch(padded, SPEC),
+      'logp',
+      /NaN at \[1, 1\], a valid \(mask = 1\) position; expected finite values/,
+    );
     const packed = with_(packedFile(), { logp: raw('F32', [5], [-1, -2, -3, Infinity, -5]) });
     expectBatchError(() => loadBatch(packed, SPEC), 'logp', /\+Inf at index 3 \(sequence 1, position 0\)/);
     const seq = with_(packedFile(), { reward: raw('F32', [2], [1, -Infinity]) });
@@ -279,24 +354,64 @@ describe('loadBatch errors', () => {
 
   it('checks bool and i32 values at valid positions', () => {
     const chosen = with_(packedFile(), { chosen: raw('F32', [2], [1, 0.5]) });
-    expectBatchError(() => loadBatch(chosen, { inputs: [CHOSEN], maskName: 'mask' }), 'chosen', /value 0.5 at index 1; expected 0 or 1/);
+    expectBatchError(
+      () => loadBatch(chosen, { inputs: [CHOSEN], maskName: 'mask' }),
+      'chosen',
+      /value 0.5 at index 1; expected 0 or 1/,
+    );
     const ids = with_(packedFile(), { token_id: raw('I64', [5], [1, 2, 2 ** 40, 4, 5]) });
     expectBatchError(() => loadBatch(ids, { inputs: [TOKEN_ID], maskName: 'mask' }), 'token_id', /outside i32/);
   });
 
   it('rejects inconsistent seq_lens', () => {
-    expectBatchError(() => loadBatch(with_(packedFile(), { seq_lens: raw('I32', [2], [4, 2]) }), SPEC), 'seq_lens', /sums to 6; expected T = 5/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { seq_lens: raw('I32', [3], [6, -1, 0]) }), SPEC), 'seq_lens', /value -1 at index 1; expected a non-negative length/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { seq_lens: null }), SPEC), 'seq_lens', /missing; the packed layout .* needs seq_lens/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [2], [5, 2]) }), SPEC), 'seq_lens', /seq_lens\[0\] = 5 exceeds the padded width L = 4/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [3], [1, 1, 1]) }), SPEC), 'seq_lens', /\[S\] = \[2\]/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [2, 1], [1, 1]) }), SPEC), 'seq_lens', /expected \[S\]/);
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { seq_lens: raw('I32', [2], [4, 2]) }), SPEC),
+      'seq_lens',
+      /sums to 6; expected T = 5/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { seq_lens: raw('I32', [3], [6, -1, 0]) }), SPEC),
+      'seq_lens',
+      /value -1 at index 1; expected a non-negative length/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { seq_lens: null }), SPEC),
+      'seq_lens',
+      /missing; the packed layout .* needs seq_lens/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [2], [5, 2]) }), SPEC),
+      'seq_lens',
+      /seq_lens\[0\] = 5 exceeds the padded width L = 4/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [3], [1, 1, 1]) }), SPEC),
+      'seq_lens',
+      /\[S\] = \[2\]/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { seq_lens: raw('I32', [2, 1], [1, 1]) }), SPEC),
+      'seq_lens',
+      /expected \[S\]/,
+    );
   });
 
   it('rejects a mask that is not 0/1 or has a 1 beyond a sequence', () => {
-    expectBatchError(() => loadBatch(with_(paddedFile(), { mask: raw('F32', [2, 4], [1, 0, 1, 0, 1, 0.5, 0, 0]) }), SPEC), 'mask', /value 0.5 at \[1, 1\]; expected 0 or 1/);
-    expectBatchError(() => loadBatch(with_(packedFile(), { mask: raw('F32', [5], [1, 1, NaN, 1, 1]) }), SPEC), 'mask', /NaN at index 2/);
-    expectBatchError(() => loadBatch(with_(paddedFile(), { mask: raw('U8', [2, 4], [1, 0, 1, 0, 1, 1, 1, 0]) }), SPEC), 'mask', /is 1 at \[1, 2\] but seq_lens\[1\] = 2/);
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { mask: raw('F32', [2, 4], [1, 0, 1, 0, 1, 0.5, 0, 0]) }), SPEC),
+      'mask',
+      /value 0.5 at \[1, 1\]; expected 0 or 1/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { mask: raw('F32', [5], [1, 1, NaN, 1, 1]) }), SPEC),
+      'mask',
+      /NaN at index 2/,
+    );
+    expectBatchError(
+      () => loadBatch(with_(paddedFile(), { mask: raw('U8', [2, 4], [1, 0, 1, 0, 1, 1, 1, 0]) }), SPEC),
+      'mask',
+      /is 1 at \[1, 2\] but seq_lens\[1\] = 2/,
+    );
   });
 });
 
@@ -319,7 +434,11 @@ describe('loadBatch robustness (property)', () => {
   );
   const specs: LoadSpec[] = [
     { inputs: [LOGP, REWARD], maskName: 'mask' },
-    { inputs: [TOKEN_ADV, TOKEN_ID, { name: 'baseline', level: 'group', dtype: 'bool' }], maskName: 'mask', groupSize: 2 },
+    {
+      inputs: [TOKEN_ADV, TOKEN_ID, { name: 'baseline', level: 'group', dtype: 'bool' }],
+      maskName: 'mask',
+      groupSize: 2,
+    },
     { inputs: [SEQ_ADV, CHOSEN], maskName: null },
   ];
 
@@ -342,21 +461,22 @@ describe('loadBatch robustness (property)', () => {
 
 describe('padded and packed equivalence (property)', () => {
   /** A random ragged batch: lengths, per-token mask and values, rewards. */
-  const batchArb = fc
-    .array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 6 })
-    .chain((lengths) => {
-      const total = lengths.reduce((a, b) => a + b, 0);
-      return fc.record({
-        lengths: fc.constant(lengths),
-        extra: fc.integer({ min: 0, max: 2 }),
-        mask: fc.array(fc.boolean(), { minLength: total, maxLength: total }),
-        logp: fc.array(fc.float({ min: -10, max: 0, noNaN: true }), { minLength: total, maxLength: total }),
-        ids: fc.array(fc.integer({ min: 0, max: 31999 }), { minLength: total, maxLength: total }),
-        reward: fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: lengths.length, maxLength: lengths.length }),
-        withSeqLens: fc.boolean(),
-        garbage: fc.constantFrom(0, NaN, 1e30, -Infinity),
-      });
+  const batchArb = fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 6 }).chain((lengths) => {
+    const total = lengths.reduce((a, b) => a + b, 0);
+    return fc.record({
+      lengths: fc.constant(lengths),
+      extra: fc.integer({ min: 0, max: 2 }),
+      mask: fc.array(fc.boolean(), { minLength: total, maxLength: total }),
+      logp: fc.array(fc.float({ min: -10, max: 0, noNaN: true }), { minLength: total, maxLength: total }),
+      ids: fc.array(fc.integer({ min: 0, max: 31999 }), { minLength: total, maxLength: total }),
+      reward: fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), {
+        minLength: lengths.length,
+        maxLength: lengths.length,
+      }),
+      withSeqLens: fc.boolean(),
+      garbage: fc.constantFrom(0, NaN, 1e30, -Infinity),
     });
+  });
 
   const spec: LoadSpec = { inputs: [LOGP, TOKEN_ID, REWARD], maskName: 'mask' };
 
@@ -420,7 +540,10 @@ describe('padded and packed equivalence (property)', () => {
           const bytes = writeOutputs(batch, {
             loss: 1.5,
             metrics: { kl: 0.25 },
-            grads: { logp: { level: 'token', data: grad }, reward: { level: 'seq', data: Float64Array.from(b.reward) } },
+            grads: {
+              logp: { level: 'token', data: grad },
+              reward: { level: 'seq', data: Float64Array.from(b.reward) },
+            },
           });
           const out = readSafetensors(bytes);
           const input = tensors.find((t) => t.name === 'logp')!;
@@ -477,8 +600,19 @@ describe('writeOutputs', () => {
         },
       }),
     );
-    expect([...out.keys()].sort()).toEqual(['grad.baseline', 'grad.logp', 'grad.reward', 'loss', 'metric.clip_frac', 'metric.entropy']);
-    expect(out.get('grad.logp')).toEqual({ dtype: 'F32', shape: [2, 4], data: Float64Array.from([1, 2, 3, 0, 4, 5, 0, 0]) });
+    expect([...out.keys()].sort()).toEqual([
+      'grad.baseline',
+      'grad.logp',
+      'grad.reward',
+      'loss',
+      'metric.clip_frac',
+      'metric.entropy',
+    ]);
+    expect(out.get('grad.logp')).toEqual({
+      dtype: 'F32',
+      shape: [2, 4],
+      data: Float64Array.from([1, 2, 3, 0, 4, 5, 0, 0]),
+    });
     expect(out.get('grad.reward')!.shape).toEqual([2]);
     expect(out.get('grad.baseline')!.shape).toEqual([1]);
     expect(out.get('loss')).toEqual({ dtype: 'F32', shape: [], data: Float64Array.from([-0.75]) });
@@ -487,7 +621,13 @@ describe('writeOutputs', () => {
 
   it('writes packed token grads as [T]', () => {
     const batch = loadBatch(packedFile(), SPEC);
-    const out = readSafetensors(writeOutputs(batch, { loss: 0, metrics: {}, grads: { logp: { level: 'token', data: Float64Array.from([1, 2, 3, 4, 5]) } } }));
+    const out = readSafetensors(
+      writeOutputs(batch, {
+        loss: 0,
+        metrics: {},
+        grads: { logp: { level: 'token', data: Float64Array.from([1, 2, 3, 4, 5]) } },
+      }),
+    );
     expect(out.get('grad.logp')!.shape).toEqual([5]);
     expect([...out.get('grad.logp')!.data]).toEqual([1, 2, 3, 4, 5]);
   });
@@ -495,7 +635,8 @@ describe('writeOutputs', () => {
   it('rejects a gradient of the wrong length, naming it', () => {
     const batch = loadBatch(packedFile(), SPEC);
     expectBatchError(
-      () => writeOutputs(batch, { loss: 0, metrics: {}, grads: { logp: { level: 'token', data: new Float64Array(4) } } }),
+      () =>
+        writeOutputs(batch, { loss: 0, metrics: {}, grads: { logp: { level: 'token', data: new Float64Array(4) } } }),
       'grad.logp',
       /has 4 values; expected 5 for a token-level gradient/,
     );

@@ -4,7 +4,15 @@
  * mask consistency, grouping, and the per-input shape/dtype/finiteness checks, each reported as a
  * one-line BatchError naming the tensor and what was expected.
  */
-import { BatchError, countAt, offsetsFromLengths, type HostTensor, type InputSpec, type Layout, type RaggedBatch } from '../../core/batch/batch.js';
+import {
+  BatchError,
+  countAt,
+  offsetsFromLengths,
+  type HostTensor,
+  type InputSpec,
+  type Layout,
+  type RaggedBatch,
+} from '../../core/batch/batch.js';
 import type { DType, Level } from '../../core/types/types.js';
 import { formatShape, writeSafetensors, type RawTensor, type TensorToWrite } from './safetensors.js';
 
@@ -166,7 +174,9 @@ function packedFrame(
   const lengths = readSeqLens(raw);
   const total = lengths.reduce((a, b) => a + b, 0);
   if (total !== numTokens) {
-    const agreeing = spec.inputs.find((i) => i.level === 'token' && sameShape(tensors.get(i.name)?.shape ?? [], [total]));
+    const agreeing = spec.inputs.find(
+      (i) => i.level === 'token' && sameShape(tensors.get(i.name)?.shape ?? [], [total]),
+    );
     if (agreeing !== undefined) {
       throw new BatchError(
         reference,
@@ -228,7 +238,10 @@ function readMask(
   const raw = tensors.get(maskName);
   if (raw === undefined) return null;
   if (!MASK_DTYPES.includes(raw.dtype)) {
-    throw new BatchError(maskName, `dtype ${raw.dtype} is not accepted for the mask; expected one of ${MASK_DTYPES.join(', ')} (0/1)`);
+    throw new BatchError(
+      maskName,
+      `dtype ${raw.dtype} is not accepted for the mask; expected one of ${MASK_DTYPES.join(', ')} (0/1)`,
+    );
   }
   if (!sameShape(raw.shape, shape)) {
     throw new BatchError(maskName, `shape ${formatShape(raw.shape)}; expected ${expected}`);
@@ -267,7 +280,10 @@ function readPaddedSeqLens(raw: RawTensor, numSeqs: number, width: number): Int3
   const lengths = readSeqLens(raw);
   const bad = lengths.findIndex((v) => v > width);
   if (bad >= 0) {
-    throw new BatchError(SEQ_LENS, `seq_lens[${bad}] = ${lengths[bad]} exceeds the padded width L = ${width}; expected ≤ ${width}`);
+    throw new BatchError(
+      SEQ_LENS,
+      `seq_lens[${bad}] = ${lengths[bad]} exceeds the padded width L = ${width}; expected ≤ ${width}`,
+    );
   }
   return lengths;
 }
@@ -310,7 +326,11 @@ function gatherRows(padded: ArrayLike<number>, lengths: Int32Array, width: numbe
 // ---------------------------------------------------------------------------------------------
 
 /** Groups from group_id (dense, first appearance), else groupSize, else one group per sequence. */
-function resolveGroups(tensors: ReadonlyMap<string, RawTensor>, numSeqs: number, groupSize: number | undefined): Grouping {
+function resolveGroups(
+  tensors: ReadonlyMap<string, RawTensor>,
+  numSeqs: number,
+  groupSize: number | undefined,
+): Grouping {
   const raw = tensors.get(GROUP_ID);
   const size = groupSize ?? null;
   if (raw !== undefined && size !== null) {
@@ -367,7 +387,10 @@ function loadInput(
   const raw = tensors.get(input.name);
   const shape = expectedShape(input.level, frame, grouping);
   if (raw === undefined) {
-    throw new BatchError(input.name, `missing; expected a ${input.level}-level ${input.dtype} tensor of shape ${shape.text}`);
+    throw new BatchError(
+      input.name,
+      `missing; expected a ${input.level}-level ${input.dtype} tensor of shape ${shape.text}`,
+    );
   }
   checkDtype(input, raw);
   checkShape(input, raw, shape, frame, grouping);
@@ -378,12 +401,20 @@ function loadInput(
 }
 
 /** The shape an input of `level` must have, and how messages describe it. */
-function expectedShape(level: InputSpec['level'], frame: Frame, grouping: Grouping): { dims: number[] | null; text: string } {
+function expectedShape(
+  level: InputSpec['level'],
+  frame: Frame,
+  grouping: Grouping,
+): { dims: number[] | null; text: string } {
   if (level === 'seq') return { dims: [frame.numSeqs], text: `[S] = ${formatShape([frame.numSeqs])}` };
-  if (level === 'group') return { dims: [grouping.numGroups], text: `[G] = ${formatShape([grouping.numGroups])} (one per group)` };
+  if (level === 'group')
+    return { dims: [grouping.numGroups], text: `[G] = ${formatShape([grouping.numGroups])} (one per group)` };
   if (frame.reference === null) return { dims: null, text: '[S, L] (padded) or [T] (packed)' };
   if (frame.layout.kind === 'padded') {
-    return { dims: [frame.numSeqs, frame.width], text: `[S, L] = ${formatShape([frame.numSeqs, frame.width])} (padded layout)` };
+    return {
+      dims: [frame.numSeqs, frame.width],
+      text: `[S, L] = ${formatShape([frame.numSeqs, frame.width])} (padded layout)`,
+    };
   }
   return { dims: [frame.numTokens], text: `[T] = ${formatShape([frame.numTokens])} (packed layout)` };
 }
@@ -391,7 +422,10 @@ function expectedShape(level: InputSpec['level'], frame: Frame, grouping: Groupi
 function checkDtype(input: InputSpec, raw: RawTensor): void {
   const accepted = ACCEPTED_DTYPES[input.dtype];
   if (!accepted.includes(raw.dtype)) {
-    throw new BatchError(input.name, `dtype ${raw.dtype} is not accepted for a ${input.dtype} input; expected one of ${accepted.join(', ')}`);
+    throw new BatchError(
+      input.name,
+      `dtype ${raw.dtype} is not accepted for a ${input.dtype} input; expected one of ${accepted.join(', ')}`,
+    );
   }
 }
 
@@ -439,7 +473,10 @@ function checkValues(input: InputSpec, data: Float64Array, valid: Uint8Array | n
       continue;
     }
     const where = formatLoadedIndex(input.level, i, frame);
-    throw new BatchError(input.name, `${problem} at ${where}${valid ? ', a valid (mask = 1) position' : ''}; ${expectation(input.dtype)}`);
+    throw new BatchError(
+      input.name,
+      `${problem} at ${where}${valid ? ', a valid (mask = 1) position' : ''}; ${expectation(input.dtype)}`,
+    );
   }
 }
 

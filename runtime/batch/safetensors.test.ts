@@ -68,7 +68,9 @@ describe('writeSafetensors → readSafetensors', () => {
   });
 
   it('keeps NaN and infinities in F32', () => {
-    const read = readSafetensors(writeSafetensors([{ name: 'v', dtype: 'F32', shape: [3], data: [NaN, Infinity, -Infinity] }]));
+    const read = readSafetensors(
+      writeSafetensors([{ name: 'v', dtype: 'F32', shape: [3], data: [NaN, Infinity, -Infinity] }]),
+    );
     expect([...read.get('v')!.data]).toEqual([NaN, Infinity, -Infinity]);
   });
 
@@ -118,9 +120,7 @@ describe('writeSafetensors → readSafetensors', () => {
     });
     fc.assert(
       fc.property(filesArb, (entries) => {
-        const tensors = entries
-          .filter(([name]) => name !== '__metadata__')
-          .map(([name, t]) => ({ name, ...t }));
+        const tensors = entries.filter(([name]) => name !== '__metadata__').map(([name, t]) => ({ name, ...t }));
         const read = readSafetensors(writeSafetensors(tensors));
         expect(read.size).toBe(tensors.length);
         for (const t of tensors) {
@@ -146,7 +146,11 @@ describe('writeSafetensors → readSafetensors', () => {
       'd',
       /unique/,
     );
-    expectBatchError(() => writeSafetensors([{ name: 'h', dtype: 'F16' as 'F32', shape: [], data: [1] }]), 'h', /F32, I32, U8/);
+    expectBatchError(
+      () => writeSafetensors([{ name: 'h', dtype: 'F16' as 'F32', shape: [], data: [1] }]),
+      'h',
+      /F32, I32, U8/,
+    );
     expectBatchError(() => writeSafetensors([{ name: 's', dtype: 'F32', shape: [1.5], data: [1] }]), 's', /shape/);
   });
 });
@@ -155,7 +159,10 @@ describe('readSafetensors decoding', () => {
   it('decodes F16 exactly', () => {
     const words = [0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x8000, 0x7c00, 0xfc00, 0x3555, 0x7e00];
     const expected = [1, -2, 65504, 2 ** -24, 1023 * 2 ** -24, 2 ** -14, -0, Infinity, -Infinity, 0.333251953125, NaN];
-    const file = rawFile({ h: { dtype: 'F16', shape: [words.length], data_offsets: [0, words.length * 2] } }, u16le(words));
+    const file = rawFile(
+      { h: { dtype: 'F16', shape: [words.length], data_offsets: [0, words.length * 2] } },
+      u16le(words),
+    );
     const data = readSafetensors(file).get('h')!.data;
     expect([...data]).toEqual(expected);
     expect(Object.is(data[6], -0)).toBe(true);
@@ -239,7 +246,10 @@ describe('readSafetensors decoding', () => {
 
   it('accepts an empty file header and tensors with gaps between them', () => {
     expect(readSafetensors(rawFile({})).size).toBe(0);
-    const file = rawFile({ a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, b: { dtype: 'U8', shape: [1], data_offsets: [3, 4] } }, [5, 0, 0, 6]);
+    const file = rawFile(
+      { a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, b: { dtype: 'U8', shape: [1], data_offsets: [3, 4] } },
+      [5, 0, 0, 6],
+    );
     const read = readSafetensors(file);
     expect([...read.get('a')!.data, ...read.get('b')!.data]).toEqual([5, 6]);
   });

@@ -97,7 +97,10 @@ function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; dataS
   const text = decodeUtf8(bytes.subarray(8, 8 + length));
   const header = parseJson(text);
   if (!isPlainObject(header)) {
-    throw new BatchError('file', `header is ${describeJsonType(header)}; expected a JSON object mapping tensor names to entries`);
+    throw new BatchError(
+      'file',
+      `header is ${describeJsonType(header)}; expected a JSON object mapping tensor names to entries`,
+    );
   }
   return { header, dataStart: 8 + length };
 }
@@ -167,7 +170,10 @@ function parseDtype(name: string, dtype: unknown): string {
 
 function parseShape(name: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-    throw new BatchError(name, `shape ${oneLine(safeStringify(shape), 60)} is invalid; expected an array of non-negative integers`);
+    throw new BatchError(
+      name,
+      `shape ${oneLine(safeStringify(shape), 60)} is invalid; expected an array of non-negative integers`,
+    );
   }
   return shape.slice();
 }
@@ -250,7 +256,7 @@ const bf16Scratch = new DataView(new ArrayBuffer(4));
 
 /** Exact bfloat16 (the top 16 bits of a binary32) → number. */
 export function bf16ToNumber(bits: number): number {
-  bf16Scratch.setUint32(0, (bits & 0xffff) << 16 >>> 0);
+  bf16Scratch.setUint32(0, ((bits & 0xffff) << 16) >>> 0);
   return bf16Scratch.getFloat32(0);
 }
 
@@ -276,7 +282,10 @@ function boolToNumber(name: string, byte: number, index: number): number {
  * implementation does), so the data section starts 8-byte aligned.
  * @throws BatchError naming the tensor for a bad name, dtype, shape, length or value.
  */
-export function writeSafetensors(tensors: readonly TensorToWrite[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function writeSafetensors(
+  tensors: readonly TensorToWrite[],
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
   const sorted = checkWritable(tensors);
   const entries: string[] = [];
   if (metadata !== undefined) entries.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
@@ -307,10 +316,16 @@ function checkWritable(tensors: readonly TensorToWrite[]): TensorToWrite[] {
     if (seen.has(t.name)) throw new BatchError(t.name, 'given twice; expected unique tensor names');
     seen.add(t.name);
     if (!WRITABLE_DTYPES.includes(t.dtype)) {
-      throw new BatchError(t.name, `cannot write dtype ${String(t.dtype)}; expected one of ${WRITABLE_DTYPES.join(', ')}`);
+      throw new BatchError(
+        t.name,
+        `cannot write dtype ${String(t.dtype)}; expected one of ${WRITABLE_DTYPES.join(', ')}`,
+      );
     }
     if (!Array.isArray(t.shape) || !t.shape.every(isNonNegativeInteger)) {
-      throw new BatchError(t.name, `shape ${safeStringify(t.shape)} is invalid; expected an array of non-negative integers`);
+      throw new BatchError(
+        t.name,
+        `shape ${safeStringify(t.shape)} is invalid; expected an array of non-negative integers`,
+      );
     }
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count) {

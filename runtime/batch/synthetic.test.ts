@@ -37,7 +37,9 @@ function snapshot(batch: RaggedBatch): unknown {
 describe('syntheticBatch', () => {
   it('is deterministic: same seed, same batch; another seed, another batch', () => {
     expect(snapshot(syntheticBatch(DEFAULTS))).toEqual(snapshot(syntheticBatch(DEFAULTS)));
-    expect([...data(syntheticBatch({ ...DEFAULTS, seed: 2 }), 'logp')]).not.toEqual([...data(syntheticBatch(DEFAULTS), 'logp')]);
+    expect([...data(syntheticBatch({ ...DEFAULTS, seed: 2 }), 'logp')]).not.toEqual([
+      ...data(syntheticBatch(DEFAULTS), 'logp'),
+    ]);
   });
 
   it("does not change a tensor's values when other inputs are declared", () => {
@@ -57,15 +59,20 @@ describe('syntheticBatch', () => {
 
   it('lengths sum exactly to tokens, each ≥ 1 when tokens ≥ S (property)', () => {
     fc.assert(
-      fc.property(fc.integer(), fc.integer({ min: 0, max: 20000 }), fc.integer({ min: 1, max: 16 }), (seed, tokens, groupSize) => {
-        const batch = syntheticBatch({ seed, tokens, groupSize, inputs: [], maskName: 'mask' });
-        const lengths = Array.from({ length: batch.numSeqs }, (_, s) => batch.offsets[s + 1] - batch.offsets[s]);
-        expect(batch.offsets[0]).toBe(0);
-        expect(batch.offsets[batch.numSeqs]).toBe(tokens);
-        expect(batch.numSeqs % groupSize).toBe(0);
-        expect(Math.min(...lengths)).toBeGreaterThanOrEqual(tokens >= batch.numSeqs ? 1 : 0);
-        expect(batch.mask.length).toBe(tokens);
-      }),
+      fc.property(
+        fc.integer(),
+        fc.integer({ min: 0, max: 20000 }),
+        fc.integer({ min: 1, max: 16 }),
+        (seed, tokens, groupSize) => {
+          const batch = syntheticBatch({ seed, tokens, groupSize, inputs: [], maskName: 'mask' });
+          const lengths = Array.from({ length: batch.numSeqs }, (_, s) => batch.offsets[s + 1] - batch.offsets[s]);
+          expect(batch.offsets[0]).toBe(0);
+          expect(batch.offsets[batch.numSeqs]).toBe(tokens);
+          expect(batch.numSeqs % groupSize).toBe(0);
+          expect(Math.min(...lengths)).toBeGreaterThanOrEqual(tokens >= batch.numSeqs ? 1 : 0);
+          expect(batch.mask.length).toBe(tokens);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -116,7 +123,8 @@ describe('syntheticBatch', () => {
     expect(ids.every((v) => Number.isInteger(v) && v >= 0 && v < 32000)).toBe(true);
     expect([...data(batch, 'chosen').subarray(0, 4)]).toEqual([1, 0, 1, 0]);
     expect(data(batch, 'reward').every((v) => v === 0 || v === 1)).toBe(true);
-    for (const name of ['logp', 'old_logp', 'value']) expect(data(batch, name).every((v) => Math.fround(v) === v)).toBe(true);
+    for (const name of ['logp', 'old_logp', 'value'])
+      expect(data(batch, name).every((v) => Math.fround(v) === v)).toBe(true);
   });
 
   it('makes one group of rewards all-equal and keeps the first group mixed', () => {

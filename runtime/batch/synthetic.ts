@@ -4,7 +4,14 @@
  * Each tensor draws from its own stream (seeded from the seed and its name), so a tensor's values
  * do not depend on which other inputs a method declares.
  */
-import { BatchError, countAt, offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
+import {
+  BatchError,
+  countAt,
+  offsetsFromLengths,
+  type HostTensor,
+  type InputSpec,
+  type RaggedBatch,
+} from '../../core/batch/batch.js';
 
 /** Options of {@link syntheticBatch}. */
 export interface SyntheticOptions {
@@ -120,7 +127,12 @@ function makeStructure(opts: SyntheticOptions): Structure {
   const mean = opts.meanSeqLen ?? MEAN_SEQ_LEN;
   const numGroups = Math.max(1, Math.round(opts.tokens / (opts.groupSize * mean)));
   const numSeqs = numGroups * opts.groupSize;
-  const lengths = makeLengths(stream(opts.seed, '#lengths'), numSeqs, opts.tokens, mean === MEAN_SEQ_LEN ? MAX_SEQ_LEN : 2 * mean - 1);
+  const lengths = makeLengths(
+    stream(opts.seed, '#lengths'),
+    numSeqs,
+    opts.tokens,
+    mean === MEAN_SEQ_LEN ? MAX_SEQ_LEN : 2 * mean - 1,
+  );
   const offsets = offsetsFromLengths(lengths);
   const mask = new Uint8Array(opts.tokens).fill(1);
   if (opts.maskName !== null) maskRuns(stream(opts.seed, '#mask'), offsets, mask);
@@ -167,7 +179,10 @@ function maskRuns(rng: Rng, offsets: Int32Array, mask: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 
 function makeInput(input: InputSpec, st: Structure, seed: number): HostTensor {
-  const count = countAt({ numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups }, input.level);
+  const count = countAt(
+    { numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups },
+    input.level,
+  );
   const data = standardValues(input, st, seed, count) ?? genericValues(input, stream(seed, input.name), count);
   return { level: input.level, dtype: input.dtype, data };
 }
@@ -193,7 +208,9 @@ function standardValues(input: InputSpec, st: Structure, seed: number, count: nu
     case 'seq_lens':
       return input.level === 'seq' ? Float64Array.from(st.lengths) : null;
     case 'group_id':
-      return input.level === 'seq' ? Float64Array.from({ length: count }, (_, s) => Math.floor(s / st.groupSize)) : null;
+      return input.level === 'seq'
+        ? Float64Array.from({ length: count }, (_, s) => Math.floor(s / st.groupSize))
+        : null;
     default:
       return null; // value, advantage and any other name: generic by dtype (f32 → N(0, 1)).
   }

@@ -32,9 +32,23 @@ const splits = new WeakMap<RaggedBatch, Map<string, readonly Chunk[]>>();
  * fits whole.
  * @throws GpuError when one group alone needs more than `limit`.
  */
-export function splitBatch(batch: RaggedBatch, limit: number, bytes: (sizes: { token: number; seq: number; group: number }) => number, key: string): readonly Chunk[] {
+export function splitBatch(
+  batch: RaggedBatch,
+  limit: number,
+  bytes: (sizes: { token: number; seq: number; group: number }) => number,
+  key: string,
+): readonly Chunk[] {
   const whole = { token: batch.numTokens, seq: batch.numSeqs, group: batch.numGroups };
-  if (bytes(whole) <= limit) return [{ batch, seqs: Int32Array.from({ length: batch.numSeqs }, (_, s) => s), firstGroup: 0, contiguous: true, firstToken: 0 }];
+  if (bytes(whole) <= limit)
+    return [
+      {
+        batch,
+        seqs: Int32Array.from({ length: batch.numSeqs }, (_, s) => s),
+        firstGroup: 0,
+        contiguous: true,
+        firstToken: 0,
+      },
+    ];
   const known = splits.get(batch)?.get(key);
   if (known) {
     for (const c of known) refresh(batch, c);
@@ -77,7 +91,12 @@ export function bytesText(b: number): string {
 }
 
 function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly number[][]): Chunk {
-  const seqs = Int32Array.from(seqsOf.slice(g0, g1).flat().sort((a, b) => a - b));
+  const seqs = Int32Array.from(
+    seqsOf
+      .slice(g0, g1)
+      .flat()
+      .sort((a, b) => a - b),
+  );
   const lengths = Array.from(seqs, (s) => batch.offsets[s + 1] - batch.offsets[s]);
   const offsets = new Int32Array(seqs.length + 1);
   for (let j = 0; j < seqs.length; j++) offsets[j + 1] = offsets[j] + lengths[j];
@@ -86,15 +105,20 @@ function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly 
   const contiguous = seqs.every((s, j) => s === seqs[0] + j);
   const firstToken = seqs.length ? batch.offsets[seqs[0]] : 0;
   const tokenData = <T extends Float64Array | Uint8Array>(data: T): T =>
-    contiguous ? (data.subarray(firstToken, firstToken + numTokens) as T) : (new (data.constructor as new (n: number) => T)(numTokens));
+    contiguous
+      ? (data.subarray(firstToken, firstToken + numTokens) as T)
+      : new (data.constructor as new (n: number) => T)(numTokens);
   const tensors = new Map<string, HostTensor>();
   for (const [name, t] of batch.tensors) {
     // groups g0..g1 are always one run; sequences and tokens when `contiguous`
     const data =
-      t.level === 'token' ? tokenData(t.data)
-      : t.level === 'group' ? t.data.subarray(g0, g1)
-      : contiguous && seqs.length ? t.data.subarray(seqs[0], seqs[0] + seqs.length)
-      : new Float64Array(seqs.length);
+      t.level === 'token'
+        ? tokenData(t.data)
+        : t.level === 'group'
+          ? t.data.subarray(g0, g1)
+          : contiguous && seqs.length
+            ? t.data.subarray(seqs[0], seqs[0] + seqs.length)
+            : new Float64Array(seqs.length);
     tensors.set(name, { ...t, data });
   }
   const chunkBatch: RaggedBatch = {
@@ -125,7 +149,12 @@ function refresh(batch: RaggedBatch, chunk: Chunk): void {
   gatherTokens(batch, chunk, batch.mask, c.mask);
 }
 
-function gatherTokens(batch: RaggedBatch, chunk: Chunk, from: Float64Array | Uint8Array, to: Float64Array | Uint8Array): void {
+function gatherTokens(
+  batch: RaggedBatch,
+  chunk: Chunk,
+  from: Float64Array | Uint8Array,
+  to: Float64Array | Uint8Array,
+): void {
   chunk.seqs.forEach((s, j) => to.set(from.subarray(batch.offsets[s], batch.offsets[s + 1]), chunk.batch.offsets[j]));
 }
 
@@ -133,14 +162,22 @@ function gatherTokens(batch: RaggedBatch, chunk: Chunk, from: Float64Array | Uin
  * A whole-batch array at `level` from each chunk's part (values in the chunks' element order).
  * Batch-level values are not split.
  */
-export function stitch(batch: RaggedBatch, chunks: readonly Chunk[], level: Level, parts: readonly Float64Array[]): Float64Array {
+export function stitch(
+  batch: RaggedBatch,
+  chunks: readonly Chunk[],
+  level: Level,
+  parts: readonly Float64Array[],
+): Float64Array {
   if (chunks.length === 1 || level === 'batch') return parts[0];
   const out = new Float64Array(countAt(batch, level));
   chunks.forEach((chunk, c) => {
     const part = parts[c];
     if (level === 'group') out.set(part, chunk.firstGroup);
     else if (level === 'seq') chunk.seqs.forEach((s, j) => (out[s] = part[j]));
-    else chunk.seqs.forEach((s, j) => out.set(part.subarray(chunk.batch.offsets[j], chunk.batch.offsets[j + 1]), batch.offsets[s]));
+    else
+      chunk.seqs.forEach((s, j) =>
+        out.set(part.subarray(chunk.batch.offsets[j], chunk.batch.offsets[j + 1]), batch.offsets[s]),
+      );
   });
   return out;
 }

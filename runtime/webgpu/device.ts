@@ -25,7 +25,9 @@ type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, un
 /** `p`, or a NoAdapterError naming `what` once `ms` have passed. */
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new NoAdapterError(`${what} did not answer within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new NoAdapterError(`${what} did not answer within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([p, timeout]);
   } finally {
@@ -52,22 +54,35 @@ export async function openDevice(): Promise<GpuDevice> {
   for (const t of tries) {
     try {
       const gpu = mod.create(t.flags);
-      const adapter = await withTimeout(gpu.requestAdapter({ featureLevel: t.featureLevel } as GPURequestAdapterOptions), 20_000, 'requestAdapter');
+      const adapter = await withTimeout(
+        gpu.requestAdapter({ featureLevel: t.featureLevel } as GPURequestAdapterOptions),
+        20_000,
+        'requestAdapter',
+      );
       if (!adapter) {
         failures.push(`${t.featureLevel}: no adapter`);
         continue;
       }
-      const info = adapter.info as GPUAdapterInfo & { description?: string; device?: string; subgroupMaxSize?: number; isFallbackAdapter?: boolean };
+      const info = adapter.info as GPUAdapterInfo & {
+        description?: string;
+        device?: string;
+        subgroupMaxSize?: number;
+        isFallbackAdapter?: boolean;
+      };
       const workgroupSize = chooseWorkgroupSize(info, adapter.limits);
       // the adapter's own buffer limits, not the defaults (128 MiB bindings, 256 MiB buffers): a
       // batch's arenas grow with its tokens, and GPUs allow gigabytes
-      const requiredLimits = { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize };
+      const requiredLimits = {
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+      };
       const device = await withTimeout(adapter.requestDevice({ requiredLimits }), 20_000, 'requestDevice');
       let lost: string | null = null;
       void device.lost.then((l) => {
         if (l.reason !== 'destroyed') lost = l.message || 'unknown reason';
       });
-      const name = [info.vendor, info.architecture, info.device, info.description].filter((x) => x).join(' ') || 'unknown adapter';
+      const name =
+        [info.vendor, info.architecture, info.device, info.description].filter((x) => x).join(' ') || 'unknown adapter';
       return {
         device,
         // NOTE: the GPU instance must stay reachable: when it is garbage-collected, dawn.node tears
@@ -96,12 +111,18 @@ export async function openDevice(): Promise<GpuDevice> {
  * tokens, 2026-11-29). `CREDO_WORKGROUP_SIZE` overrides the choice (a power of two the device allows), for
  * comparing strategies.
  */
-export function chooseWorkgroupSize(info: { isFallbackAdapter?: boolean; subgroupMaxSize?: number; architecture?: string }, limits: { maxComputeWorkgroupSizeX: number; maxComputeInvocationsPerWorkgroup: number }): number {
+export function chooseWorkgroupSize(
+  info: { isFallbackAdapter?: boolean; subgroupMaxSize?: number; architecture?: string },
+  limits: { maxComputeWorkgroupSizeX: number; maxComputeInvocationsPerWorkgroup: number },
+): number {
   const most = Math.min(limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
   const forced = process.env.CREDO_WORKGROUP_SIZE;
   if (forced !== undefined && forced !== '') {
     const n = Number(forced);
-    if (!Number.isInteger(n) || n < 1 || n > most || (n & (n - 1)) !== 0) throw new GpuError(`CREDO_WORKGROUP_SIZE must be a power of two from 1 to ${most} (this device's limit), got \`${forced}\``);
+    if (!Number.isInteger(n) || n < 1 || n > most || (n & (n - 1)) !== 0)
+      throw new GpuError(
+        `CREDO_WORKGROUP_SIZE must be a power of two from 1 to ${most} (this device's limit), got \`${forced}\``,
+      );
     return n;
   }
   const cpu = info.isFallbackAdapter === true || info.architecture === 'software';

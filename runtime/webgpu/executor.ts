@@ -28,8 +28,14 @@ const layoutCache = new WeakMap<GPUDevice, GPUPipelineLayout>();
 function pipelineLayout(device: GPUDevice): GPUPipelineLayout {
   let layout = layoutCache.get(device);
   if (!layout) {
-    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-    const bindGroupLayout = device.createBindGroupLayout({ entries: [entry(0, 'storage'), entry(1, 'read-only-storage'), entry(2, 'storage')] });
+    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
+      binding,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type },
+    });
+    const bindGroupLayout = device.createBindGroupLayout({
+      entries: [entry(0, 'storage'), entry(1, 'read-only-storage'), entry(2, 'storage')],
+    });
     layoutCache.set(device, (layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] })));
   }
   return layout;
@@ -92,14 +98,18 @@ export class GpuExecutor {
     opts: ExecutorOptions = {},
   ) {
     const deviceLimit = gpu.device.limits.maxStorageBufferBindingSize;
-    if (opts.maxBindingBytes !== undefined && !(Number.isInteger(opts.maxBindingBytes) && opts.maxBindingBytes >= 256)) {
+    if (
+      opts.maxBindingBytes !== undefined &&
+      !(Number.isInteger(opts.maxBindingBytes) && opts.maxBindingBytes >= 256)
+    ) {
       throw new GpuError(`maxBindingBytes must be an integer of at least 256, got ${opts.maxBindingBytes}`);
     }
     this.limit = Math.min(deviceLimit, opts.maxBindingBytes ?? deviceLimit);
     if (opts.stagingBytes !== undefined && !(Number.isInteger(opts.stagingBytes) && opts.stagingBytes >= 16)) {
       throw new GpuError(`stagingBytes must be an integer of at least 16, got ${opts.stagingBytes}`);
     }
-    this.stagingBytes = Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
+    this.stagingBytes =
+      Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
     const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
     pipelineCache.set(gpu.device, cached);
     this.pipelines = cached;
@@ -151,7 +161,10 @@ export class GpuExecutor {
     if (current && current.size >= size) return current;
     current?.destroy();
     this.bindGroups.clear();
-    return this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    return this.gpu.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
   }
 
   /**
@@ -159,17 +172,20 @@ export class GpuExecutor {
    * until they are there. (queue.writeBuffer stages through fresh memory every call; first
    * touches of fresh pages cost more than the copy itself, on virtual machines several times more.)
    */
-  private async upload(parts: readonly { readonly target: GPUBuffer; readonly data: Float32Array | Uint32Array }[]): Promise<void> {
+  private async upload(
+    parts: readonly { readonly target: GPUBuffer; readonly data: Float32Array | Uint32Array }[],
+  ): Promise<void> {
     const device = this.gpu.device;
     // pieces of at most one staging buffer's size, in rounds that each fill it at most once
     const cap = this.stagingBytes;
     const pieces = parts.flatMap((p) => {
       const bytes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
       const out: { target: GPUBuffer; offset: number; bytes: Uint8Array }[] = [];
-      for (let at = 0; at < bytes.length; at += cap) out.push({ target: p.target, offset: at, bytes: bytes.subarray(at, Math.min(bytes.length, at + cap)) });
+      for (let at = 0; at < bytes.length; at += cap)
+        out.push({ target: p.target, offset: at, bytes: bytes.subarray(at, Math.min(bytes.length, at + cap)) });
       return out;
     });
-    for (let i = 0; i < pieces.length; ) {
+    for (let i = 0; i < pieces.length;) {
       let total = 0;
       let j = i;
       while (j < pieces.length && total + pieces[j].bytes.length <= cap) total += pieces[j++].bytes.length;
@@ -178,7 +194,10 @@ export class GpuExecutor {
       const bytes = Math.max(16, Math.ceil(total / 16) * 16);
       if (!this.uploadStaging || this.uploadStaging.size < bytes) {
         this.uploadStaging?.destroy();
-        this.uploadStaging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC });
+        this.uploadStaging = device.createBuffer({
+          size: bytes,
+          usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC,
+        });
       }
       const staging = this.uploadStaging;
       await staging.mapAsync(GPUMapMode.WRITE, 0, bytes);
@@ -209,7 +228,8 @@ export class GpuExecutor {
   /** A section's level, for reading or writing it whole: only sections that have one can be. */
   private levelOf(section: number) {
     const s = this.program.sections[section];
-    if (!s?.level || (s.arena === 'G') !== (s.level === 'batch') || s.arena === 'I') throw new InternalError('gpu-executor', `section ${section} cannot be read or written whole`);
+    if (!s?.level || (s.arena === 'G') !== (s.level === 'batch') || s.arena === 'I')
+      throw new InternalError('gpu-executor', `section ${section} cannot be read or written whole`);
     return s.level;
   }
 
@@ -226,18 +246,35 @@ export class GpuExecutor {
     const parts = new Map<number, Float64Array[]>();
     const ranges = wanted.flatMap((k) => {
       const level = this.levelOf(k);
-      const list = level === 'batch' ? [{ source: this.gBuf!, offset: arenas.gOffsets[k], length: 1 }] : arenas.chunks.map((c, i) => ({ source: this.chunkBufs[i].d, offset: c.offsets[k], length: countAt(c.batch, level) }));
-      parts.set(k, list.map((r) => new Float64Array(r.length)));
+      const list =
+        level === 'batch'
+          ? [{ source: this.gBuf!, offset: arenas.gOffsets[k], length: 1 }]
+          : arenas.chunks.map((c, i) => ({
+              source: this.chunkBufs[i].d,
+              offset: c.offsets[k],
+              length: countAt(c.batch, level),
+            }));
+      parts.set(
+        k,
+        list.map((r) => new Float64Array(r.length)),
+      );
       return list.map((r, i) => ({ ...r, into: parts.get(k)![i] }));
     });
     // pieces of at most one staging buffer, read in rounds
     const capElements = this.stagingBytes / 4;
     const pieces = ranges.flatMap((r) => {
       const out: { source: GPUBuffer; offset: number; length: number; into: Float64Array; at: number }[] = [];
-      for (let at = 0; at < r.length; at += capElements) out.push({ source: r.source, offset: r.offset + at, length: Math.min(capElements, r.length - at), into: r.into, at });
+      for (let at = 0; at < r.length; at += capElements)
+        out.push({
+          source: r.source,
+          offset: r.offset + at,
+          length: Math.min(capElements, r.length - at),
+          into: r.into,
+          at,
+        });
       return out;
     });
-    for (let i = 0; i < pieces.length; ) {
+    for (let i = 0; i < pieces.length;) {
       let total = 0;
       let j = i;
       while (j < pieces.length && total + pieces[j].length <= capElements) total += pieces[j++].length;
@@ -272,24 +309,48 @@ export class GpuExecutor {
    * Runs the program on a batch and reads back `read` (section ids with a level).
    * @param given the values of the program's `given` scalars (params, the clock).
    */
-  async run(batch: RaggedBatch, given: Readonly<Record<string, number>>, read: readonly number[], opts: { readonly profile?: boolean } = {}): Promise<DeviceRun> {
+  async run(
+    batch: RaggedBatch,
+    given: Readonly<Record<string, number>>,
+    read: readonly number[],
+    opts: { readonly profile?: boolean } = {},
+  ): Promise<DeviceRun> {
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
     if (lost) throw new GpuError(`the GPU device was lost (${lost}); open a new one`);
     // kernels walk each sequence's tokens as offsets[s]..offsets[s+1]: they must tile all tokens
     if (batch.offsets[0] !== 0 || batch.offsets[batch.numSeqs] !== batch.numTokens) {
-      throw new BatchError('batch', `sequence offsets cover tokens ${batch.offsets[0]}..${batch.offsets[batch.numSeqs]}, expected 0..${batch.numTokens}; every token must belong to a sequence (packed layout)`);
+      throw new BatchError(
+        'batch',
+        `sequence offsets cover tokens ${batch.offsets[0]}..${batch.offsets[batch.numSeqs]}, expected 0..${batch.numTokens}; every token must belong to a sequence (packed layout)`,
+      );
     }
     const whole = sizesOf(batch);
-    const chunks = splitBatch(batch, this.limit, (sizes) => chunkBindingBytes(this.program, sizes, whole), String(this.limit));
-    const arenas = buildArenas(this.program, batch, given, chunks.map((c) => c.batch));
+    const chunks = splitBatch(
+      batch,
+      this.limit,
+      (sizes) => chunkBindingBytes(this.program, sizes, whole),
+      String(this.limit),
+    );
+    const arenas = buildArenas(
+      this.program,
+      batch,
+      given,
+      chunks.map((c) => c.batch),
+    );
     const deviceLimit = this.gpu.device.limits.maxStorageBufferBindingSize;
     if (arenas.G.byteLength > deviceLimit) {
       // chunks are sized to fit; G holds the batch partials of every chunk
-      throw new GpuError(`this batch needs a ${bytesText(arenas.G.byteLength)} buffer of batch partials, above the device's ${bytesText(deviceLimit)} binding limit; split the batch or use --backend cpu`);
+      throw new GpuError(
+        `this batch needs a ${bytesText(arenas.G.byteLength)} buffer of batch partials, above the device's ${bytesText(deviceLimit)} binding limit; split the batch or use --backend cpu`,
+      );
     }
     for (const c of arenas.chunks) {
-      if (Math.max(c.D.byteLength, c.I.byteLength) > this.limit) throw new InternalError('gpu-executor', `a chunk of ${bytesText(Math.max(c.D.byteLength, c.I.byteLength))} exceeds the ${bytesText(this.limit)} it was sized for`);
+      if (Math.max(c.D.byteLength, c.I.byteLength) > this.limit)
+        throw new InternalError(
+          'gpu-executor',
+          `a chunk of ${bytesText(Math.max(c.D.byteLength, c.I.byteLength))} exceeds the ${bytesText(this.limit)} it was sized for`,
+        );
     }
     this.gBuf = this.buffer(this.gBuf, arenas.G.byteLength);
     const uploads: { target: GPUBuffer; data: Float32Array | Uint32Array }[] = [{ target: this.gBuf, data: arenas.G }];
@@ -316,7 +377,13 @@ export class GpuExecutor {
     const t2 = performance.now();
     const sections = await this.readSections(read, state);
     const t3 = performance.now();
-    return { sections, dispatches, chunks: chunks.length, ...(opts.profile ? { profile } : {}), timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 } };
+    return {
+      sections,
+      dispatches,
+      chunks: chunks.length,
+      ...(opts.profile ? { profile } : {}),
+      timings_ms: { upload: t1 - t0, kernels: t2 - t1, readback: t3 - t2, total: t3 - t0 },
+    };
   }
 
   /**
@@ -349,11 +416,15 @@ export class GpuExecutor {
   }
 
   /** Runs every step in order (launches, host steps in between) and waits for the device. */
-  private async dispatchAll(state: RunState, profiling: boolean): Promise<{ dispatches: number; profile: { kernel: number; ms: number }[] }> {
+  private async dispatchAll(
+    state: RunState,
+    profiling: boolean,
+  ): Promise<{ dispatches: number; profile: { kernel: number; ms: number }[] }> {
     const device = this.gpu.device;
     const { batch, chunks } = state;
     const whole = sizesOf(batch);
-    if (!this.gBuf || this.chunkBufs.length < chunks.length) throw new InternalError('gpu-executor', 'dispatch before the arenas were uploaded');
+    if (!this.gBuf || this.chunkBufs.length < chunks.length)
+      throw new InternalError('gpu-executor', 'dispatch before the arenas were uploaded');
     device.pushErrorScope('validation');
     let dispatches = 0;
     const profile: { kernel: number; ms: number }[] = [];
@@ -372,7 +443,10 @@ export class GpuExecutor {
       // decided on the whole batch: every chunk takes the same strategy (their partials must agree)
       if (k.runIf && !k.runIf(whole, chunks.length)) continue;
       const p = await this.pipeline(k);
-      const runs = k.scope === 'batch' ? [{ chunk: 0, grid: this.grid(k, batch) }] : chunks.map((c, i) => ({ chunk: i, grid: this.grid(k, c.batch) }));
+      const runs =
+        k.scope === 'batch'
+          ? [{ chunk: 0, grid: this.grid(k, batch) }]
+          : chunks.map((c, i) => ({ chunk: i, grid: this.grid(k, c.batch) }));
       for (const { chunk, grid } of runs) {
         const [x, y] = grid;
         if (x === 0) continue;
@@ -411,7 +485,14 @@ export class GpuExecutor {
         const level = this.levelOf(section);
         const queue = this.gpu.device.queue;
         if (level === 'batch') queue.writeBuffer(this.gBuf!, arenas.gOffsets[section] * 4, Float32Array.from(data));
-        else chunks.forEach((c, i) => queue.writeBuffer(this.chunkBufs[i].d, arenas.chunks[i].offsets[section] * 4, Float32Array.from(chunks.length === 1 ? data : partOf(batch, c, level, data))));
+        else
+          chunks.forEach((c, i) =>
+            queue.writeBuffer(
+              this.chunkBufs[i].d,
+              arenas.chunks[i].offsets[section] * 4,
+              Float32Array.from(chunks.length === 1 ? data : partOf(batch, c, level, data)),
+            ),
+          );
       },
     };
   }

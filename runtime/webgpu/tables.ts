@@ -75,7 +75,12 @@ const align4 = (n: number) => Math.ceil(n / 4) * 4;
  * for one chunk): G for the whole batch, D and I per chunk.
  * @param given the values of the program's `given` scalars (params, the clock).
  */
-export function buildArenas(program: DeviceProgram, batch: RaggedBatch, given: Readonly<Record<string, number>>, chunks: readonly RaggedBatch[] = [batch]): Arenas {
+export function buildArenas(
+  program: DeviceProgram,
+  batch: RaggedBatch,
+  given: Readonly<Record<string, number>>,
+  chunks: readonly RaggedBatch[] = [batch],
+): Arenas {
   const whole = sizesOf(batch);
   const caps: Sizes = {
     token: Math.max(0, ...chunks.map((c) => c.numTokens)),
@@ -99,7 +104,13 @@ export function buildArenas(program: DeviceProgram, batch: RaggedBatch, given: R
   G.fill(0);
   program.scalars.forEach((s, i) => {
     if (s.kind === 'given') G[i] = given[s.name] ?? fail(`no value given for ${s.name}`);
-    else G[i] = s.which === 'num_seqs' ? batch.numSeqs : s.which === 'num_groups' ? batch.numGroups : segmentsFor(batch).validTokens;
+    else
+      G[i] =
+        s.which === 'num_seqs'
+          ? batch.numSeqs
+          : s.which === 'num_groups'
+            ? batch.numGroups
+            : segmentsFor(batch).validTokens;
   });
 
   const header = { caps, chunks: chunks.length };
@@ -110,13 +121,23 @@ export function buildArenas(program: DeviceProgram, batch: RaggedBatch, given: R
   return { G, gOffsets, chunks: built };
 }
 
-function buildChunk(program: DeviceProgram, batch: RaggedBatch, whole: Sizes, memory: HostMemory, gOffsets: readonly number[], c: number, header: { caps: Sizes; chunks: number }): ChunkArenas {
+function buildChunk(
+  program: DeviceProgram,
+  batch: RaggedBatch,
+  whole: Sizes,
+  memory: HostMemory,
+  gOffsets: readonly number[],
+  c: number,
+  header: { caps: Sizes; chunks: number },
+): ChunkArenas {
   const sizes = sizesOf(batch);
   const { sections } = program;
   const lengths = sections.map((s) => (s.arena === 'G' ? 0 : s.length(sizes, whole)));
   const { offsets: local, dLength, iLength } = layout(sections, lengths);
   // what this chunk's header says: its own sections in D and I; its slice of each per-chunk section in G
-  const offsets = sections.map((s, k) => (s.arena !== 'G' ? local[k] : s.perChunk ? gOffsets[k] + c * s.length(header.caps, whole) : gOffsets[k]));
+  const offsets = sections.map((s, k) =>
+    s.arena !== 'G' ? local[k] : s.perChunk ? gOffsets[k] + c * s.length(header.caps, whole) : gOffsets[k],
+  );
   if (memory.D.length < dLength || memory.I.length < iLength) {
     if (memory.D.length < dLength) memory.D = new Float32Array(grown(memory.D.length, dLength));
     if (memory.I.length < iLength) memory.I = new Uint32Array(grown(memory.I.length, iLength));
@@ -170,7 +191,10 @@ function grown(capacity: number, needed: number): number {
 }
 
 /** Where each of a chunk's own sections starts (in D or I; -1 for G ones) and the arenas' lengths. */
-function layout(sections: readonly Section[], lengths: readonly number[]): { offsets: number[]; dLength: number; iLength: number } {
+function layout(
+  sections: readonly Section[],
+  lengths: readonly number[],
+): { offsets: number[]; dLength: number; iLength: number } {
   const offsets: number[] = [];
   let dLength = 0;
   let iLength = HEADER + sections.length;
@@ -194,7 +218,11 @@ function layout(sections: readonly Section[], lengths: readonly number[]): { off
  * The bytes of the largest binding a chunk with these sizes needs (its D or its I), for splitting
  * a batch into chunks: as `layout`, from sizes alone.
  */
-export function chunkBindingBytes(program: DeviceProgram, sizes: { token: number; seq: number; group: number }, whole: Sizes): number {
+export function chunkBindingBytes(
+  program: DeviceProgram,
+  sizes: { token: number; seq: number; group: number },
+  whole: Sizes,
+): number {
   const chunk: Sizes = { ...sizes, batch: 1 };
   const lengths = program.sections.map((s) => (s.arena === 'G' ? 0 : s.length(chunk, whole)));
   const { dLength, iLength } = layout(program.sections, lengths);
@@ -202,7 +230,14 @@ export function chunkBindingBytes(program: DeviceProgram, sizes: { token: number
 }
 
 /** The whole of `I`: the header (sizes, section offsets) and every index table. */
-function writeIndexTables(sections: readonly Section[], lengths: readonly number[], batch: RaggedBatch, offsets: readonly number[], I: Uint32Array, header: { caps: Sizes; chunks: number }): void {
+function writeIndexTables(
+  sections: readonly Section[],
+  lengths: readonly number[],
+  batch: RaggedBatch,
+  offsets: readonly number[],
+  I: Uint32Array,
+  header: { caps: Sizes; chunks: number },
+): void {
   I[0] = batch.numTokens;
   I[1] = batch.numSeqs;
   I[2] = batch.numGroups;
@@ -212,7 +247,9 @@ function writeIndexTables(sections: readonly Section[], lengths: readonly number
   I[6] = header.chunks;
   /** The part of I that holds the given half of a member list, if the program has it. */
   const half = (from: Level, to: Level, which: 'starts' | 'members') => {
-    const k = sections.findIndex((s) => s.fill.kind === 'members' && s.fill.from === from && s.fill.to === to && s.fill.half === which);
+    const k = sections.findIndex(
+      (s) => s.fill.kind === 'members' && s.fill.from === from && s.fill.to === to && s.fill.half === which,
+    );
     return k < 0 ? undefined : I.subarray(offsets[k], offsets[k] + lengths[k]);
   };
   const csrDone = new Set<string>();
@@ -259,7 +296,8 @@ function writeCsr(batch: RaggedBatch, from: Level, to: Level, starts: Uint32Arra
   starts.fill(0);
   if (from === to) for (let j = 0; j < starts.length; j++) starts[j] = j;
   else if (to === 'batch') starts[1] = members.length;
-  else if (to === 'seq') starts.set(offsets); // from token: packed tokens are grouped by sequence already
+  else if (to === 'seq')
+    starts.set(offsets); // from token: packed tokens are grouped by sequence already
   else {
     // to group, from seq or token
     for (let s = 0; s < S; s++) starts[groupOf[s] + 1] += from === 'seq' ? 1 : offsets[s + 1] - offsets[s];

@@ -26,14 +26,25 @@ function splitSets(flags: string[], a: string, b: string): [Record<string, numbe
     const m = /^([^=]+)\.([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(f);
     const value = m ? Number(m[3]) : Number.NaN;
     if (!m || !Number.isFinite(value)) {
-      throw new UserError([error('E0502', `bad --set value \`${f}\``, undefined, { help: `write --set SIDE.NAME=NUMBER, e.g. --set ${a}.eps_high=0.28 (SIDE is \`${a}\`, \`${b}\`, \`a\` or \`b\`)` })]);
+      throw new UserError([
+        error('E0502', `bad --set value \`${f}\``, undefined, {
+          help: `write --set SIDE.NAME=NUMBER, e.g. --set ${a}.eps_high=0.28 (SIDE is \`${a}\`, \`${b}\`, \`a\` or \`b\`)`,
+        }),
+      ]);
     }
     const who = m[1];
     const isA = who === 'a' || (who === a && who !== b);
     const isB = who === 'b' || (who === b && who !== a);
     if (!isA && !isB) {
-      const why = who === a ? `both sides are \`${a}\`; use \`a.${m[2]}\` or \`b.${m[2]}\`` : `\`${who}\` is neither \`${a}\` nor \`${b}\``;
-      throw new UserError([error('E0501', `cannot tell which side --set ${f} is for: ${why}`, undefined, { help: `prefix the param with \`${a}.\`, \`${b}.\`, \`a.\` or \`b.\`` })]);
+      const why =
+        who === a
+          ? `both sides are \`${a}\`; use \`a.${m[2]}\` or \`b.${m[2]}\``
+          : `\`${who}\` is neither \`${a}\` nor \`${b}\``;
+      throw new UserError([
+        error('E0501', `cannot tell which side --set ${f} is for: ${why}`, undefined, {
+          help: `prefix the param with \`${a}.\`, \`${b}.\`, \`a.\` or \`b.\``,
+        }),
+      ]);
     }
     sides[isA ? 0 : 1][m[2]] = value;
   }
@@ -41,7 +52,8 @@ function splitSets(flags: string[], a: string, b: string): [Record<string, numbe
 }
 
 export function runEquiv(a: string, b: string, o: EquivFlags, io: { out: (s: string) => void }): void {
-  if (!['value', 'grad', 'both'].includes(o.mode)) throw new UserError([error('E0502', `--mode must be value, grad or both, got \`${o.mode}\``, undefined)]);
+  if (!['value', 'grad', 'both'].includes(o.mode))
+    throw new UserError([error('E0502', `--mode must be value, grad or both, got \`${o.mode}\``, undefined)]);
   const [setA, setB] = splitSets(o.set, a, b);
   const stem = (s: string) => basename(s).replace(/\.credo$/, '');
   const r = equiv({
@@ -60,13 +72,32 @@ export function runEquiv(a: string, b: string, o: EquivFlags, io: { out: (s: str
   });
   if (o.json) {
     const { verdict, mode, runs, max_rel_diff, scale, counterexample, explanation } = r;
-    const extra = o.explain ? { normal_forms: r.normalForms.map((f) => ({ label: f.label, a: f.a.key, b: f.b.key })), first_difference: r.firstDifference ? { label: r.firstDifference.label, reason: r.firstDifference.reason, a: r.firstDifference.a.key, b: r.firstDifference.b.key } : null } : {};
-    io.out(JSON.stringify({ verdict, mode, runs, max_rel_diff, scale, counterexample, explanation, ...extra }, null, 2) + '\n');
+    const extra = o.explain
+      ? {
+          normal_forms: r.normalForms.map((f) => ({ label: f.label, a: f.a.key, b: f.b.key })),
+          first_difference: r.firstDifference
+            ? {
+                label: r.firstDifference.label,
+                reason: r.firstDifference.reason,
+                a: r.firstDifference.a.key,
+                b: r.firstDifference.b.key,
+              }
+            : null,
+        }
+      : {};
+    io.out(
+      JSON.stringify({ verdict, mode, runs, max_rel_diff, scale, counterexample, explanation, ...extra }, null, 2) +
+        '\n',
+    );
     return;
   }
-  io.out(`verdict: ${r.verdict}  (${a} vs ${b}, mode ${r.mode}${r.scale !== 1 ? `, scale ${r.scale}` : ''})\n${r.explanation}\n`);
+  io.out(
+    `verdict: ${r.verdict}  (${a} vs ${b}, mode ${r.mode}${r.scale !== 1 ? `, scale ${r.scale}` : ''})\n${r.explanation}\n`,
+  );
   if (r.verdict === 'different' && r.counterexample) {
-    io.out(`counterexample saved to ${r.counterexample}; reproduce with:\n  credo run ${a} --batch ${r.counterexample}\n  credo run ${b} --batch ${r.counterexample}\n`);
+    io.out(
+      `counterexample saved to ${r.counterexample}; reproduce with:\n  credo run ${a} --batch ${r.counterexample}\n  credo run ${b} --batch ${r.counterexample}\n`,
+    );
   }
   if (o.explain) io.out(explain(r, a, b));
 }

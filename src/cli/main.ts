@@ -36,7 +36,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
-    if (e instanceof UserError) return reportDiagnostics(e.diagnostics, json, io), 1;
+    if (e instanceof UserError) return (reportDiagnostics(e.diagnostics, json, io), 1);
     if (e instanceof BatchError) {
       if (json) io.out(JSON.stringify({ error: { kind: 'batch', tensor: e.tensor, message: e.message } }) + '\n');
       else io.err(`error: batch: ${e.message}\n`);
@@ -91,7 +91,8 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
       const r = compileSource(source, path);
       if (hasErrors(r.diagnostics)) throw new UserError(r.diagnostics);
       reportDiagnostics(r.diagnostics, !!o.json, io);
-      if (!o.json) io.out(`ok: ${r.program!.name} (${r.program!.inputs.length} inputs, ${r.program!.params.length} params)\n`);
+      if (!o.json)
+        io.out(`ok: ${r.program!.name} (${r.program!.inputs.length} inputs, ${r.program!.params.length} params)\n`);
     });
 
   cli
@@ -103,7 +104,9 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
       const { source, path } = locateObjective(file);
       const r = compileSource(source, path);
       if (!r.program || !r.forward) throw new UserError(r.diagnostics);
-      io.out(`# typed IR\n${printProgram(r.forward, { spans: o.spans, forwardOnly: true })}\n# with gradients\n${printProgram(r.program, { spans: o.spans })}`);
+      io.out(
+        `# typed IR\n${printProgram(r.forward, { spans: o.spans, forwardOnly: true })}\n# with gradients\n${printProgram(r.program, { spans: o.spans })}`,
+      );
     });
 
   cli
@@ -112,7 +115,14 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--json', 'print as JSON')
     .action((o: { json?: boolean }) => {
       const entries = listObjectives();
-      if (o.json) io.out(JSON.stringify(entries.map(({ name, summary, confidence }) => ({ name, summary, confidence })), null, 2) + '\n');
+      if (o.json)
+        io.out(
+          JSON.stringify(
+            entries.map(({ name, summary, confidence }) => ({ name, summary, confidence })),
+            null,
+            2,
+          ) + '\n',
+        );
       else {
         const w = Math.max(...entries.map((e) => e.name.length));
         for (const e of entries) io.out(`${e.name.padEnd(w)}  [${e.confidence}]  ${e.summary}\n`);
@@ -126,7 +136,12 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--batch <file>', 'input batch (safetensors); default: a synthetic batch')
     .option('--out <file>', 'write loss, metric.NAME and grad.NAME as safetensors')
     .option('--json', 'print results as JSON')
-    .option('--set <name=value>', 'override a param (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--set <name=value>',
+      'override a param (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--step <n>', 'training step for schedules', intOption('--step', 0), 0)
     .option('--total-steps <n>', 'total training steps for schedules', intOption('--total-steps', 0), 0)
     .option('--backend <kind>', 'auto | cpu | gpu', 'auto')
@@ -144,17 +159,29 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .argument('<file>')
     .option('--fuse <mode>', 'default | none (every op its own kernel)', 'default')
     .action((file: string, o: { fuse: string }) => {
-      if (o.fuse !== 'default' && o.fuse !== 'none') throw new CliError(`--fuse must be default or none, got \`${o.fuse}\``);
-      io.out(printPlan(lowerToDevice(compile(locateObjective(file)).program, { fuse: o.fuse, workgroupSize: gpuWorkgroupSize() }).plan));
+      if (o.fuse !== 'default' && o.fuse !== 'none')
+        throw new CliError(`--fuse must be default or none, got \`${o.fuse}\``);
+      io.out(
+        printPlan(
+          lowerToDevice(compile(locateObjective(file)).program, { fuse: o.fuse, workgroupSize: gpuWorkgroupSize() })
+            .plan,
+        ),
+      );
     });
 
   cli
     .command('wgsl')
     .description('print the WGSL kernels of an objective, with the source lines they come from')
     .argument('<file>')
-    .option('--workgroup-size <n>', 'workgroup size (default: what the runtime chooses for a GPU, 128, or CREDO_WORKGROUP_SIZE; on a CPU adapter such as llvmpipe it takes the SIMD width)', intOption('--workgroup-size', 1))
+    .option(
+      '--workgroup-size <n>',
+      'workgroup size (default: what the runtime chooses for a GPU, 128, or CREDO_WORKGROUP_SIZE; on a CPU adapter such as llvmpipe it takes the SIMD width)',
+      intOption('--workgroup-size', 1),
+    )
     .action((file: string, o: { workgroupSize?: number }) => {
-      const { device } = lowerToDevice(compile(locateObjective(file)).program, { workgroupSize: o.workgroupSize ?? gpuWorkgroupSize() });
+      const { device } = lowerToDevice(compile(locateObjective(file)).program, {
+        workgroupSize: o.workgroupSize ?? gpuWorkgroupSize(),
+      });
       device.steps.forEach((step, i) => {
         io.out(`// ───── kernel ${i}: ${step.describe}${step.kind === 'host' ? ' — runs on the host' : ''}\n`);
         if (step.kind === 'launch') io.out(step.code);
@@ -166,8 +193,18 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .description('prove or refute that two objectives are the same method')
     .argument('<a>', 'stdlib objective name or .credo file')
     .argument('<b>', 'stdlib objective name or .credo file')
-    .option('--set <side.name=value>', 'override a param of one side, e.g. holder_po.p=0 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--assume <cond>', 'on_policy | equal_lengths | group_size=K | a boolean Credo expression over inputs (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '--set <side.name=value>',
+      'override a param of one side, e.g. holder_po.p=0 (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option(
+      '--assume <cond>',
+      'on_policy | equal_lengths | group_size=K | a boolean Credo expression over inputs (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('--mode <mode>', 'compare value | grad | both', 'value')
     .option('--up-to-scale', 'allow a positive constant factor between the two')
     .option('--runs <n>', 'random batches to try', intOption('--runs', 1), 200)
@@ -204,14 +241,16 @@ async function chooseDevice(backend: string, io: Io): Promise<GpuDevice | null> 
     return await openDevice();
   } catch (e) {
     if (!(e instanceof NoAdapterError)) throw e;
-    if (backend === 'gpu') throw new CliError(`--backend gpu: ${e.message}; use --backend cpu for the float64 interpreter`);
+    if (backend === 'gpu')
+      throw new CliError(`--backend gpu: ${e.message}; use --backend cpu for the float64 interpreter`);
     io.err(`note: ${e.message}; running on the CPU (float64 reference interpreter)\n`);
     return null;
   }
 }
 
 async function run(method: string, o: RunFlags, io: Io): Promise<void> {
-  if (!['auto', 'cpu', 'gpu'].includes(o.backend)) throw new CliError(`--backend must be auto, cpu or gpu, got \`${o.backend}\``);
+  if (!['auto', 'cpu', 'gpu'].includes(o.backend))
+    throw new CliError(`--backend must be auto, cpu or gpu, got \`${o.backend}\``);
   const t0 = performance.now();
   const objective = compile(locateObjective(method));
   const params = checkParams(objective.program, parseSetFlags(o.set));
@@ -225,9 +264,19 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
     } catch {
       throw new CliError(`cannot read batch file \`${o.batch}\``);
     }
-    batch = loadBatch(readSafetensors(bytes), { inputs: objective.inputs, maskName: objective.maskName, groupSize: o.groupSize });
+    batch = loadBatch(readSafetensors(bytes), {
+      inputs: objective.inputs,
+      maskName: objective.maskName,
+      groupSize: o.groupSize,
+    });
   } else {
-    batch = syntheticBatch({ seed: o.seed, tokens: o.tokens, groupSize: o.groupSize ?? 8, inputs: objective.inputs, maskName: objective.maskName });
+    batch = syntheticBatch({
+      seed: o.seed,
+      tokens: o.tokens,
+      groupSize: o.groupSize ?? 8,
+      inputs: objective.inputs,
+      maskName: objective.maskName,
+    });
   }
   const t2 = performance.now();
   const device = await chooseDevice(o.backend, io);
@@ -247,7 +296,12 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
       chunks = r.chunks;
       backend = 'webgpu';
       adapter = device.adapterName;
-      gpuTimings = { gpu_compile: gpu.compileMs, gpu_upload: r.timings_ms.upload, gpu_kernels: r.timings_ms.kernels, gpu_readback: r.timings_ms.readback };
+      gpuTimings = {
+        gpu_compile: gpu.compileMs,
+        gpu_upload: r.timings_ms.upload,
+        gpu_kernels: r.timings_ms.kernels,
+        gpu_readback: r.timings_ms.readback,
+      };
     } finally {
       device.dispose();
     }
@@ -271,7 +325,13 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
           metrics: result.metrics,
           backend,
           ...(adapter ? { adapter, dispatches, chunks } : {}),
-          batch: { sequences: batch.numSeqs, groups: batch.numGroups, tokens: batch.numTokens, layout: batch.layout.kind, synthetic: !o.batch },
+          batch: {
+            sequences: batch.numSeqs,
+            groups: batch.numGroups,
+            tokens: batch.numTokens,
+            layout: batch.layout.kind,
+            synthetic: !o.batch,
+          },
           timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
           ...(o.out ? { out: o.out } : {}),
         },
@@ -282,12 +342,20 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
     return;
   }
   const src = o.batch ? o.batch : `synthetic batch (seed ${o.seed})`;
-  io.out(`${objective.name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`);
+  io.out(
+    `${objective.name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`,
+  );
   const rows: [string, string][] = [
     ['loss', fmt(result.loss)],
     ...Object.entries(result.metrics).map(([k, v]): [string, string] => [k, fmt(v)]),
-    ...Object.entries(result.grads).map(([k, g]): [string, string] => [`grad.${k}`, `max |g| ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}`]),
-    ['time', `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (${adapter ? `webgpu: ${adapter}` : 'cpu interpreter'})`],
+    ...Object.entries(result.grads).map(([k, g]): [string, string] => [
+      `grad.${k}`,
+      `max |g| ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}`,
+    ]),
+    [
+      'time',
+      `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (${adapter ? `webgpu: ${adapter}` : 'cpu interpreter'})`,
+    ],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) io.out(`${k.padEnd(w)}  ${v}\n`);

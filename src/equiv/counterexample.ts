@@ -8,12 +8,22 @@ export function batchToSafetensors(batch: RaggedBatch): Uint8Array {
   const lens = Array.from({ length: batch.numSeqs }, (_, s) => batch.offsets[s + 1] - batch.offsets[s]);
   const tensors: TensorToWrite[] = [
     { name: 'seq_lens', dtype: 'I32', shape: [batch.numSeqs], data: lens },
-    { name: 'group_id', dtype: 'I32', shape: [batch.numSeqs], data: Array.from(batch.groupOf, (g) => batch.groupIds[g]) },
+    {
+      name: 'group_id',
+      dtype: 'I32',
+      shape: [batch.numSeqs],
+      data: Array.from(batch.groupOf, (g) => batch.groupIds[g]),
+    },
     { name: 'mask', dtype: 'U8', shape: [batch.numTokens], data: batch.mask },
   ];
   for (const [name, t] of batch.tensors) {
     const n = countAt(batch, t.level);
-    tensors.push({ name, dtype: t.dtype === 'f32' ? 'F32' : t.dtype === 'i32' ? 'I32' : 'U8', shape: [n], data: t.data });
+    tensors.push({
+      name,
+      dtype: t.dtype === 'f32' ? 'F32' : t.dtype === 'i32' ? 'I32' : 'U8',
+      shape: [n],
+      data: t.data,
+    });
   }
   return writeSafetensors(tensors);
 }
@@ -21,7 +31,14 @@ export function batchToSafetensors(batch: RaggedBatch): Uint8Array {
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
 
 /** Sizes, values, both losses and where the gradients differ, in a few lines. */
-export function describeBatch(batch: RaggedBatch, a: EvalResult, b: EvalResult, gradNames: string[], labelA: string, labelB: string): string {
+export function describeBatch(
+  batch: RaggedBatch,
+  a: EvalResult,
+  b: EvalResult,
+  gradNames: string[],
+  labelA: string,
+  labelB: string,
+): string {
   const lens = Array.from({ length: batch.numSeqs }, (_, s) => batch.offsets[s + 1] - batch.offsets[s]);
   const lines = [
     `${batch.numGroups} group(s), ${batch.numSeqs} sequence(s) of lengths [${lens.join(', ')}] in groups [${Array.from(batch.groupOf).join(', ')}], mask [${Array.from(batch.mask).join(', ')}]`,
@@ -35,7 +52,8 @@ export function describeBatch(batch: RaggedBatch, a: EvalResult, b: EvalResult, 
     let worst = -1;
     let gap = 0;
     for (let i = 0; i < ga.length; i++) if (Math.abs(ga[i] - gb[i]) > gap) [worst, gap] = [i, Math.abs(ga[i] - gb[i])];
-    if (worst >= 0 && gap > 1e-12) lines.push(`  grad ${name} differs most at element ${worst}: ${labelA} ${ga[worst]}, ${labelB} ${gb[worst]}`);
+    if (worst >= 0 && gap > 1e-12)
+      lines.push(`  grad ${name} differs most at element ${worst}: ${labelA} ${ga[worst]}, ${labelB} ${gb[worst]}`);
   }
   return lines.join('\n');
 }

@@ -73,9 +73,14 @@ function unionInputs(a: Program, b: Program): InputSpec[] {
     const prev = out.get(i.name);
     if (prev && (prev.level !== i.level || prev.dtype !== i.dtype)) {
       throw new UserError([
-        error('E0303', `input \`${i.name}\` is ${prev.dtype}[${prev.level}] on one side and ${i.dtype}[${i.level}] on the other`, undefined, {
-          help: 'inputs are matched by name; rename one of them',
-        }),
+        error(
+          'E0303',
+          `input \`${i.name}\` is ${prev.dtype}[${prev.level}] on one side and ${i.dtype}[${i.level}] on the other`,
+          undefined,
+          {
+            help: 'inputs are matched by name; rename one of them',
+          },
+        ),
       ]);
     }
     out.set(i.name, { name: i.name, level: i.level, dtype: i.dtype });
@@ -109,13 +114,27 @@ function parseAssumptions(list: readonly string[], inputs: InputSpec[]): Assumpt
     else if (a === 'equal_lengths') out.equalLengths = true;
     else if (gs) {
       const k = Number(gs[1]);
-      if (!Number.isInteger(k) || k < 1) throw new UserError([error('E0502', `--assume group_size needs a positive integer, got \`${gs[1]}\``, undefined, { help: 'e.g. --assume group_size=4' })]);
-      if (out.groupSize !== undefined && out.groupSize !== k) throw new UserError([error('E0502', `contradictory assumptions group_size=${out.groupSize} and group_size=${k}`, undefined, { help: 'these can never both hold' })]);
+      if (!Number.isInteger(k) || k < 1)
+        throw new UserError([
+          error('E0502', `--assume group_size needs a positive integer, got \`${gs[1]}\``, undefined, {
+            help: 'e.g. --assume group_size=4',
+          }),
+        ]);
+      if (out.groupSize !== undefined && out.groupSize !== k)
+        throw new UserError([
+          error('E0502', `contradictory assumptions group_size=${out.groupSize} and group_size=${k}`, undefined, {
+            help: 'these can never both hold',
+          }),
+        ]);
       out.groupSize = k;
     } else exprs.push(a);
   }
   if (out.onPolicy && !inputs.some((i) => i.name === 'old_logp' && i.level === 'token')) {
-    throw new UserError([error('E0502', '--assume on_policy needs an `old_logp : token` input on one side', undefined, { help: 'on_policy sets old_logp = logp' })]);
+    throw new UserError([
+      error('E0502', '--assume on_policy needs an `old_logp : token` input on one side', undefined, {
+        help: 'on_policy sets old_logp = logp',
+      }),
+    ]);
   }
   if (exprs.length) out.check = compileConditions(exprs, inputs);
   return out;
@@ -135,11 +154,19 @@ function compileConditions(exprs: string[], inputs: InputSpec[]): (batch: Ragged
   const program = r.forward;
   return (batch) => {
     const out = evaluate(program, batch);
-    return Object.values(out.exports).every(({ level, data }) => data.every((v, i) => v === 1 || (level === 'token' && batch.mask[i] === 0)));
+    return Object.values(out.exports).every(({ level, data }) =>
+      data.every((v, i) => v === 1 || (level === 'token' && batch.mask[i] === 0)),
+    );
   };
 }
 
-function normalForms(a: Side, b: Side, mode: Mode, bindings: Omit<Bindings, 'params'>, aliases: Record<string, string>) {
+function normalForms(
+  a: Side,
+  b: Side,
+  mode: Mode,
+  bindings: Omit<Bindings, 'params'>,
+  aliases: Record<string, string>,
+) {
   const ca = new Canonicalizer({ ...bindings, params: a.params, aliases });
   const cb = new Canonicalizer({ ...bindings, params: b.params, aliases });
   const forms: { label: string; a: Term; b: Term }[] = [];
@@ -149,7 +176,11 @@ function normalForms(a: Side, b: Side, mode: Mode, bindings: Omit<Bindings, 'par
     for (const name of names) {
       const ga = a.program.grads.get(name);
       const gb = b.program.grads.get(name);
-      forms.push({ label: `grad ${name}`, a: ga ? ca.term(ga) : num(0, 'token'), b: gb ? cb.term(gb) : num(0, 'token') });
+      forms.push({
+        label: `grad ${name}`,
+        a: ga ? ca.term(ga) : num(0, 'token'),
+        b: gb ? cb.term(gb) : num(0, 'token'),
+      });
     }
   }
   return forms;
@@ -202,7 +233,10 @@ export function equiv(opts: EquivOptions): EquivResult {
   const inputs = unionInputs(A.program, B.program);
   const assumptions = parseAssumptions(opts.assume ?? [], inputs);
   const clock = { step: opts.step, totalSteps: opts.totalSteps };
-  const aliases: Record<string, string> = { ...assumptions.copies, ...(assumptions.onPolicy ? { old_logp: 'logp' } : {}) };
+  const aliases: Record<string, string> = {
+    ...assumptions.copies,
+    ...(assumptions.onPolicy ? { old_logp: 'logp' } : {}),
+  };
 
   // 1. symbolic
   const forms = normalForms(A, B, mode, clock, aliases);
@@ -217,7 +251,13 @@ export function equiv(opts: EquivOptions): EquivResult {
       max_rel_diff: 0,
       scale: k,
       counterexample: null,
-      explanation: `the normal forms of ${forms.map((f) => f.label).join(', ')} are identical${k !== 1 ? ` up to the factor ${k} (B = ${k}·A)` : ''} after binding params${Object.keys(aliases).length ? ` and substituting ${Object.entries(aliases).map(([to, from]) => `${to} = ${from}`).join(', ')}` : ''}`,
+      explanation: `the normal forms of ${forms.map((f) => f.label).join(', ')} are identical${k !== 1 ? ` up to the factor ${k} (B = ${k}·A)` : ''} after binding params${
+        Object.keys(aliases).length
+          ? ` and substituting ${Object.entries(aliases)
+              .map(([to, from]) => `${to} = ${from}`)
+              .join(', ')}`
+          : ''
+      }`,
       normalForms: forms,
     };
   }
@@ -225,11 +265,19 @@ export function equiv(opts: EquivOptions): EquivResult {
 
   // 2. randomized differential testing
   const gradNames = [...new Set([...A.program.grads.keys(), ...B.program.grads.keys()])];
-  const boundaries = [...new Set([A.params, B.params].flatMap((p) => [p.eps_low, p.eps_high].filter((v) => v !== undefined && v > 0 && v < 1)))].flatMap((e) => [
-    Math.log(1 + e),
-    Math.log(1 - e),
-  ]);
-  const shape = { inputs, onPolicy: assumptions.onPolicy, equalLengths: assumptions.equalLengths, groupSize: assumptions.groupSize, boundaries, copies: assumptions.copies };
+  const boundaries = [
+    ...new Set(
+      [A.params, B.params].flatMap((p) => [p.eps_low, p.eps_high].filter((v) => v !== undefined && v > 0 && v < 1)),
+    ),
+  ].flatMap((e) => [Math.log(1 + e), Math.log(1 - e)]);
+  const shape = {
+    inputs,
+    onPolicy: assumptions.onPolicy,
+    equalLengths: assumptions.equalLengths,
+    groupSize: assumptions.groupSize,
+    boundaries,
+    copies: assumptions.copies,
+  };
   const arb = arbBatch(shape);
   const run = (p: Side, batch: RaggedBatch) => evaluate(p.program, batch, { params: p.params, ...clock });
   const satisfies = (batch: RaggedBatch) => !assumptions.check || assumptions.check(batch);

@@ -32,7 +32,10 @@ interface Structure {
 }
 
 function structure(shape: BatchShape): fc.Arbitrary<Structure> {
-  const sizes = fc.array(shape.groupSize ? fc.constant(shape.groupSize) : fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 });
+  const sizes = fc.array(shape.groupSize ? fc.constant(shape.groupSize) : fc.integer({ min: 1, max: 4 }), {
+    minLength: 1,
+    maxLength: 4,
+  });
   return sizes.chain((groupSizes) => {
     const S = groupSizes.reduce((a, b) => a + b, 0);
     const lengths = shape.equalLengths
@@ -55,7 +58,11 @@ function values(spec: InputSpec, n: number): fc.Arbitrary<number[]> {
     case 'logp':
       return of(uniform(-5, 0));
     case 'reward':
-      return fc.oneof(of(fc.constantFrom(0, 1)), of(uniform(-1, 1)), fc.constantFrom(0, 1).map((r) => new Array<number>(n).fill(r)));
+      return fc.oneof(
+        of(fc.constantFrom(0, 1)),
+        of(uniform(-1, 1)),
+        fc.constantFrom(0, 1).map((r) => new Array<number>(n).fill(r)),
+      );
     case 'entropy':
       return of(uniform(0, 3));
     default:
@@ -72,9 +79,16 @@ export function arbBatch(shape: BatchShape): fc.Arbitrary<RaggedBatch> {
     const size = (level: InputSpec['level']) => (level === 'token' ? T : level === 'seq' ? S : G);
     const tensors: Record<string, fc.Arbitrary<number[]>> = {};
     for (const spec of shape.inputs) {
-      if ((spec.name === 'old_logp' || spec.name === 'ref_logp') && spec.level === 'token' && shape.inputs.some((i) => i.name === 'logp')) {
+      if (
+        (spec.name === 'old_logp' || spec.name === 'ref_logp') &&
+        spec.level === 'token' &&
+        shape.inputs.some((i) => i.name === 'logp')
+      ) {
         // relative to logp: drawn as a log-ratio, combined below
-        tensors[spec.name] = fc.array(spec.name === 'old_logp' && shape.onPolicy ? fc.constant(0) : logRatio(shape), { minLength: T, maxLength: T });
+        tensors[spec.name] = fc.array(spec.name === 'old_logp' && shape.onPolicy ? fc.constant(0) : logRatio(shape), {
+          minLength: T,
+          maxLength: T,
+        });
       } else tensors[spec.name] = values(spec, size(spec.level));
     }
     const mask = fc.array(fc.constantFrom(1, 1, 1, 0), { minLength: T, maxLength: T });
@@ -83,7 +97,8 @@ export function arbBatch(shape: BatchShape): fc.Arbitrary<RaggedBatch> {
       const map = new Map<string, HostTensor>();
       for (const spec of shape.inputs) {
         let data = raw[spec.name];
-        if (logp && (spec.name === 'old_logp' || spec.name === 'ref_logp') && spec.level === 'token') data = data.map((d, t) => Math.fround(logp[t] - d));
+        if (logp && (spec.name === 'old_logp' || spec.name === 'ref_logp') && spec.level === 'token')
+          data = data.map((d, t) => Math.fround(logp[t] - d));
         map.set(spec.name, { level: spec.level, dtype: spec.dtype, data: Float64Array.from(data) });
       }
       for (const [copy, source] of Object.entries(shape.copies ?? {})) {

@@ -126,7 +126,7 @@ export const CLAIMS: readonly Claim[] = [
     source: 'methods-pg.md §B.4',
     note: 'no std normalisation, and a constant normaliser instead of per-sequence lengths',
   },
-{
+  {
     id: 'holder-p0-gspo',
     a: 'holder_po',
     b: 'gspo',
@@ -135,7 +135,7 @@ export const CLAIMS: readonly Claim[] = [
     mode: 'both',
     expect: 'equivalent',
     source: 'holder_po header; methods-pg.md Appendix A: HölderPO-seq, p → 0 = GSPO',
-    note: 'with a constant p = 0 and GSPO\'s clip range; gspo caps the log-ratio at 10, holder_po (authors\' code) only at log(float32 max)',
+    note: "with a constant p = 0 and GSPO's clip range; gspo caps the log-ratio at 10, holder_po (authors' code) only at log(float32 max)",
   },
   {
     id: 'holder-p0-gspo-defaults',
@@ -186,8 +186,8 @@ export const CLAIMS: readonly Claim[] = [
     setB: { eps_high: 0.2, clip_c: 3 },
     mode: 'grad',
     expect: 'different',
-    source: 'ctpo header (authors\' code)',
-    note: 'CTPO clamps the log-ratio inside sg(·), so a token with log-ratio below -20 still gets a (tiny) gradient where verl\'s clamp passes none',
+    source: "ctpo header (authors' code)",
+    note: "CTPO clamps the log-ratio inside sg(·), so a token with log-ratio below -20 still gets a (tiny) gradient where verl's clamp passes none",
   },
   {
     id: 'dhpo-w1-grpo',
@@ -271,8 +271,9 @@ export const CLAIMS: readonly Claim[] = [
     assume: ['logp - old_logp > -20', 'logp - old_logp < 20'],
     mode: 'both',
     expect: 'equivalent',
-    source: 'hapo header; methods-pg.md Appendix A: HAPO, alpha = beta = tau = 0 + GRPO advantage = DAPO with symmetric clip 0.2',
-    note: 'hapo (authors\' code) does not clamp the log-ratio to [-20, 20] as verl does, so beyond that range they differ by about e^-20',
+    source:
+      'hapo header; methods-pg.md Appendix A: HAPO, alpha = beta = tau = 0 + GRPO advantage = DAPO with symmetric clip 0.2',
+    note: "hapo (authors' code) does not clamp the log-ratio to [-20, 20] as verl does, so beyond that range they differ by about e^-20",
   },
   {
     id: 'spine-no-forking-dapo',

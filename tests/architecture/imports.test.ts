@@ -34,7 +34,10 @@ const EDGES: readonly (readonly [string, string])[] = FOLDERS.flatMap((f) => sou
   [...readFileSync(file, 'utf8').matchAll(IMPORT)]
     .map((m) => m[1] ?? m[2])
     .filter((spec) => spec.startsWith('.'))
-    .map((spec) => [relative(ROOT, file), relative(ROOT, normalize(join(dirname(file), spec))).replace(/\.js$/, '.ts')] as const),
+    .map(
+      (spec) =>
+        [relative(ROOT, file), relative(ROOT, normalize(join(dirname(file), spec))).replace(/\.js$/, '.ts')] as const,
+    ),
 );
 
 /** The folder of a file at a depth: `compiler/front` at 2; a file directly in `src/` is in `src`. */
@@ -72,7 +75,18 @@ function folderEdges(depth: number): { edges: [string, string][]; example: Map<s
 }
 
 const explain = (found: string[][], example?: Map<string, string>) =>
-  found.map((c) => c.join(' → ') + (example ? ` (${c.slice(1).map((b, i) => example.get(`${c[i]} → ${b}`)).join('; ')})` : '')).join('\n');
+  found
+    .map(
+      (c) =>
+        c.join(' → ') +
+        (example
+          ? ` (${c
+              .slice(1)
+              .map((b, i) => example.get(`${c[i]} → ${b}`))
+              .join('; ')})`
+          : ''),
+    )
+    .join('\n');
 
 const importsOf = (prefix: string) => EDGES.filter(([a]) => a.startsWith(prefix)).map(([, b]) => b);
 
@@ -98,7 +112,9 @@ describe('the import graph', () => {
   it('keeps grammar/ and compiler/ below the runtime and the facade', () => {
     const up = ['runtime/', 'src/', 'scripts/', 'bench/', 'tests/', 'examples/'];
     expect(importsOf('grammar/').filter((b) => !b.startsWith('core/') && !b.startsWith('grammar/'))).toEqual([]);
-    expect(importsOf('compiler/').filter((b) => up.some((u) => b.startsWith(u)) || b.startsWith('grammar/'))).toEqual([]);
+    expect(importsOf('compiler/').filter((b) => up.some((u) => b.startsWith(u)) || b.startsWith('grammar/'))).toEqual(
+      [],
+    );
   });
 
   it('keeps the language out of the runtime', () => {
@@ -111,6 +127,13 @@ describe('the import graph', () => {
   });
 
   it('finds a planted loop (the checker itself works)', () => {
-    expect(cycles([['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd']])).toEqual([['a', 'b', 'c', 'a']]);
+    expect(
+      cycles([
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'a'],
+        ['c', 'd'],
+      ]),
+    ).toEqual([['a', 'b', 'c', 'a']]);
   });
 });

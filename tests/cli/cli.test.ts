@@ -25,7 +25,12 @@ async function credo(...args: string[]): Promise<{ code: number; out: string; er
 }
 
 /** The batch as a packed ([T] + seq_lens) or padded ([S, L]) safetensors file. */
-function batchFile(b: RefBatch, layout: 'packed' | 'padded', name: string, edit?: (ts: TensorToWrite[]) => TensorToWrite[]): string {
+function batchFile(
+  b: RefBatch,
+  layout: 'packed' | 'padded',
+  name: string,
+  edit?: (ts: TensorToWrite[]) => TensorToWrite[],
+): string {
   const S = b.offsets.length - 1;
   const lens = Array.from({ length: S }, (_, s) => b.offsets[s + 1] - b.offsets[s]);
   const L = Math.max(1, ...lens);
@@ -77,7 +82,21 @@ describe('credo run', () => {
   });
 
   it('--json prints loss, metrics, backend and timings', async () => {
-    const r = await credo('run', 'grpo', '--json', '--backend', 'cpu', '--tokens', '1000', '--group-size', '4', '--seed', '3', '--set', 'beta=0.1');
+    const r = await credo(
+      'run',
+      'grpo',
+      '--json',
+      '--backend',
+      'cpu',
+      '--tokens',
+      '1000',
+      '--group-size',
+      '4',
+      '--seed',
+      '3',
+      '--set',
+      'beta=0.1',
+    );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(Number.isFinite(j.loss)).toBe(true);
@@ -107,18 +126,28 @@ describe('credo run', () => {
           const out = readSafetensors(readFileSync(outPath));
           expect(out.get('loss')!.shape).toEqual([]);
           expect(out.get('loss')!.data[0]).toBe(Math.fround(j.loss));
-          for (const k of Object.keys(want.metrics)) expect(out.get(`metric.${k}`)!.data[0]).toBe(Math.fround(j.metrics[k]));
+          for (const k of Object.keys(want.metrics))
+            expect(out.get(`metric.${k}`)!.data[0]).toBe(Math.fround(j.metrics[k]));
           const g = out.get('grad.logp')!;
           const S = b.offsets.length - 1;
           if (layout === 'packed') expect(g.shape).toEqual([b.logp.length]);
-          else expect(g.shape).toEqual([S, Math.max(1, ...Array.from({ length: S }, (_, s) => b.offsets[s + 1] - b.offsets[s]))]);
+          else
+            expect(g.shape).toEqual([
+              S,
+              Math.max(1, ...Array.from({ length: S }, (_, s) => b.offsets[s + 1] - b.offsets[s])),
+            ]);
           // unpack the padded gradient and compare with the reference (float32 output)
           const L = layout === 'padded' ? g.shape[1] : 0;
           const packed: number[] = [];
-          for (let s = 0; s < S; s++) for (let k = 0; k < b.offsets[s + 1] - b.offsets[s]; k++) packed.push(layout === 'packed' ? g.data[b.offsets[s] + k] : g.data[s * L + k]);
-          packed.forEach((v, t) => expect(Math.abs(v - want.grad_logp[t])).toBeLessThanOrEqual(1e-6 * (1e-3 + Math.abs(want.grad_logp[t]))));
+          for (let s = 0; s < S; s++)
+            for (let k = 0; k < b.offsets[s + 1] - b.offsets[s]; k++)
+              packed.push(layout === 'packed' ? g.data[b.offsets[s] + k] : g.data[s * L + k]);
+          packed.forEach((v, t) =>
+            expect(Math.abs(v - want.grad_logp[t])).toBeLessThanOrEqual(1e-6 * (1e-3 + Math.abs(want.grad_logp[t]))),
+          );
           if (layout === 'padded') {
-            for (let s = 0; s < S; s++) for (let k = b.offsets[s + 1] - b.offsets[s]; k < L; k++) expect(g.data[s * L + k]).toBe(0);
+            for (let s = 0; s < S; s++)
+              for (let k = b.offsets[s + 1] - b.offsets[s]; k < L; k++) expect(g.data[s * L + k]).toBe(0);
           }
           results.push({ loss: j.loss, grad: packed });
         }
@@ -146,7 +175,16 @@ describe('credo run', () => {
   });
 
   it('takes --group-size instead of group_id', async () => {
-    const b = f32({ offsets: [0, 2, 4, 5, 7], groupOf: [0, 0, 1, 1], numGroups: 2, mask: [1, 1, 1, 1, 1, 1, 1], logp: [-1, -2, -1, -0.5, -3, -1, -2], old_logp: [-1.1, -2, -1, -0.4, -3, -1, -2.2], ref_logp: [-1, -2, -1, -0.5, -3, -1, -2], reward: [1, 0, 0, 1] });
+    const b = f32({
+      offsets: [0, 2, 4, 5, 7],
+      groupOf: [0, 0, 1, 1],
+      numGroups: 2,
+      mask: [1, 1, 1, 1, 1, 1, 1],
+      logp: [-1, -2, -1, -0.5, -3, -1, -2],
+      old_logp: [-1.1, -2, -1, -0.4, -3, -1, -2.2],
+      ref_logp: [-1, -2, -1, -0.5, -3, -1, -2],
+      reward: [1, 0, 0, 1],
+    });
     const input = batchFile(b, 'packed', 'gs.safetensors', (ts) => ts.filter((t) => t.name !== 'group_id'));
     const r = await credo('run', 'dapo', '--batch', input, '--group-size', '2', '--json', '--backend', 'cpu');
     expect(r.code, r.err).toBe(0);
@@ -155,15 +193,45 @@ describe('credo run', () => {
 });
 
 describe('credo run: user errors exit 1 with a clear message', () => {
-  const b: RefBatch = { offsets: [0, 2, 3], groupOf: [0, 0], numGroups: 1, mask: [1, 1, 1], logp: [-1, -2, -1], old_logp: [-1, -2, -1], ref_logp: [-1, -2, -1], reward: [1, 0] };
+  const b: RefBatch = {
+    offsets: [0, 2, 3],
+    groupOf: [0, 0],
+    numGroups: 1,
+    mask: [1, 1, 1],
+    logp: [-1, -2, -1],
+    old_logp: [-1, -2, -1],
+    ref_logp: [-1, -2, -1],
+    reward: [1, 0],
+  };
 
   it.each([
     ['a missing tensor', (ts: TensorToWrite[]) => ts.filter((t) => t.name !== 'old_logp'), /old_logp/],
-    ['a wrong dtype', (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'logp' ? { ...t, dtype: 'I32' as const, data: [1, 2, 1] } : t)), /logp/],
-    ['a wrong shape', (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'reward' ? { ...t, shape: [3], data: [1, 0, 1] } : t)), /reward/],
-    ['NaN at a valid token', (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'logp' ? { ...t, data: [-1, Number.NaN, -1] } : t)), /logp/],
-    ['Inf in a seq input', (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'reward' ? { ...t, data: [Infinity, 0] } : t)), /reward/],
-    ['seq_lens that do not sum to T', (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'seq_lens' ? { ...t, data: [2, 2] } : t)), /seq_lens|mask/],
+    [
+      'a wrong dtype',
+      (ts: TensorToWrite[]) =>
+        ts.map((t) => (t.name === 'logp' ? { ...t, dtype: 'I32' as const, data: [1, 2, 1] } : t)),
+      /logp/,
+    ],
+    [
+      'a wrong shape',
+      (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'reward' ? { ...t, shape: [3], data: [1, 0, 1] } : t)),
+      /reward/,
+    ],
+    [
+      'NaN at a valid token',
+      (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'logp' ? { ...t, data: [-1, Number.NaN, -1] } : t)),
+      /logp/,
+    ],
+    [
+      'Inf in a seq input',
+      (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'reward' ? { ...t, data: [Infinity, 0] } : t)),
+      /reward/,
+    ],
+    [
+      'seq_lens that do not sum to T',
+      (ts: TensorToWrite[]) => ts.map((t) => (t.name === 'seq_lens' ? { ...t, data: [2, 2] } : t)),
+      /seq_lens|mask/,
+    ],
   ])('%s', async (_what, edit, names) => {
     const r = await credo('run', 'dapo', '--batch', batchFile(b, 'packed', 'bad.safetensors', edit));
     expect(r.code).toBe(1);
@@ -174,7 +242,11 @@ describe('credo run: user errors exit 1 with a clear message', () => {
 
   it('a truncated or malformed file', async () => {
     const good = readFileSync(batchFile(b, 'packed', 'good.safetensors'));
-    for (const [i, bytes] of [good.subarray(0, good.length - 5), good.subarray(0, 5), new TextEncoder().encode('not a safetensors file at all')].entries()) {
+    for (const [i, bytes] of [
+      good.subarray(0, good.length - 5),
+      good.subarray(0, 5),
+      new TextEncoder().encode('not a safetensors file at all'),
+    ].entries()) {
       const path = join(dir, `broken-${i}.safetensors`);
       writeFileSync(path, bytes);
       const r = await credo('run', 'dapo', '--batch', path);
@@ -187,7 +259,9 @@ describe('credo run: user errors exit 1 with a clear message', () => {
   });
 
   it('padded mask with a 1 beyond seq_lens', async () => {
-    const path = batchFile(b, 'padded', 'badmask.safetensors', (ts) => ts.map((t) => (t.name === 'mask' ? { ...t, data: [1, 1, 1, 1] } : t)));
+    const path = batchFile(b, 'padded', 'badmask.safetensors', (ts) =>
+      ts.map((t) => (t.name === 'mask' ? { ...t, data: [1, 1, 1, 1] } : t)),
+    );
     const r = await credo('run', 'dapo', '--batch', path);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/mask|seq_lens/);

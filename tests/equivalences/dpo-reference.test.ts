@@ -33,8 +33,10 @@ interface Tiny {
 function tiny(b: Tiny): RaggedBatch {
   const T = b.lengths.reduce((x, y) => x + y, 0);
   const tensors = new Map<string, HostTensor>();
-  for (const [name, data] of Object.entries(b.token)) tensors.set(name, { level: 'token', dtype: 'f32', data: Float64Array.from(data) });
-  for (const [name, data] of Object.entries(b.seq)) tensors.set(name, { level: 'seq', dtype: b.bools?.includes(name) ? 'bool' : 'f32', data: Float64Array.from(data) });
+  for (const [name, data] of Object.entries(b.token))
+    tensors.set(name, { level: 'token', dtype: 'f32', data: Float64Array.from(data) });
+  for (const [name, data] of Object.entries(b.seq))
+    tensors.set(name, { level: 'seq', dtype: b.bools?.includes(name) ? 'bool' : 'f32', data: Float64Array.from(data) });
   const G = Math.max(...b.groupOf) + 1;
   return {
     numTokens: T,
@@ -99,7 +101,10 @@ describe('hand-computed DPO-family losses', () => {
     expect(compile(`${OBJ}/simpo.credo`).run(tiny(PAIR_BATCH)).loss).toBeCloseTo(want, 12);
     // CPO-SimPO: + cpo_alpha · token-mean NLL over the chosen responses (4 valid tokens)
     const nll = (0.5 + 1.0 + 0.25 + 0.4) / 4;
-    expect(compile(`${OBJ}/simpo.credo`).run(tiny(PAIR_BATCH), { params: { cpo_alpha: 1 } }).loss).toBeCloseTo(want + nll, 12);
+    expect(compile(`${OBJ}/simpo.credo`).run(tiny(PAIR_BATCH), { params: { cpo_alpha: 1 } }).loss).toBeCloseTo(
+      want + nll,
+      12,
+    );
   });
 
   it('tgdpo: token weights β(1 ± α r̂) with r̂ = β (rm_logp - ref_logp)', () => {
@@ -111,14 +116,19 @@ describe('hand-computed DPO-family losses', () => {
     const u0 = w(0, true) + w(1, true) + w(2, true) - (w(3, false) + w(4, false));
     const u1 = w(6, true) - w(5, false);
     const want = -(logsigmoid(u0) + logsigmoid(u1)) / 2;
-    expect(compile(`${OBJ}/tgdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, rm_logp: rm } })).loss).toBeCloseTo(want, 12);
+    expect(
+      compile(`${OBJ}/tgdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, rm_logp: rm } })).loss,
+    ).toBeCloseTo(want, 12);
   });
 
   it('kto and apo_zero_unpaired: per-example losses, z0 clamped at 0', () => {
     const beta = 0.1;
-    const batch = (kl: number[]) => tiny({ ...PAIR_BATCH, seq: { chosen: [1, 0, 0, 1], kl_logp: kl, kl_ref_logp: [0, 0, 0, 0] } });
+    const batch = (kl: number[]) =>
+      tiny({ ...PAIR_BATCH, seq: { chosen: [1, 0, 0, 1], kl_logp: kl, kl_ref_logp: [0, 0, 0, 0] } });
     const desirable = [true, false, false, true];
-    const kto = (z0: number) => S.reduce((acc, r, i) => acc + (desirable[i] ? 1 - sigmoid(beta * (r - z0)) : 1 - sigmoid(beta * (z0 - r))), 0) / 4;
+    const kto = (z0: number) =>
+      S.reduce((acc, r, i) => acc + (desirable[i] ? 1 - sigmoid(beta * (r - z0)) : 1 - sigmoid(beta * (z0 - r))), 0) /
+      4;
     expect(compile(`${OBJ}/kto.credo`).run(batch([1, 2, 3, 6])).loss).toBeCloseTo(kto(3), 12);
     expect(compile(`${OBJ}/kto.credo`).run(batch([-1, -2, 0, 1])).loss).toBeCloseTo(kto(0), 12);
     const apo = S.reduce((acc, r, i) => acc + (desirable[i] ? 1 - sigmoid(beta * r) : sigmoid(beta * r)), 0) / 4;
@@ -140,7 +150,10 @@ describe('hand-computed DPO-family losses', () => {
     const c0 = [0.2 - -1.0 * (1 - 0.5), -0.1 - -0.25 * 1, 0.25];
     const c1 = [0.2 - 0.25 * 1];
     const csum = [...c0, ...c1].reduce((acc, d) => acc - logsigmoid(beta * d), 0) + 2 * Math.log(2);
-    expect(compile(`${OBJ}/cdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, p_ce } })).loss).toBeCloseTo(csum / (2 * K), 12);
+    expect(compile(`${OBJ}/cdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, p_ce } })).loss).toBeCloseTo(
+      csum / (2 * K),
+      12,
+    );
   });
 
   it('ift: weights w = S·L / ΣS from the discounted suffix sums of -logp / L; sft is the mean NLL', () => {
@@ -177,7 +190,8 @@ function pairBatches(inputs: { name: string; level: HostTensor['level']; dtype: 
 }
 
 function expectClose(a: ArrayLike<number>, b: ArrayLike<number>) {
-  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(a[i]), Math.abs(b[i])));
+  for (let i = 0; i < a.length; i++)
+    expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(a[i]), Math.abs(b[i])));
 }
 
 describe('substitution special cases (methods-dpo.md §19 items 1 and 8)', () => {

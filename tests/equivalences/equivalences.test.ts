@@ -17,15 +17,30 @@ const dir = mkdtempSync(join(tmpdir(), 'credo-equiv-'));
 describe.each(CLAIMS)('$id: $a vs $b ($mode)', (claim) => {
   it(`is ${claim.expect}`, () => {
     const path = join(dir, `${claim.id}.safetensors`);
-    const r = equiv({ a: claim.a, b: claim.b, setA: claim.setA, setB: claim.setB, assume: claim.assume, mode: claim.mode, upToScale: claim.upToScale, runs: 150, seed: 7, counterexamplePath: path });
+    const r = equiv({
+      a: claim.a,
+      b: claim.b,
+      setA: claim.setA,
+      setB: claim.setB,
+      assume: claim.assume,
+      mode: claim.mode,
+      upToScale: claim.upToScale,
+      runs: 150,
+      seed: 7,
+      counterexamplePath: path,
+    });
     if (claim.expect === 'proved') expect(r.verdict, r.explanation).toBe('proved');
-    else if (claim.expect === 'equivalent') expect(['proved', 'no-difference-found'], r.explanation).toContain(r.verdict);
+    else if (claim.expect === 'equivalent')
+      expect(['proved', 'no-difference-found'], r.explanation).toContain(r.verdict);
     else {
       expect(r.verdict, r.explanation).toBe('different');
       // the saved counterexample reproduces through the batch loader, as `credo run --batch` reads it
       const results = [claim.a, claim.b].map((name, i) => {
         const objective = compile(name);
-        const batch = loadBatch(readSafetensors(readFileSync(path)), { inputs: objective.inputs, maskName: objective.maskName });
+        const batch = loadBatch(readSafetensors(readFileSync(path)), {
+          inputs: objective.inputs,
+          maskName: objective.maskName,
+        });
         return objective.run(batch, { params: i === 0 ? claim.setA : claim.setB });
       });
       if (claim.mode !== 'grad') {

@@ -110,19 +110,28 @@ function parseSpec(path: string, text: string): Spec {
       if (caret) {
         const code = caret[3];
         if (!isCode(code)) throw new Error(`${path}:${lineNo}: ${code} is not in CODES`);
-        expectations.push({ code, severity: severityOf(code), markerLine: lineNo, at: where, help: caret[4], secondary: [] });
+        expectations.push({
+          code,
+          severity: severityOf(code),
+          markerLine: lineNo,
+          at: where,
+          help: caret[4],
+          secondary: [],
+        });
       } else pendingSecondary.push({ code: secondary![3], where, markerLine: lineNo });
       continue;
     }
     if (expect) {
       const code = expect[1];
       if (!isCode(code)) throw new Error(`${path}:${lineNo}: ${code} is not in CODES`);
-      if (expect[2] === 'at-end') expectations.push({ code, severity: severityOf(code), markerLine: lineNo, at: 'at-end', secondary: [] });
+      if (expect[2] === 'at-end')
+        expectations.push({ code, severity: severityOf(code), markerLine: lineNo, at: 'at-end', secondary: [] });
       else {
         const words = expect[3].split(/\s+/);
         const flags: string[] = [];
         for (let j = 0; j < words.length; j++) {
-          if (words[j] !== '--set' || j + 1 >= words.length) throw new Error(`${path}:${lineNo}: expected \`--set NAME=VALUE\` pairs`);
+          if (words[j] !== '--set' || j + 1 >= words.length)
+            throw new Error(`${path}:${lineNo}: expected \`--set NAME=VALUE\` pairs`);
           flags.push(words[++j]);
         }
         args.push({ code, flags, markerLine: lineNo });
@@ -135,7 +144,9 @@ function parseSpec(path: string, text: string): Spec {
   for (const s of pendingSecondary) {
     const owners = s.code ? expectations.filter((e) => e.code === s.code) : expectations;
     if (owners.length !== 1) {
-      throw new Error(`${path}:${s.markerLine}: secondary marker matches ${owners.length} expected diagnostics; name the code`);
+      throw new Error(
+        `${path}:${s.markerLine}: secondary marker matches ${owners.length} expected diagnostics; name the code`,
+      );
     }
     owners[0].secondary.push(s.where);
   }
@@ -166,105 +177,125 @@ function sameWhere(a: Where & { path?: string }, b: Where, path: string): boolea
 /** The diagnostic an expectation describes, or undefined. */
 function find(spec: Spec, e: Expectation, diags: readonly Diagnostic[]): Diagnostic | undefined {
   const want = e.at === 'at-end' ? atEnd(spec.text) : e.at;
-  return diags.find((d) => d.code === e.code && d.severity === e.severity && d.span !== undefined && sameWhere(where(d.span), want, spec.path));
+  return diags.find(
+    (d) =>
+      d.code === e.code &&
+      d.severity === e.severity &&
+      d.span !== undefined &&
+      sameWhere(where(d.span), want, spec.path),
+  );
 }
 
 const specs = FILES.map((f) => parseSpec(`tests/errors/${f}`, readFileSync(join(DIR, f), 'utf8')));
 
-for (const spec of specs) describe(spec.path.replace(/^.*\//, ''), () => {
-  let result: ReturnType<typeof compileSource> = { diagnostics: [] };
-  let crash: unknown;
-  try {
-    result = compileSource(spec.text, spec.path);
-  } catch (err) {
-    crash = err;
-  }
-  const diags = result.diagnostics;
-  const listing = () => diags.map(show).join('\n') || '(no diagnostics)';
-
-  it('compiles without throwing', () => {
-    expect(crash, 'compileSource must report diagnostics, not throw').toBeUndefined();
-  });
-
-  it('has a well-formed name and at least one expectation', () => {
-    const m = /^([EW]\d{4})-[a-z0-9-]+\.credo$/.exec(spec.path.replace(/^.*\//, ''));
-    expect(m, 'name as <CODE>-<short-name>.credo').not.toBeNull();
-    const code = m![1];
-    expect(isCode(code), `${code} is in CODES`).toBe(true);
-    const codes = [...spec.expectations.map((e) => e.code), ...spec.args.map((a) => a.code)];
-    expect(codes, `the file expects its own code ${code}`).toContain(code);
-  });
-
-  for (const e of spec.expectations) it(`reports ${e.code} (marker line ${e.markerLine})`, () => {
-    const d = find(spec, e, diags);
-    const codeSeen = diags.some((x) => x.code === e.code);
-    expect(
-      d,
-      `expected ${e.severity}[${e.code}] at ${JSON.stringify(e.at === 'at-end' ? atEnd(spec.text) : e.at)}` +
-        (codeSeen ? '' : ` — no ${e.code} diagnostic at all`) +
-        `; got:\n${listing()}`,
-    ).toBeDefined();
-    for (const s of e.secondary) {
-      const labels = (d!.secondary ?? []).map((l) => where(l.span));
-      expect(
-        labels.some((l) => sameWhere(l, s, spec.path)),
-        `secondary label at ${JSON.stringify(s)}; got ${JSON.stringify(labels)}`,
-      ).toBe(true);
+for (const spec of specs)
+  describe(spec.path.replace(/^.*\//, ''), () => {
+    let result: ReturnType<typeof compileSource> = { diagnostics: [] };
+    let crash: unknown;
+    try {
+      result = compileSource(spec.text, spec.path);
+    } catch (err) {
+      crash = err;
     }
-    if (e.help !== undefined) expect(d!.help ?? '', 'help line').toContain(e.help);
-  });
+    const diags = result.diagnostics;
+    const listing = () => diags.map(show).join('\n') || '(no diagnostics)';
 
-  it('reports no unexpected errors', () => {
-    const expected = new Set(spec.expectations.map((e) => find(spec, e, diags)).filter((d) => d !== undefined));
-    const unexpected = diags.filter((d) => d.severity === 'error' && !expected.has(d));
-    expect(unexpected.map(show), `all diagnostics:\n${listing()}`).toEqual([]);
-  });
+    it('compiles without throwing', () => {
+      expect(crash, 'compileSource must report diagnostics, not throw').toBeUndefined();
+    });
 
-  it('renders the expected diagnostics with location, source line and carets', () => {
-    for (const e of spec.expectations) {
-      const d = find(spec, e, diags);
-      if (!d?.span) continue; // reported by the test above
-      const { line, col, len } = where(d.span);
-      const out = renderDiagnostic(d);
-      const outLines = out.split('\n');
-      expect(outLines[0]).toBe(`${d.severity}[${d.code}]: ${d.message}`);
-      expect(out).toContain(`--> ${spec.path}:${line}:${col}`);
-      const source = d.span.file.lineText(line);
-      expect(outLines.some((l) => l.trimStart() === `${line} | ${source}`), `source line ${line} in:\n${out}`).toBe(true);
-      const carets = `| ${' '.repeat(col - 1)}${'^'.repeat(len)}`;
-      expect(outLines.some((l) => l.trimStart().startsWith(carets) && l.trimStart()[carets.length] !== '^'), `caret line \`${carets}\` in:\n${out}`).toBe(true);
-    }
-  });
+    it('has a well-formed name and at least one expectation', () => {
+      const m = /^([EW]\d{4})-[a-z0-9-]+\.credo$/.exec(spec.path.replace(/^.*\//, ''));
+      expect(m, 'name as <CODE>-<short-name>.credo').not.toBeNull();
+      const code = m![1];
+      expect(isCode(code), `${code} is in CODES`).toBe(true);
+      const codes = [...spec.expectations.map((e) => e.code), ...spec.args.map((a) => a.code)];
+      expect(codes, `the file expects its own code ${code}`).toContain(code);
+    });
 
-  it('writes no `undefined`, `NaN` or `[object` into its diagnostics', () => {
-    for (const d of diags) {
-      const texts = [d.message, d.label ?? '', d.help ?? '', ...(d.notes ?? []), ...(d.secondary ?? []).map((l) => l.message)];
-      for (const t of texts) expect(t, `in ${show(d)}`).not.toMatch(/\bundefined\b|\bNaN\b|\[object/);
-    }
-  });
+    for (const e of spec.expectations)
+      it(`reports ${e.code} (marker line ${e.markerLine})`, () => {
+        const d = find(spec, e, diags);
+        const codeSeen = diags.some((x) => x.code === e.code);
+        expect(
+          d,
+          `expected ${e.severity}[${e.code}] at ${JSON.stringify(e.at === 'at-end' ? atEnd(spec.text) : e.at)}` +
+            (codeSeen ? '' : ` — no ${e.code} diagnostic at all`) +
+            `; got:\n${listing()}`,
+        ).toBeDefined();
+        for (const s of e.secondary) {
+          const labels = (d!.secondary ?? []).map((l) => where(l.span));
+          expect(
+            labels.some((l) => sameWhere(l, s, spec.path)),
+            `secondary label at ${JSON.stringify(s)}; got ${JSON.stringify(labels)}`,
+          ).toBe(true);
+        }
+        if (e.help !== undefined) expect(d!.help ?? '', 'help line').toContain(e.help);
+      });
 
-  for (const a of spec.args) {
-    it(`rejects --set ${a.flags.join(' --set ')} with ${a.code}`, () => {
-      expect(diags.filter((d) => d.severity === 'error').map(show), 'the program itself compiles').toEqual([]);
-      expect(result.program).toBeDefined();
-      let thrown: unknown;
-      try {
-        checkParams(result.program!, parseSetFlags(a.flags));
-      } catch (err) {
-        thrown = err;
-      }
-      expect(thrown, 'a UserError').toBeInstanceOf(UserError);
-      const got = (thrown as UserError).diagnostics;
-      expect(got.length).toBeGreaterThan(0);
-      for (const d of got) {
-        expect(show(d)).toBe(show({ ...d, code: a.code, severity: 'error', span: undefined }));
+    it('reports no unexpected errors', () => {
+      const expected = new Set(spec.expectations.map((e) => find(spec, e, diags)).filter((d) => d !== undefined));
+      const unexpected = diags.filter((d) => d.severity === 'error' && !expected.has(d));
+      expect(unexpected.map(show), `all diagnostics:\n${listing()}`).toEqual([]);
+    });
+
+    it('renders the expected diagnostics with location, source line and carets', () => {
+      for (const e of spec.expectations) {
+        const d = find(spec, e, diags);
+        if (!d?.span) continue; // reported by the test above
+        const { line, col, len } = where(d.span);
         const out = renderDiagnostic(d);
-        expect(out.split('\n')[0]).toBe(`error[${a.code}]: ${d.message}`);
-        expect(out).not.toContain('-->');
+        const outLines = out.split('\n');
+        expect(outLines[0]).toBe(`${d.severity}[${d.code}]: ${d.message}`);
+        expect(out).toContain(`--> ${spec.path}:${line}:${col}`);
+        const source = d.span.file.lineText(line);
+        expect(
+          outLines.some((l) => l.trimStart() === `${line} | ${source}`),
+          `source line ${line} in:\n${out}`,
+        ).toBe(true);
+        const carets = `| ${' '.repeat(col - 1)}${'^'.repeat(len)}`;
+        expect(
+          outLines.some((l) => l.trimStart().startsWith(carets) && l.trimStart()[carets.length] !== '^'),
+          `caret line \`${carets}\` in:\n${out}`,
+        ).toBe(true);
       }
     });
-  }
-});
+
+    it('writes no `undefined`, `NaN` or `[object` into its diagnostics', () => {
+      for (const d of diags) {
+        const texts = [
+          d.message,
+          d.label ?? '',
+          d.help ?? '',
+          ...(d.notes ?? []),
+          ...(d.secondary ?? []).map((l) => l.message),
+        ];
+        for (const t of texts) expect(t, `in ${show(d)}`).not.toMatch(/\bundefined\b|\bNaN\b|\[object/);
+      }
+    });
+
+    for (const a of spec.args) {
+      it(`rejects --set ${a.flags.join(' --set ')} with ${a.code}`, () => {
+        expect(diags.filter((d) => d.severity === 'error').map(show), 'the program itself compiles').toEqual([]);
+        expect(result.program).toBeDefined();
+        let thrown: unknown;
+        try {
+          checkParams(result.program!, parseSetFlags(a.flags));
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown, 'a UserError').toBeInstanceOf(UserError);
+        const got = (thrown as UserError).diagnostics;
+        expect(got.length).toBeGreaterThan(0);
+        for (const d of got) {
+          expect(show(d)).toBe(show({ ...d, code: a.code, severity: 'error', span: undefined }));
+          const out = renderDiagnostic(d);
+          expect(out.split('\n')[0]).toBe(`error[${a.code}]: ${d.message}`);
+          expect(out).not.toContain('-->');
+        }
+      });
+    }
+  });
 
 describe('the registry', () => {
   it('has a test file for every code', () => {
@@ -278,9 +309,19 @@ describe('the registry', () => {
   });
 
   it('marker parsing: carets give line, column and length', () => {
-    const spec = parseSpec('x.credo', 'let a = 1\nlet surr = ratoi * adv\n#          ^^^^^ E0101 help: did you mean\n#   ---- secondary\n');
+    const spec = parseSpec(
+      'x.credo',
+      'let a = 1\nlet surr = ratoi * adv\n#          ^^^^^ E0101 help: did you mean\n#   ---- secondary\n',
+    );
     expect(spec.expectations).toEqual([
-      { code: 'E0101', severity: 'error', markerLine: 3, at: { line: 2, col: 12, len: 5 }, help: 'did you mean', secondary: [{ line: 2, col: 5, len: 4 }] },
+      {
+        code: 'E0101',
+        severity: 'error',
+        markerLine: 3,
+        at: { line: 2, col: 12, len: 5 },
+        help: 'did you mean',
+        secondary: [{ line: 2, col: 5, len: 4 }],
+      },
     ]);
     expect(() => parseSpec('x.credo', 'let a = 1\n#   ^ E9999\n')).toThrow(/not in CODES/);
     expect(() => parseSpec('x.credo', 'let a = 1\n#   ^ oops\n')).toThrow(/malformed/);

@@ -41,22 +41,39 @@ function interleave(b: RaggedBatch): RaggedBatch {
   const order: number[] = [];
   for (let k = 0; order.length < b.numSeqs; k++) for (const ss of byGroup) if (k < ss.length) order.push(ss[k]);
   const lengths = order.map((s) => b.offsets[s + 1] - b.offsets[s]);
-  const tokens = order.flatMap((s) => Array.from({ length: b.offsets[s + 1] - b.offsets[s] }, (_, k) => b.offsets[s] + k));
+  const tokens = order.flatMap((s) =>
+    Array.from({ length: b.offsets[s + 1] - b.offsets[s] }, (_, k) => b.offsets[s] + k),
+  );
   const tensors = new Map<string, HostTensor>();
   for (const [name, t] of b.tensors) {
-    const data = t.level === 'token' ? Float64Array.from(tokens, (i) => t.data[i]) : t.level === 'seq' ? Float64Array.from(order, (s) => t.data[s]) : t.data;
+    const data =
+      t.level === 'token'
+        ? Float64Array.from(tokens, (i) => t.data[i])
+        : t.level === 'seq'
+          ? Float64Array.from(order, (s) => t.data[s])
+          : t.data;
     tensors.set(name, { ...t, data });
   }
-  return { ...b, offsets: offsetsFromLengths(lengths), groupOf: Int32Array.from(order, (s) => b.groupOf[s]), mask: Uint8Array.from(tokens, (i) => b.mask[i]), tensors };
+  return {
+    ...b,
+    offsets: offsetsFromLengths(lengths),
+    groupOf: Int32Array.from(order, (s) => b.groupOf[s]),
+    mask: Uint8Array.from(tokens, (i) => b.mask[i]),
+    tensors,
+  };
 }
 
 /** The smallest binding limit that still fits every group: as many chunks as the batch can have. */
 function tightLimit(gpu: GpuObjective, b: RaggedBatch): { limit: number; whole: number } {
-  const bytes = (sizes: { token: number; seq: number; group: number }) => chunkBindingBytes(gpu.device, sizes, sizesOf(b));
+  const bytes = (sizes: { token: number; seq: number; group: number }) =>
+    chunkBindingBytes(gpu.device, sizes, sizesOf(b));
   let largest = 0;
   for (let g = 0; g < b.numGroups; g++) {
     const seqs = [...b.groupOf.keys()].filter((s) => b.groupOf[s] === g);
-    largest = Math.max(largest, bytes({ token: seqs.reduce((n, s) => n + b.offsets[s + 1] - b.offsets[s], 0), seq: seqs.length, group: 1 }));
+    largest = Math.max(
+      largest,
+      bytes({ token: seqs.reduce((n, s) => n + b.offsets[s + 1] - b.offsets[s], 0), seq: seqs.length, group: 1 }),
+    );
   }
   return { limit: Math.max(256, largest), whole: bytes({ token: b.numTokens, seq: b.numSeqs, group: b.numGroups }) };
 }
@@ -67,51 +84,77 @@ describe('splitting a batch into chunks of whole groups', () => {
 
   it('keeps every group whole, covers every sequence once, and stitches back exactly', () => {
     fc.assert(
-      fc.property(arbBatch({ inputs, onPolicy: false, equalLengths: false, boundaries: [] }), fc.boolean(), fc.integer({ min: 1, max: 4 }), (raw, mixed, per) => {
-        const batch = mixed ? interleave(raw) : raw;
-        const limit = Math.max(...Array.from({ length: batch.numGroups }, (_, g) => groupBytes(batch, g))) * per;
-        const chunks = splitBatch(batch, limit, tokenBytes, `t${limit}`);
-        const seen = new Set<number>();
-        let nextGroup = 0;
-        for (const c of chunks) {
-          expect(tokenBytes({ token: c.batch.numTokens, seq: c.batch.numSeqs, group: c.batch.numGroups })).toBeLessThanOrEqual(limit);
-          expect(c.firstGroup).toBe(nextGroup);
-          nextGroup += c.batch.numGroups;
-          c.seqs.forEach((s, j) => {
-            expect(seen.has(s)).toBe(false);
-            seen.add(s);
-            expect(c.batch.groupOf[j] + c.firstGroup).toBe(batch.groupOf[s]);
-            expect(c.batch.offsets[j + 1] - c.batch.offsets[j]).toBe(batch.offsets[s + 1] - batch.offsets[s]);
-          });
-          expect(c.batch.offsets[c.batch.numSeqs]).toBe(c.batch.numTokens);
-        }
-        expect(seen.size).toBe(batch.numSeqs);
-        // as few chunks as the greedy split allows: two neighbours never fit together
-        for (let i = 1; i < chunks.length; i++) {
-          const [a, b] = [chunks[i - 1].batch, chunks[i].batch];
-          expect(tokenBytes({ token: a.numTokens + b.numTokens, seq: a.numSeqs + b.numSeqs, group: a.numGroups + b.numGroups })).toBeGreaterThan(limit);
-        }
-        expect(nextGroup).toBe(batch.numGroups);
-        for (const [name, t] of batch.tensors) {
-          const parts = chunks.map((c) => c.batch.tensors.get(name)!.data);
-          expect([...stitch(batch, chunks, t.level, parts)]).toEqual([...t.data]);
-          chunks.forEach((c, i) => expect([...partOf(batch, c, t.level, t.data)]).toEqual([...parts[i]]));
-        }
-        expect([...stitch(batch, chunks, 'token', chunks.map((c) => Float64Array.from(c.batch.mask)))]).toEqual([...batch.mask]);
-      }),
+      fc.property(
+        arbBatch({ inputs, onPolicy: false, equalLengths: false, boundaries: [] }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 4 }),
+        (raw, mixed, per) => {
+          const batch = mixed ? interleave(raw) : raw;
+          const limit = Math.max(...Array.from({ length: batch.numGroups }, (_, g) => groupBytes(batch, g))) * per;
+          const chunks = splitBatch(batch, limit, tokenBytes, `t${limit}`);
+          const seen = new Set<number>();
+          let nextGroup = 0;
+          for (const c of chunks) {
+            expect(
+              tokenBytes({ token: c.batch.numTokens, seq: c.batch.numSeqs, group: c.batch.numGroups }),
+            ).toBeLessThanOrEqual(limit);
+            expect(c.firstGroup).toBe(nextGroup);
+            nextGroup += c.batch.numGroups;
+            c.seqs.forEach((s, j) => {
+              expect(seen.has(s)).toBe(false);
+              seen.add(s);
+              expect(c.batch.groupOf[j] + c.firstGroup).toBe(batch.groupOf[s]);
+              expect(c.batch.offsets[j + 1] - c.batch.offsets[j]).toBe(batch.offsets[s + 1] - batch.offsets[s]);
+            });
+            expect(c.batch.offsets[c.batch.numSeqs]).toBe(c.batch.numTokens);
+          }
+          expect(seen.size).toBe(batch.numSeqs);
+          // as few chunks as the greedy split allows: two neighbours never fit together
+          for (let i = 1; i < chunks.length; i++) {
+            const [a, b] = [chunks[i - 1].batch, chunks[i].batch];
+            expect(
+              tokenBytes({
+                token: a.numTokens + b.numTokens,
+                seq: a.numSeqs + b.numSeqs,
+                group: a.numGroups + b.numGroups,
+              }),
+            ).toBeGreaterThan(limit);
+          }
+          expect(nextGroup).toBe(batch.numGroups);
+          for (const [name, t] of batch.tensors) {
+            const parts = chunks.map((c) => c.batch.tensors.get(name)!.data);
+            expect([...stitch(batch, chunks, t.level, parts)]).toEqual([...t.data]);
+            chunks.forEach((c, i) => expect([...partOf(batch, c, t.level, t.data)]).toEqual([...parts[i]]));
+          }
+          expect([
+            ...stitch(
+              batch,
+              chunks,
+              'token',
+              chunks.map((c) => Float64Array.from(c.batch.mask)),
+            ),
+          ]).toEqual([...batch.mask]);
+        },
+      ),
       { numRuns: 150 },
     );
 
     function groupBytes(b: RaggedBatch, g: number): number {
       const seqs = [...b.groupOf.keys()].filter((s) => b.groupOf[s] === g);
-      return tokenBytes({ token: seqs.reduce((n, s) => n + b.offsets[s + 1] - b.offsets[s], 0), seq: seqs.length, group: 1 });
+      return tokenBytes({
+        token: seqs.reduce((n, s) => n + b.offsets[s + 1] - b.offsets[s], 0),
+        seq: seqs.length,
+        group: 1,
+      });
     }
   });
 
   it('a group larger than the limit alone is a clear error', () => {
     const batch = syntheticBatch({ seed: 1, tokens: 400, groupSize: 4, inputs, maskName: 'mask' });
     expect(() => splitBatch(batch, 200, tokenBytes, 'x')).toThrow(GpuError);
-    expect(() => splitBatch(batch, 200, tokenBytes, 'x')).toThrow(/group 0 \(4 sequences, \d+ tokens\) alone needs a .* binding limit; a group is never split/);
+    expect(() => splitBatch(batch, 200, tokenBytes, 'x')).toThrow(
+      /group 0 \(4 sequences, \d+ tokens\) alone needs a .* binding limit; a group is never split/,
+    );
   });
 });
 
@@ -119,7 +162,12 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
   it.each(objectiveNames())('stdlib %s in chunks of whole groups equals the one-chunk run', async (name) => {
     const cpu = compile(name);
     const whole = await compileGpu(cpu, { device });
-    const samples = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }).filter((b) => b.numGroups >= 2), { numRuns: 6, seed: 5 });
+    const samples = fc.sample(
+      arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }).filter(
+        (b) => b.numGroups >= 2,
+      ),
+      { numRuns: 6, seed: 5 },
+    );
     let chunked = 0;
     try {
       for (const [i, raw] of samples.entries()) {
@@ -146,14 +194,24 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
   });
 
   it('random well-typed programs in chunks equal the interpreter', async () => {
-    const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ minGroups: 2, maxGroups: 4 }), fc.boolean()), { numRuns: 8, seed: 9 });
+    const cases = fc.sample(
+      fc.tuple(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ minGroups: 2, maxGroups: 4 }), fc.boolean()),
+      { numRuns: 8, seed: 9 },
+    );
     let chunked = 0;
     for (const [seed, rb, mixed] of cases) {
       const { program } = compileSource(randomProgram(seed), `random-${seed}.credo`);
       const batch = mixed ? interleave(toRagged(rb)) : toRagged(rb);
       const want = evaluate(program!, batch, { step: 3, totalSteps: 10 });
       if (!Number.isFinite(want.loss) || Math.abs(want.loss) > 1e6) continue; // f32 cannot follow f64 there
-      const objective = { name: 'random', program: program!, diagnostics: [], inputs: program!.inputs, maskName: 'mask', run: () => want };
+      const objective = {
+        name: 'random',
+        program: program!,
+        diagnostics: [],
+        inputs: program!.inputs,
+        maskName: 'mask',
+        run: () => want,
+      };
       const probe = await compileGpu(objective, { device });
       const { limit, whole } = tightLimit(probe, batch);
       probe.dispose();
@@ -163,7 +221,11 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
         const got = await gpu.run(batch, { step: 3, totalSteps: 10 });
         expect(got.chunks).toBeGreaterThan(1);
         chunked++;
-        agree(got, want, `random program ${seed} in ${got.chunks} chunks`, { program: program!, batch, opts: { step: 3, totalSteps: 10 } });
+        agree(got, want, `random program ${seed} in ${got.chunks} chunks`, {
+          program: program!,
+          batch,
+          opts: { step: 3, totalSteps: 10 },
+        });
       } finally {
         gpu.dispose();
       }
@@ -192,7 +254,10 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
     // the whole batch's mean sequence length (≥ 256 tokens) picks a workgroup per segment for the
     // token→group reductions; the chunk of group 1 (ten 10-token sequences) must still lay out the
     // per-thread partials that strategy writes
-    const { program } = compileSource('objective t\ninput logp : token grad\ninput old_logp : token\nmask mask : token\nlet g = mean(logp - old_logp per group)\nloss = mean(logp * g) + mean(max(logp per group))\n', 'mixed.credo');
+    const { program } = compileSource(
+      'objective t\ninput logp : token grad\ninput old_logp : token\nmask mask : token\nlet g = mean(logp - old_logp per group)\nloss = mean(logp * g) + mean(max(logp per group))\n',
+      'mixed.credo',
+    );
     const lengths = [2000, 2000, ...new Array<number>(10).fill(10)];
     const tokens = lengths.reduce((a, b) => a + b, 0);
     const values = (k: number) => Float64Array.from({ length: tokens }, (_, t) => Math.fround(-1 - Math.sin(t * k)));
@@ -210,7 +275,14 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
       ]),
       layout: { kind: 'packed' },
     };
-    const objective = { name: 't', program: program!, diagnostics: [], inputs: program!.inputs, maskName: 'mask', run: () => evaluate(program!, batch) };
+    const objective = {
+      name: 't',
+      program: program!,
+      diagnostics: [],
+      inputs: program!.inputs,
+      maskName: 'mask',
+      run: () => evaluate(program!, batch),
+    };
     const probe = await compileGpu(objective, { device });
     const { limit } = tightLimit(probe, batch);
     probe.dispose();
@@ -226,7 +298,9 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
 
   it('a chunked batch run again, with its inputs refilled in place, follows the new values; reruns are bit-identical', async () => {
     const cpu = compile('gspo');
-    const batch = interleave(syntheticBatch({ seed: 4, tokens: 3000, groupSize: 4, inputs: cpu.inputs, maskName: cpu.maskName }));
+    const batch = interleave(
+      syntheticBatch({ seed: 4, tokens: 3000, groupSize: 4, inputs: cpu.inputs, maskName: cpu.maskName }),
+    );
     const probe = await compileGpu(cpu, { device });
     const { limit } = tightLimit(probe, batch);
     probe.dispose();

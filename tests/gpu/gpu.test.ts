@@ -49,7 +49,10 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
       // Seeded per objective, so CI runs the same batches every time: a few random batches are
       // ill-conditioned in float32 (tlts: rewards that differ by less than a float32 ulp give a zero
       // advantage in float32 and ±0.02 in float64; about 1 batch in 150), which no tolerance covers.
-      const samples = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 6, seed: seedOf(name) });
+      const samples = fc.sample(
+        arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }),
+        { numRuns: 6, seed: seedOf(name) },
+      );
       for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name, { program: cpu.program, batch });
     } finally {
       gpu.dispose();
@@ -69,9 +72,13 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
         const batch = toRagged(rb);
         const got = await gpu.run(batch);
         const terms = termScale(cpu.program, batch, {});
-        expect(Math.abs(got.loss - want.loss), `${name} loss`).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + terms) + 1e-6);
+        expect(Math.abs(got.loss - want.loss), `${name} loss`).toBeLessThanOrEqual(
+          1e-4 * (Math.abs(want.loss) + terms) + 1e-6,
+        );
         const maxG = Math.max(0, ...want.grad_logp.map(Math.abs));
-        want.grad_logp.forEach((g, t) => expect(Math.abs(got.grads.logp.data[t] - g), `${name} grad[${t}]`).toBeLessThanOrEqual(1e-4 * maxG + 1e-7));
+        want.grad_logp.forEach((g, t) =>
+          expect(Math.abs(got.grads.logp.data[t] - g), `${name} grad[${t}]`).toBeLessThanOrEqual(1e-4 * maxG + 1e-7),
+        );
       }
     } finally {
       gpu.dispose();
@@ -80,15 +87,32 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
 
   it('random well-typed programs equal the interpreter', async () => {
     // each program compiles its own pipelines (llvmpipe compiles shaders on the CPU): keep the count modest
-    const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ maxGroups: 3 })), { numRuns: 15, seed: 17 });
+    const cases = fc.sample(fc.tuple(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ maxGroups: 3 })), {
+      numRuns: 15,
+      seed: 17,
+    });
     for (const [seed, rb] of cases) {
       const { program } = compileSource(randomProgram(seed), `random-${seed}.credo`);
       const batch = toRagged(rb);
       const want = evaluate(program!, batch, { step: 3, totalSteps: 10 });
       if (!Number.isFinite(want.loss) || Math.abs(want.loss) > 1e6) continue; // f32 cannot follow f64 there
-      const gpu = await compileGpu({ name: 'random', program: program!, diagnostics: [], inputs: program!.inputs, maskName: 'mask', run: () => want }, { device });
+      const gpu = await compileGpu(
+        {
+          name: 'random',
+          program: program!,
+          diagnostics: [],
+          inputs: program!.inputs,
+          maskName: 'mask',
+          run: () => want,
+        },
+        { device },
+      );
       try {
-        agree(await gpu.run(batch, { step: 3, totalSteps: 10 }), want, `random program ${seed}`, { program: program!, batch, opts: { step: 3, totalSteps: 10 } });
+        agree(await gpu.run(batch, { step: 3, totalSteps: 10 }), want, `random program ${seed}`, {
+          program: program!,
+          batch,
+          opts: { step: 3, totalSteps: 10 },
+        });
       } finally {
         gpu.dispose();
       }
@@ -99,7 +123,10 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
     const cpu = compile('grpo');
     const [fused, unfused] = [await compileGpu(cpu, { device }), await compileGpu(cpu, { device, fuse: 'none' })];
     expect(unfused.plan.kernels.length).toBeGreaterThan(fused.plan.kernels.length);
-    const batch: RaggedBatch = fc.sample(arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 1, seed: 3 })[0];
+    const batch: RaggedBatch = fc.sample(
+      arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }),
+      { numRuns: 1, seed: 3 },
+    )[0];
     const [a, b] = [await fused.run(batch), await unfused.run(batch)];
     agree(a, cpu.run(batch), 'fused', { program: cpu.program, batch });
     agree(b, cpu.run(batch), 'unfused', { program: cpu.program, batch });
@@ -127,11 +154,31 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
         const numSeqs = lengths.length;
         const groupOf = Int32Array.from(lengths, (_, i) => Math.min(Math.floor(i / 2), Math.floor((numSeqs - 1) / 2)));
         const numGroups = groupOf[numSeqs - 1] + 1;
-        const sized = (l: string, n: number) => Float64Array.from({ length: n }, (_, i) => ((i + seed) * 7919) % 3 === 0 ? 1 : 0.25 * (l === 'seq' ? 1 : 2));
-        const tensors = new Map([...base.tensors].map(([k, t]) => [k, t.level === 'token' ? t : { ...t, data: sized(t.level, t.level === 'seq' ? numSeqs : numGroups) }]));
+        const sized = (l: string, n: number) =>
+          Float64Array.from({ length: n }, (_, i) =>
+            ((i + seed) * 7919) % 3 === 0 ? 1 : 0.25 * (l === 'seq' ? 1 : 2),
+          );
+        const tensors = new Map(
+          [...base.tensors].map(([k, t]) => [
+            k,
+            t.level === 'token' ? t : { ...t, data: sized(t.level, t.level === 'seq' ? numSeqs : numGroups) },
+          ]),
+        );
         const mask = Uint8Array.from({ length: tokens }, (_, t) => ((t * 31 + seed) % 17 === 0 ? 0 : 1));
-        const batch: RaggedBatch = { ...base, numSeqs, numGroups, offsets: offsetsFromLengths(lengths), groupOf, groupIds: Array.from({ length: numGroups }, (_, g) => g), mask, tensors };
-        agree(await gpu.run(batch), cpu.run(batch), `${name} long ${JSON.stringify(lengths)}`, { program: cpu.program, batch });
+        const batch: RaggedBatch = {
+          ...base,
+          numSeqs,
+          numGroups,
+          offsets: offsetsFromLengths(lengths),
+          groupOf,
+          groupIds: Array.from({ length: numGroups }, (_, g) => g),
+          mask,
+          tensors,
+        };
+        agree(await gpu.run(batch), cpu.run(batch), `${name} long ${JSON.stringify(lengths)}`, {
+          program: cpu.program,
+          batch,
+        });
       }
       gpu.dispose();
     }

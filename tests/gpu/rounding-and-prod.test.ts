@@ -28,7 +28,14 @@ const opened = await openDevice().then(
 const device = opened.device;
 afterAll(() => device?.dispose());
 
-const HEADER = ['objective t', 'input logp : token grad', 'input old_logp : token', 'input reward : seq grad', 'mask mask : token', ''].join('\n');
+const HEADER = [
+  'objective t',
+  'input logp : token grad',
+  'input old_logp : token',
+  'input reward : seq grad',
+  'mask mask : token',
+  '',
+].join('\n');
 
 /** Every strategy of a product, ceil and round in token, seq and batch maps. */
 const PROGRAM = `${HEADER}
@@ -47,10 +54,22 @@ const ZEROS = `${HEADER}loss = sum(prod(logp per seq)) + prod(logp where logp < 
 function objectiveOf(source: string): Objective {
   const { program, diagnostics } = compileSource(source, 'prod.credo');
   if (!program) throw new Error(renderDiagnostics(diagnostics));
-  return { name: 't', program, diagnostics: [], inputs: program.inputs, maskName: 'mask', run: (b) => evaluate(program, b) };
+  return {
+    name: 't',
+    program,
+    diagnostics: [],
+    inputs: program.inputs,
+    maskName: 'mask',
+    run: (b) => evaluate(program, b),
+  };
 }
 
-async function expectAgree(objective: Objective, batches: readonly RaggedBatch[], what: string, opts: { maxBindingBytes?: number; chunked?: boolean } = {}): Promise<void> {
+async function expectAgree(
+  objective: Objective,
+  batches: readonly RaggedBatch[],
+  what: string,
+  opts: { maxBindingBytes?: number; chunked?: boolean } = {},
+): Promise<void> {
   const gpu = await compileGpu(objective, { device, maxBindingBytes: opts.maxBindingBytes });
   try {
     for (const b of batches) {
@@ -67,27 +86,65 @@ describe.skipIf(!device)(`ceil, round and prod on the GPU (${device?.adapterName
   const objective = device ? objectiveOf(PROGRAM) : undefined;
 
   it('equal the interpreter on random ragged batches (short segments)', async () => {
-    const samples = fc.sample(arbBatch({ inputs: objective!.inputs, onPolicy: false, equalLengths: false, boundaries: [] }), { numRuns: 12, seed: 5 });
+    const samples = fc.sample(
+      arbBatch({ inputs: objective!.inputs, onPolicy: false, equalLengths: false, boundaries: [] }),
+      { numRuns: 12, seed: 5 },
+    );
     await expectAgree(objective!, samples, 'random');
   });
 
   it('equal the interpreter on long sequences (a workgroup per sequence)', async () => {
-    const long = [1, 2].map((seed) => syntheticBatch({ inputs: objective!.inputs, maskName: 'mask', seed, tokens: 6000, groupSize: 4, meanSeqLen: 600 }));
+    const long = [1, 2].map((seed) =>
+      syntheticBatch({
+        inputs: objective!.inputs,
+        maskName: 'mask',
+        seed,
+        tokens: 6000,
+        groupSize: 4,
+        meanSeqLen: 600,
+      }),
+    );
     await expectAgree(objective!, long, 'long sequences');
   });
 
   it('equal the interpreter in several chunks', async () => {
-    const b = syntheticBatch({ inputs: objective!.inputs, maskName: 'mask', seed: 3, tokens: 3000, groupSize: 2, meanSeqLen: 40 });
+    const b = syntheticBatch({
+      inputs: objective!.inputs,
+      maskName: 'mask',
+      seed: 3,
+      tokens: 3000,
+      groupSize: 2,
+      meanSeqLen: 40,
+    });
     await expectAgree(objective!, [b], 'chunked', { maxBindingBytes: 8192, chunked: true });
   });
 
   it('follow torch.prod with zero members, and give 1 for an empty product', async () => {
     const zeros = objectiveOf(ZEROS);
-    const short = toRagged(batch({ seqs: [{ logp: [2, 3, 4] }, { logp: [0, 5, 2], group: 1 }, { logp: [0, 0, 7], group: 1 }, { logp: [3, 0, 2], mask: [1, 0, 1], group: 2 }] }));
+    const short = toRagged(
+      batch({
+        seqs: [
+          { logp: [2, 3, 4] },
+          { logp: [0, 5, 2], group: 1 },
+          { logp: [0, 0, 7], group: 1 },
+          { logp: [3, 0, 2], mask: [1, 0, 1], group: 2 },
+        ],
+      }),
+    );
     // long sequences of ones with a zero or two: the workgroup-per-sequence path
-    const ones = (n: number, zeroAt: number[]) => Array.from({ length: n }, (_, t) => (zeroAt.includes(t) ? 0 : t % 50 === 7 ? 2 : t % 50 === 9 ? 0.5 : 1));
-    const long = toRagged(batch({ seqs: [{ logp: ones(700, []) }, { logp: ones(650, [100]) }, { logp: ones(640, [5, 600]), group: 1 }] }));
-    const masked = toRagged(batch({ seqs: [{ logp: [2, 3], mask: [0, 0] }, { logp: [5], mask: [0] }] }));
+    const ones = (n: number, zeroAt: number[]) =>
+      Array.from({ length: n }, (_, t) => (zeroAt.includes(t) ? 0 : t % 50 === 7 ? 2 : t % 50 === 9 ? 0.5 : 1));
+    const long = toRagged(
+      batch({ seqs: [{ logp: ones(700, []) }, { logp: ones(650, [100]) }, { logp: ones(640, [5, 600]), group: 1 }] }),
+    );
+    const masked = toRagged(
+      batch({
+        seqs: [
+          { logp: [2, 3], mask: [0, 0] },
+          { logp: [5], mask: [0] },
+        ],
+      }),
+    );
     await expectAgree(zeros, [short, long, masked], 'zeros');
     const gpu = await compileGpu(zeros, { device });
     try {

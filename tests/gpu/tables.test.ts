@@ -63,7 +63,8 @@ function expected(key: SectionKey, b: RaggedBatch): number[] {
   const seqs = seqOf(b);
   const tokens = (s: number) => Array.from({ length: b.offsets[s + 1] - b.offsets[s] }, (_, k) => b.offsets[s] + k);
   switch (key.kind) {
-    case 'input': return Array.from(b.tensors.get(key.name)?.data ?? [], Math.fround);
+    case 'input':
+      return Array.from(b.tensors.get(key.name)?.data ?? [], Math.fround);
     case 'size':
       if (key.which === 'position') return seqs.map((s, t) => tokens(s).filter((u) => u < t && valid(u)).length);
       if (key.which === 'length') return Array.from({ length: b.numSeqs }, (_, s) => tokens(s).filter(valid).length);
@@ -72,14 +73,24 @@ function expected(key: SectionKey, b: RaggedBatch): number[] {
     case 'partials':
     case 'segment_partials':
       return [];
-    case 'offsets': return [...b.offsets];
-    case 'seq_of': return seqs;
-    case 'group_of': return [...b.groupOf];
-    case 'mask': return [...b.mask];
+    case 'offsets':
+      return [...b.offsets];
+    case 'seq_of':
+      return seqs;
+    case 'group_of':
+      return [...b.groupOf];
+    case 'mask':
+      return [...b.mask];
     case 'csr_starts':
     case 'csr_members': {
       const parent = (i: number) =>
-        key.from === key.to ? i : key.to === 'batch' ? 0 : key.to === 'seq' ? seqs[i] : b.groupOf[key.from === 'token' ? seqs[i] : i];
+        key.from === key.to
+          ? i
+          : key.to === 'batch'
+            ? 0
+            : key.to === 'seq'
+              ? seqs[i]
+              : b.groupOf[key.from === 'token' ? seqs[i] : i];
       const elements = Array.from({ length: size(b, key.from) }, (_, i) => i);
       if (key.kind === 'csr_members') return elements.sort((i, j) => parent(i) - parent(j) || i - j);
       const starts = new Array<number>(size(b, key.to) + 1).fill(0);
@@ -96,22 +107,46 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
   const segments = new Segments(b);
   const G = arenas.G;
   // one chunk: its sizes are their own caps
-  expect([...I.subarray(0, HEADER)]).toEqual([b.numTokens, b.numSeqs, b.numGroups, b.numTokens, b.numSeqs, b.numGroups, 1]);
+  expect([...I.subarray(0, HEADER)]).toEqual([
+    b.numTokens,
+    b.numSeqs,
+    b.numGroups,
+    b.numTokens,
+    b.numSeqs,
+    b.numGroups,
+    1,
+  ]);
   expect([...I.subarray(HEADER, HEADER + slots.sections.length)]).toEqual(offsets);
   const validTokens = [...b.mask].filter((m) => m !== 0).length;
   for (const [name, index] of slots.scalarIndex) {
     const [kind, what] = name.split(':');
-    const want = kind === 'param' ? values.params[what] : { step: values.step, total_steps: values.totalSteps, num_seqs: b.numSeqs, num_groups: b.numGroups, num_tokens: validTokens }[what];
+    const want =
+      kind === 'param'
+        ? values.params[what]
+        : {
+            step: values.step,
+            total_steps: values.totalSteps,
+            num_seqs: b.numSeqs,
+            num_groups: b.numGroups,
+            num_tokens: validTokens,
+          }[what];
     expect(G[index], name).toBe(Math.fround(want!));
   }
   let dEnd = 0;
   let gEnd = slots.scalarCount;
   slots.sections.forEach((key, k) => {
     const want = expected(key, b);
-    const length = key.kind === 'value' ? size(b, key.node.type.level) : key.kind === 'partials' ? 2 * Math.ceil(size(b, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads : want.length;
+    const length =
+      key.kind === 'value'
+        ? size(b, key.node.type.level)
+        : key.kind === 'partials'
+          ? 2 * Math.ceil(size(b, key.over ?? key.node.src[0].type.level) / key.chunk) * key.threads
+          : want.length;
     const arena = arenaOf(key) === 'G' ? G : arenaOf(key) === 'D' ? D : I;
     const got = arena.subarray(offsets[k], offsets[k] + length);
-    expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want);
+    expect([...got], JSON.stringify({ ...key, node: undefined })).toEqual(
+      key.kind === 'value' || key.kind === 'partials' ? new Array(length).fill(0) : want,
+    );
     if (arenaOf(key) === 'D') dEnd = offsets[k] + length;
     if (arenaOf(key) === 'G') {
       gEnd = offsets[k] + length;
@@ -119,7 +154,9 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
     }
     // sections start at multiples of 4 (vectorized kernels read four tokens as one vec4), padded with zeros
     expect(offsets[k] % 4).toBe(0);
-    expect([...arena.subarray(offsets[k] + length, Math.ceil((offsets[k] + length) / 4) * 4)].every((x) => x === 0)).toBe(true);
+    expect(
+      [...arena.subarray(offsets[k] + length, Math.ceil((offsets[k] + length) / 4) * 4)].every((x) => x === 0),
+    ).toBe(true);
   });
   expect(D.length).toBe(Math.max(4, Math.ceil(dEnd / 4) * 4));
   expect(G.length).toBe(Math.ceil(gEnd / 4) * 4);
@@ -156,11 +193,29 @@ describe('GPU arenas', () => {
   it('hold the same definitions when the same batch runs again with other values, or after another batch', () => {
     const slots = everySection();
     const device = deviceOf(slots);
-    const big = syntheticBatch({ seed: 3, tokens: 1500, groupSize: 4, inputs: objective.inputs, maskName: objective.maskName });
-    const small = syntheticBatch({ seed: 4, tokens: 400, groupSize: 3, inputs: objective.inputs, maskName: objective.maskName });
+    const big = syntheticBatch({
+      seed: 3,
+      tokens: 1500,
+      groupSize: 4,
+      inputs: objective.inputs,
+      maskName: objective.maskName,
+    });
+    const small = syntheticBatch({
+      seed: 4,
+      tokens: 400,
+      groupSize: 3,
+      inputs: objective.inputs,
+      maskName: objective.maskName,
+    });
     const first = buildArenas(device, big, givenValues(values(1)));
     const firstI = [...first.chunks[0].I];
-    for (const [b, step] of [[big, 2], [small, 3], [small, 4], [big, 5]] as const) check(buildArenas(device, b, givenValues(values(step))), slots, b, values(step));
+    for (const [b, step] of [
+      [big, 2],
+      [small, 3],
+      [small, 4],
+      [big, 5],
+    ] as const)
+      check(buildArenas(device, b, givenValues(values(step))), slots, b, values(step));
     const again = buildArenas(device, big, givenValues(values(6)));
     expect([...again.chunks[0].I]).toEqual(firstI);
     expect(again.chunks[0].sameStructure).toBe(true);

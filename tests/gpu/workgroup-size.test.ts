@@ -9,7 +9,9 @@ describe('workgroup size from the adapter', () => {
   });
 
   it('a GPU gets 128 threads, within its limits', () => {
-    expect(chooseWorkgroupSize({ isFallbackAdapter: false, subgroupMaxSize: 32, architecture: 'ampere' }, limits)).toBe(128);
+    expect(chooseWorkgroupSize({ isFallbackAdapter: false, subgroupMaxSize: 32, architecture: 'ampere' }, limits)).toBe(
+      128,
+    );
     expect(chooseWorkgroupSize({}, { maxComputeWorkgroupSizeX: 96, maxComputeInvocationsPerWorkgroup: 256 })).toBe(64);
   });
 

@@ -16,7 +16,11 @@ export interface ToRaggedOptions {
 export function toRagged(b: RefBatch, opts: ToRaggedOptions = {}): RaggedBatch {
   const S = b.offsets.length - 1;
   const T = b.offsets[S];
-  const f = (level: HostTensor['level'], data: number[]): HostTensor => ({ level, dtype: 'f32', data: Float64Array.from(data) });
+  const f = (level: HostTensor['level'], data: number[]): HostTensor => ({
+    level,
+    dtype: 'f32',
+    data: Float64Array.from(data),
+  });
   const groupIds = Array.from({ length: b.numGroups }, (_, g) => g);
   const jitter = (xs: number[], k: number) => (opts.breakTies ? xs.map((x, t) => x + 1e-3 * (((t * k) % 17) + 1)) : xs);
   return {
@@ -47,12 +51,16 @@ export function withTensor(b: RaggedBatch, name: string, data: Float64Array): Ra
 }
 
 /** Extra tensors of a batch: name → level, values and dtype (f32 unless given). */
-export type ExtraTensors = Record<string, { level: HostTensor['level']; data: readonly number[]; dtype?: HostTensor['dtype'] }>;
+export type ExtraTensors = Record<
+  string,
+  { level: HostTensor['level']; data: readonly number[]; dtype?: HostTensor['dtype'] }
+>;
 
 /** A copy of a batch with extra tensors added (or replaced). */
 export function withTensors(b: RaggedBatch, extras: ExtraTensors): RaggedBatch {
   const tensors = new Map(b.tensors);
-  for (const [name, { level, data, dtype }] of Object.entries(extras)) tensors.set(name, { level, dtype: dtype ?? 'f32', data: Float64Array.from(data) });
+  for (const [name, { level, data, dtype }] of Object.entries(extras))
+    tensors.set(name, { level, dtype: dtype ?? 'f32', data: Float64Array.from(data) });
   return { ...b, tensors };
 }
 

@@ -19,7 +19,11 @@ export function termScale(program: Program, batch: RaggedBatch, params: EvalOpti
   const reduces = topoSort([program.loss]).filter((n) => n.op === 'reduce' && n.type.level === 'batch');
   if (!reduces.length) return 0;
   const defaults = Object.fromEntries(program.params.map((p) => [p.name, p.default]));
-  const values = evaluateNodes(reduces.map((r) => r.src[0]), batch, { ...params, params: { ...defaults, ...params.params } });
+  const values = evaluateNodes(
+    reduces.map((r) => r.src[0]),
+    batch,
+    { ...params, params: { ...defaults, ...params.params } },
+  );
   return Math.max(
     0,
     ...reduces.map((r) => {
@@ -28,7 +32,7 @@ export function termScale(program: Program, batch: RaggedBatch, params: EvalOpti
       let sum = 0;
       let n = 0;
       v.forEach((x, i) => {
-        if (counts(i) && Number.isFinite(x)) (sum += Math.abs(x)), n++;
+        if (counts(i) && Number.isFinite(x)) ((sum += Math.abs(x)), n++);
       });
       return n ? sum / n : 0;
     }),
@@ -39,7 +43,12 @@ export function termScale(program: Program, batch: RaggedBatch, params: EvalOpti
  * GPU vs interpreter. Gradients: max |Δ| ≤ 1e-4·max|g| + 1e-7. Loss: |Δ| ≤ 1e-4·(|loss| + mean
  * |per-token term|) + 1e-6 (see termScale). Metrics: |Δ| ≤ 1e-4·(1 + |m|).
  */
-export function agree(got: EvalResult, want: EvalResult, what: string, ctx: { program: Program; batch: RaggedBatch; opts?: EvalOptions }): void {
+export function agree(
+  got: EvalResult,
+  want: EvalResult,
+  what: string,
+  ctx: { program: Program; batch: RaggedBatch; opts?: EvalOptions },
+): void {
   for (const [name, g] of Object.entries(want.grads)) {
     const gg = got.grads[name].data;
     let max = 0;
@@ -51,7 +60,10 @@ export function agree(got: EvalResult, want: EvalResult, what: string, ctx: { pr
     expect(diff, `${what}: gradient ${name} (max |g| ${max})`).toBeLessThanOrEqual(1e-4 * max + 1e-7);
   }
   const terms = termScale(ctx.program, ctx.batch, ctx.opts ?? {});
-  expect(Math.abs(got.loss - want.loss), `${what}: loss ${got.loss} vs ${want.loss} (mean |term| ${terms})`).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + terms) + 1e-6);
-  for (const [k, v] of Object.entries(want.metrics)) expect(Math.abs(got.metrics[k] - v), `${what}: metric ${k}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(v)));
+  expect(
+    Math.abs(got.loss - want.loss),
+    `${what}: loss ${got.loss} vs ${want.loss} (mean |term| ${terms})`,
+  ).toBeLessThanOrEqual(1e-4 * (Math.abs(want.loss) + terms) + 1e-6);
+  for (const [k, v] of Object.entries(want.metrics))
+    expect(Math.abs(got.metrics[k] - v), `${what}: metric ${k}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(v)));
 }
-

@@ -8,14 +8,25 @@ import type { RaggedBatch } from '../../core/batch/batch.js';
 import type { Program } from '../../core/ir/program.js';
 import { withTensor } from './batches.js';
 
-function lossAt(program: Program, batch: RaggedBatch, name: string, t: number, delta: number, opts: { step?: number; totalSteps?: number }): number {
+function lossAt(
+  program: Program,
+  batch: RaggedBatch,
+  name: string,
+  t: number,
+  delta: number,
+  opts: { step?: number; totalSteps?: number },
+): number {
   const data = Float64Array.from(batch.tensors.get(name)!.data);
   data[t] += delta;
   return evaluate(program, withTensor(batch, name, data), opts).loss;
 }
 
 /** The first gradient entry that disagrees with finite differences, or null. */
-export function checkGradients(program: Program, batch: RaggedBatch, opts: { step?: number; totalSteps?: number } = {}): string | null {
+export function checkGradients(
+  program: Program,
+  batch: RaggedBatch,
+  opts: { step?: number; totalSteps?: number } = {},
+): string | null {
   const result = evaluate(program, batch, opts);
   if (!Number.isFinite(result.loss)) return null; // overflowing programs say nothing about gradients
   for (const input of program.inputs.filter((i) => i.grad)) {
@@ -24,7 +35,8 @@ export function checkGradients(program: Program, batch: RaggedBatch, opts: { ste
       let ok = false;
       let last = 0;
       for (const h of [1e-4, 1e-5, 1e-6]) {
-        const fd = (lossAt(program, batch, input.name, t, h, opts) - lossAt(program, batch, input.name, t, -h, opts)) / (2 * h);
+        const fd =
+          (lossAt(program, batch, input.name, t, h, opts) - lossAt(program, batch, input.name, t, -h, opts)) / (2 * h);
         last = fd;
         if (Math.abs(g[t] - fd) <= 1e-6 + 1e-4 * Math.abs(fd)) {
           ok = true;
@@ -36,4 +48,3 @@ export function checkGradients(program: Program, batch: RaggedBatch, opts: { ste
   }
   return null;
 }
-

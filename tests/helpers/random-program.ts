@@ -8,7 +8,12 @@
 import { mulberry32 } from '../../runtime/batch/synthetic.js';
 
 type Level = 'token' | 'seq' | 'group' | 'batch';
-const FINER: Record<Level, Level[]> = { token: [], seq: ['token'], group: ['token', 'seq'], batch: ['token', 'seq', 'group'] };
+const FINER: Record<Level, Level[]> = {
+  token: [],
+  seq: ['token'],
+  group: ['token', 'seq'],
+  batch: ['token', 'seq', 'group'],
+};
 const LEAVES: Record<Level, string[]> = {
   token: ['logp', 'old_logp', 'ref_logp', 'position'],
   seq: ['reward', 'length'],
@@ -24,7 +29,10 @@ export interface GenOptions {
 export function randomProgram(seed: number, opts: GenOptions = {}): string {
   const rng = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
-  const coarserOrEqual = (l: Level): Level[] => (['token', 'seq', 'group', 'batch'] as Level[]).filter((x) => ['token', 'seq', 'group', 'batch'].indexOf(x) >= ['token', 'seq', 'group', 'batch'].indexOf(l));
+  const coarserOrEqual = (l: Level): Level[] =>
+    (['token', 'seq', 'group', 'batch'] as Level[]).filter(
+      (x) => ['token', 'seq', 'group', 'batch'].indexOf(x) >= ['token', 'seq', 'group', 'batch'].indexOf(l),
+    );
 
   const cond = (level: Level, depth: number): string => {
     const l = pick(coarserOrEqual(level));
@@ -38,7 +46,20 @@ export function randomProgram(seed: number, opts: GenOptions = {}): string {
     if (r < 0.2) return `(${sub()} ${pick(['+', '-', '*'])} ${sub()})`;
     if (r < 0.3) return `${sub()} / (1 + ${sub()} ^ 2)`;
     if (r < 0.45) {
-      const f = pick(['tanh', 'sigmoid', 'softplus', 'logsigmoid', 'abs', 'exp_c', 'log_s', 'sqrt_s', 'relu', 'cos', 'expm1_c', 'log1p_s']);
+      const f = pick([
+        'tanh',
+        'sigmoid',
+        'softplus',
+        'logsigmoid',
+        'abs',
+        'exp_c',
+        'log_s',
+        'sqrt_s',
+        'relu',
+        'cos',
+        'expm1_c',
+        'log1p_s',
+      ]);
       if (f === 'exp_c') return `exp(clip(${sub()}, -4, 4))`;
       if (f === 'expm1_c') return `expm1(clip(${sub()}, -4, 4))`;
       if (f === 'log_s') return `log(softplus(${sub()}) + 0.1)`;
@@ -55,7 +76,19 @@ export function randomProgram(seed: number, opts: GenOptions = {}): string {
     }
     if (r < 0.8 && FINER[level].length) {
       const from = pick(FINER[level]);
-      const f = pick(['sum', 'mean', 'max', 'min', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp', 'quantile', 'count']);
+      const f = pick([
+        'sum',
+        'mean',
+        'max',
+        'min',
+        'var_pop',
+        'var_unbiased',
+        'std_pop',
+        'std_unbiased',
+        'logsumexp',
+        'quantile',
+        'count',
+      ]);
       const per = level === 'batch' && rng() < 0.5 ? '' : ` per ${level}`;
       const where = rng() < 0.3 ? ` where ${cond(from, depth - 1)}` : '';
       // adding a leaf of exactly the source level keeps the argument from being coarser than `from`
@@ -65,11 +98,23 @@ export function randomProgram(seed: number, opts: GenOptions = {}): string {
       return `${f}(${arg}${per}${where})`;
     }
     if (level === 'token') {
-      const f = pick(['cumsum', 'rcumsum', 'cumprod', 'rcumprod', 'discounted', 'scan', 'next', 'prev', 'sg', 'keyed', 'keyed']);
+      const f = pick([
+        'cumsum',
+        'rcumsum',
+        'cumprod',
+        'rcumprod',
+        'discounted',
+        'scan',
+        'next',
+        'prev',
+        'sg',
+        'keyed',
+        'keyed',
+      ]);
       if (f === 'keyed') {
         const key = pick(['position', 'floor(position / 2)', 'prefix_id(floor(2 * sigmoid(ref_logp)))', 'length']);
         const where = rng() < 0.3 ? ` where ${cond('token', depth - 1)}` : '';
-        return `${pick(["sum", "mean", "max", "min"])}((${sub()} + logp) per ${pick(["seq", "group", "batch"])} by ${key}${where})`;
+        return `${pick(['sum', 'mean', 'max', 'min'])}((${sub()} + logp) per ${pick(['seq', 'group', 'batch'])} by ${key}${where})`;
       }
       if (f === 'sg' && opts.noStopGradient) return sub();
       if (f === 'cumprod' || f === 'rcumprod') return `${f}(0.5 + sigmoid(${sub()}))`;
@@ -86,7 +131,9 @@ export function randomProgram(seed: number, opts: GenOptions = {}): string {
   for (let i = 0; i < nLets; i++) {
     const level = pick(['token', 'token', 'seq', 'group'] as Level[]);
     lets.push(`let v${i} = ${expr(level, 3)} + ${pick(LEAVES[level])}`);
-    terms.push(`${pick(['mean', 'sum', 'max', 'logsumexp'])}(v${i}${level === 'token' && rng() < 0.3 ? ' where logp > -2' : ''})`);
+    terms.push(
+      `${pick(['mean', 'sum', 'max', 'logsumexp'])}(v${i}${level === 'token' && rng() < 0.3 ? ' where logp > -2' : ''})`,
+    );
   }
   terms.push(`mean(logp * ${expr('token', 2)})`);
   return [

@@ -15,7 +15,11 @@ import { batch, expectArray, expectClose, expectFinite } from './helpers.js';
 const OBJECTIVES = ['grpo', 'dapo', 'gspo'] as const;
 type Name = (typeof OBJECTIVES)[number];
 const compiled = Object.fromEntries(OBJECTIVES.map((n) => [n, compile(n)])) as Record<Name, ReturnType<typeof compile>>;
-const METRICS: Record<Name, string[]> = { grpo: ['clip_frac', 'kl'], dapo: ['clip_frac', 'dual_clip_frac'], gspo: ['clip_frac'] };
+const METRICS: Record<Name, string[]> = {
+  grpo: ['clip_frac', 'kl'],
+  dapo: ['clip_frac', 'dual_clip_frac'],
+  gspo: ['clip_frac'],
+};
 
 function runObj(name: Name, rb: RefBatch, params?: Record<string, number>): EvalResult {
   const out = compiled[name].run(toRagged(rb), params ? { params } : {});
@@ -42,7 +46,16 @@ describe.each(OBJECTIVES)('%s', (name) => {
   });
 
   it('on a batch whose sequences all have length 0: loss 0, metrics 0', () => {
-    const out = runObj(name, batch({ seqs: [{ logp: [], reward: 1, group: 0 }, { logp: [], reward: 0, group: 0 }, { logp: [], reward: 3, group: 1 }] }));
+    const out = runObj(
+      name,
+      batch({
+        seqs: [
+          { logp: [], reward: 1, group: 0 },
+          { logp: [], reward: 0, group: 0 },
+          { logp: [], reward: 3, group: 1 },
+        ],
+      }),
+    );
     expectClose(out.loss, 0, 0, 'loss');
     for (const k of METRICS[name]) expectClose(out.metrics[k], 0, 0, k);
   });
@@ -70,7 +83,9 @@ describe.each(OBJECTIVES)('%s', (name) => {
     // grpo keeps its KL term: t0 k = ref − logp = ln 2 → k3 = e^k − k − 1 = 1 − ln 2, dk3/dlogp = −(e^k − 1) = −1;
     //   t1 k = 0 → 0. loss = beta·(1 − ln 2)/2 (one sequence, token mean of 2); grad t0 = beta·(−1)/2 = −0.02, t1 = 0;
     //   metric kl = (1 − ln 2)/2.
-    const b = batch({ seqs: [{ logp: [-1, -0.5], old: [-1.2, -0.5], ref: [-1 + Math.LN2, -0.5], reward: 0.7, group: 0 }] });
+    const b = batch({
+      seqs: [{ logp: [-1, -0.5], old: [-1.2, -0.5], ref: [-1 + Math.LN2, -0.5], reward: 0.7, group: 0 }],
+    });
     const out = runObj(name, b);
     if (name === 'grpo') {
       expectClose(out.loss, (0.04 * (1 - Math.LN2)) / 2, 1e-14, 'loss');

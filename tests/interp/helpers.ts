@@ -10,7 +10,9 @@ import type { RefBatch } from '../reference/batch.js';
 import { toRagged } from '../helpers/batches.js';
 
 /** Declares every input of `toRagged` (logp, old_logp, ref_logp, reward, gin) and the mask. */
-export function header(grads: { logp?: boolean; old_logp?: boolean; reward?: boolean; gin?: boolean } = { logp: true }): string {
+export function header(
+  grads: { logp?: boolean; old_logp?: boolean; reward?: boolean; gin?: boolean } = { logp: true },
+): string {
   const g = (b: boolean | undefined) => (b ? ' grad' : '');
   return [
     'objective t',
@@ -33,8 +35,13 @@ export interface RunOptions extends EvalOptions {
 export function run(body: string, rb: RefBatch, opts: RunOptions = {}): EvalResult {
   const source = header(opts.grads) + body;
   const compiled = compileSource(source, 'test.credo');
-  if (!compiled.program) throw new Error(`program did not compile:\n${source}\n${renderDiagnostics(compiled.diagnostics)}`);
-  return evaluate(compiled.program, toRagged(rb, { gin: opts.gin }), { params: opts.params, step: opts.step, totalSteps: opts.totalSteps });
+  if (!compiled.program)
+    throw new Error(`program did not compile:\n${source}\n${renderDiagnostics(compiled.diagnostics)}`);
+  return evaluate(compiled.program, toRagged(rb, { gin: opts.gin }), {
+    params: opts.params,
+    step: opts.step,
+    totalSteps: opts.totalSteps,
+  });
 }
 
 /** A RefBatch from per-sequence token lists; old_logp / ref_logp default to 0 per token. */
@@ -43,7 +50,16 @@ export function batch(spec: {
   numGroups?: number;
 }): RefBatch {
   const offsets = [0];
-  const b: RefBatch = { offsets, groupOf: [], numGroups: 0, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+  const b: RefBatch = {
+    offsets,
+    groupOf: [],
+    numGroups: 0,
+    mask: [],
+    logp: [],
+    old_logp: [],
+    ref_logp: [],
+    reward: [],
+  };
   for (const s of spec.seqs) {
     offsets.push(offsets[offsets.length - 1] + s.logp.length);
     b.logp.push(...s.logp);
@@ -73,5 +89,6 @@ export function expectClose(got: number, want: number, tol = 1e-12, what = 'valu
 
 /** Every entry finite (no NaN, no ±Infinity). */
 export function expectFinite(xs: ArrayLike<number>, what = 'value'): void {
-  for (let i = 0; i < xs.length; i++) expect(Number.isFinite(xs[i]), `${what}[${i}] = ${xs[i]} is not finite`).toBe(true);
+  for (let i = 0; i < xs.length; i++)
+    expect(Number.isFinite(xs[i]), `${what}[${i}] = ${xs[i]} is not finite`).toBe(true);
 }

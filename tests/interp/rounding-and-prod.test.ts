@@ -17,7 +17,12 @@ describe('ceil and round', () => {
   it('ceil rounds up; round takes ties to the even neighbour (torch.round), -0.5 to -0', () => {
     const xs = [2.5, 3.5, -2.5, -1.5, 0.5, -0.5, 1.2, -1.2, 1.7, -1.7, 4, 0];
     const b = batch({ seqs: [{ logp: xs }] });
-    expectArray(run('export c = ceil(logp)\nloss = sum(logp)', b).exports.c.data, [3, 4, -2, -1, 1, -0, 2, -1, 2, -1, 4, 0], 0, 'ceil');
+    expectArray(
+      run('export c = ceil(logp)\nloss = sum(logp)', b).exports.c.data,
+      [3, 4, -2, -1, 1, -0, 2, -1, 2, -1, 4, 0],
+      0,
+      'ceil',
+    );
     const r = run('export r = round(logp)\nloss = sum(logp)', b).exports.r.data;
     expectArray(r, [2, 4, -2, -2, 0, -0, 1, -1, 2, -2, 4, 0], 0, 'round');
     expect(Object.is(r[5], -0), 'round(-0.5) is -0').toBe(true);
@@ -32,7 +37,10 @@ describe('ceil and round', () => {
   });
 
   it('keep an integer integral (i32 in, i32 out)', () => {
-    const { program, diagnostics } = compileSource(`${header()}let k = ceil(i32(length)) + round(i32(length))\nloss = mean(logp * k)\nexport k = k`, 'ints.credo');
+    const { program, diagnostics } = compileSource(
+      `${header()}let k = ceil(i32(length)) + round(i32(length))\nloss = mean(logp * k)\nexport k = k`,
+      'ints.credo',
+    );
     expect(program, renderDiagnostics(diagnostics)).toBeDefined();
     // exports are reported as f32: what is cast is the i32 value
     const k = program!.exports.get('k')!;
@@ -43,7 +51,13 @@ describe('ceil and round', () => {
 describe('prod', () => {
   it('multiplies the valid members of each segment, with filters; an empty product is 1', () => {
     // s0: [2, 3, (5 masked), 0.5] → 3; s1: [] → 1; s2: [-1, 4] → -4; groups: g0 = {s0, s1}, g1 = {s2}
-    const b = batch({ seqs: [{ logp: [2, 3, 5, 0.5], mask: [1, 1, 0, 1], reward: 2 }, { logp: [], reward: 3, group: 0 }, { logp: [-1, 4], reward: -1, group: 1 }] });
+    const b = batch({
+      seqs: [
+        { logp: [2, 3, 5, 0.5], mask: [1, 1, 0, 1], reward: 2 },
+        { logp: [], reward: 3, group: 0 },
+        { logp: [-1, 4], reward: -1, group: 1 },
+      ],
+    });
     const out = run(
       [
         'export per_seq = prod(logp per seq)',
@@ -65,18 +79,35 @@ describe('prod', () => {
   it('gives each member the product of the others, with no, one or two zeros (torch.prod)', () => {
     // s0 [2, 3, 4]: no zero → [12, 8, 6]; s1 [0, 5, 2]: one zero → [10, 0, 0]; s2 [0, 0, 7]: → 0;
     // s3 [3, (0 masked), 2]: the masked zero is not a member → [2, 0, 3]
-    const b = batch({ seqs: [{ logp: [2, 3, 4] }, { logp: [0, 5, 2] }, { logp: [0, 0, 7] }, { logp: [3, 0, 2], mask: [1, 0, 1] }] });
+    const b = batch({
+      seqs: [{ logp: [2, 3, 4] }, { logp: [0, 5, 2] }, { logp: [0, 0, 7] }, { logp: [3, 0, 2], mask: [1, 0, 1] }],
+    });
     const out = run('loss = sum(prod(logp per seq))', b);
     expectClose(out.loss, 24 + 0 + 0 + 6, 0, 'loss');
     expectArray(out.grads.logp.data, [12, 8, 6, 10, 0, 0, 0, 0, 0, 2, 0, 3], 0, 'd/dx');
     // a filter excludes members like a mask: prod(x where x != 0) of [0, 5, 2] → [0, 2, 5]
-    expectArray(run('loss = sum(prod(logp per seq where logp != 0))', batch({ seqs: [{ logp: [0, 5, 2] }] })).grads.logp.data, [0, 2, 5], 0, 'filtered zero');
+    expectArray(
+      run('loss = sum(prod(logp per seq where logp != 0))', batch({ seqs: [{ logp: [0, 5, 2] }] })).grads.logp.data,
+      [0, 2, 5],
+      0,
+      'filtered zero',
+    );
   });
 
   it('to the batch and through groups: the gradient reaches seq and token inputs', () => {
     // prod(reward per group) for g0 = {2, 3}: d/dr = [3, 2]; prod over all tokens [1, 2, 3] → [6, 3, 2]
-    const b = batch({ seqs: [{ logp: [1, 2], reward: 2 }, { logp: [3], reward: 3 }] });
-    expectArray(run('loss = sum(prod(reward per group))', b, { grads: { reward: true } }).grads.reward.data, [3, 2], 0, 'seq input');
+    const b = batch({
+      seqs: [
+        { logp: [1, 2], reward: 2 },
+        { logp: [3], reward: 3 },
+      ],
+    });
+    expectArray(
+      run('loss = sum(prod(reward per group))', b, { grads: { reward: true } }).grads.reward.data,
+      [3, 2],
+      0,
+      'seq input',
+    );
     expectArray(run('loss = prod(logp)', b).grads.logp.data, [6, 3, 2], 0, 'token input');
   });
 

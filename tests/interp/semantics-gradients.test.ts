@@ -25,7 +25,9 @@ describe('elementwise conventions', () => {
     //   t0 tie: min ½ / ½, max 2·½ = 1 / 1 → x 1.5, y 1.5
     //   t1 x < y: min → x 1, max → y 2          t2 x > y: min → y 1, max → x 2
     const b = batch({ seqs: [{ logp: [1, 2, 3], old: [1, 5, 0] }] });
-    const out = run('loss = sum(min(logp, old_logp)) + 2 * sum(max(logp, old_logp))', b, { grads: { logp: true, old_logp: true } });
+    const out = run('loss = sum(min(logp, old_logp)) + 2 * sum(max(logp, old_logp))', b, {
+      grads: { logp: true, old_logp: true },
+    });
     expectArray(out.grads.logp.data, [1.5, 1, 2], 0, 'd/dx');
     expectArray(out.grads.old_logp.data, [1.5, 2, 1], 0, 'd/dy');
     // min(x, x) and max(x, x): both halves reach x → 1; min(x, 2) at x = 2 → ½
@@ -44,16 +46,36 @@ describe('elementwise conventions', () => {
 
   it('where routes the gradient to the taken branch only', () => {
     // where(x > 0, 2x, 3x) at [1, -1, 0] → [2, 3, 3]; with a seq-level condition (reward > 0): s0 → 2x, s1 → 3x
-    const b = batch({ seqs: [{ logp: [1, -1, 0], reward: 1 }, { logp: [5], reward: -1 }] });
-    expectArray(run('loss = sum(where(logp > 0, 2 * logp, 3 * logp))', b).grads.logp.data, [2, 3, 3, 2], 0, 'token condition');
-    expectArray(run('loss = sum(where(reward > 0, 2 * logp, 3 * logp))', b).grads.logp.data, [2, 2, 2, 3], 0, 'seq condition');
+    const b = batch({
+      seqs: [
+        { logp: [1, -1, 0], reward: 1 },
+        { logp: [5], reward: -1 },
+      ],
+    });
+    expectArray(
+      run('loss = sum(where(logp > 0, 2 * logp, 3 * logp))', b).grads.logp.data,
+      [2, 3, 3, 2],
+      0,
+      'token condition',
+    );
+    expectArray(
+      run('loss = sum(where(reward > 0, 2 * logp, 3 * logp))', b).grads.logp.data,
+      [2, 2, 2, 3],
+      0,
+      'seq condition',
+    );
   });
 
   it('sg blocks the gradient', () => {
     // d/dx Σ x·sg(x) = sg(x) = x (not 2x); Σ sg(x) + 0·x → 0
     const b = batch({ seqs: [{ logp: [1, -2, 3] }] });
     expectArray(run('loss = sum(logp * sg(logp))', b).grads.logp.data, [1, -2, 3], 0, 'x·sg(x)');
-    expectArray(run('loss = sum(sg(exp(logp)) * logp)', b).grads.logp.data, [Math.E, Math.exp(-2), Math.exp(3)], 1e-15, 'sg(exp(x))·x');
+    expectArray(
+      run('loss = sum(sg(exp(logp)) * logp)', b).grads.logp.data,
+      [Math.E, Math.exp(-2), Math.exp(3)],
+      1e-15,
+      'sg(exp(x))·x',
+    );
     expectArray(run('loss = sum(sg(logp))', b).grads.logp.data, [0, 0, 0], 0, 'sg only');
   });
 
@@ -68,22 +90,52 @@ describe('elementwise conventions', () => {
 describe('reductions', () => {
   it('max / min reductions split the gradient evenly among tied extremes', () => {
     // max per seq: s0 → t2 (3); s2 → t4, t6 (4, 4) ½ each; s4 → t10 (2); the masked 100 (t1) is not the max
-    expectArray(run('loss = sum(max(logp per seq))', A).grads.logp.data, [0, 0, 1, 0, 0.5, 0, 0.5, 0, 0, 0, 1], 0, 'max per seq');
+    expectArray(
+      run('loss = sum(max(logp per seq))', A).grads.logp.data,
+      [0, 0, 1, 0, 0.5, 0, 0.5, 0, 0, 0, 1],
+      0,
+      'max per seq',
+    );
     // min per seq: s0 → t0 (1); s2 → t5 (-1); s4 → t9 (0); the masked -50 (t8) is not the min
-    expectArray(run('loss = sum(min(logp per seq))', A).grads.logp.data, [1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0], 0, 'min per seq');
+    expectArray(
+      run('loss = sum(min(logp per seq))', A).grads.logp.data,
+      [1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0],
+      0,
+      'min per seq',
+    );
     // max per batch: 4 at t4 and t6 → ½ each
     expectArray(run('loss = max(logp)', A).grads.logp.data, [0, 0, 0, 0, 0.5, 0, 0.5, 0, 0, 0, 0], 0, 'max per batch');
     // max per group where logp < 3.5: g0 → t2 (3); g1 → t10 (2)
-    expectArray(run('loss = sum(max(logp per group where logp < 3.5))', A).grads.logp.data, [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], 0, 'max per group where');
+    expectArray(
+      run('loss = sum(max(logp per group where logp < 3.5))', A).grads.logp.data,
+      [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1],
+      0,
+      'max per group where',
+    );
     // three-way tie: [2, 2, 2] → ⅓ each
-    expectArray(run('loss = max(logp)', batch({ seqs: [{ logp: [2, 2, 2] }] })).grads.logp.data, [1 / 3, 1 / 3, 1 / 3], 1e-15, 'three-way');
+    expectArray(
+      run('loss = max(logp)', batch({ seqs: [{ logp: [2, 2, 2] }] })).grads.logp.data,
+      [1 / 3, 1 / 3, 1 / 3],
+      1e-15,
+      'three-way',
+    );
   });
 
   it('sum / mean / count-weighted gradients skip masked and filtered-out tokens', () => {
     // mean per seq summed: 1/3 at s0 and s2 tokens, 1/2 at s4 tokens
-    expectArray(run('loss = sum(mean(logp per seq))', A).grads.logp.data, [1 / 3, 0, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0.5, 0.5], 1e-15, 'mean per seq');
+    expectArray(
+      run('loss = sum(mean(logp per seq))', A).grads.logp.data,
+      [1 / 3, 0, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0.5, 0.5],
+      1e-15,
+      'mean per seq',
+    );
     // mean where logp > 1.5 (5 members: t2, t3, t4, t6, t10): 1/5 each
-    expectArray(run('loss = mean(logp where logp > 1.5)', A).grads.logp.data, [0, 0, 0.2, 0.2, 0.2, 0, 0.2, 0, 0, 0, 0.2], 1e-15, 'mean where');
+    expectArray(
+      run('loss = mean(logp where logp > 1.5)', A).grads.logp.data,
+      [0, 0, 0.2, 0.2, 0.2, 0, 0.2, 0, 0, 0, 0.2],
+      1e-15,
+      'mean where',
+    );
   });
 
   it('std_unbiased / std_pop / var have finite (0) gradients on zero-variance and single-element inputs', () => {
@@ -135,24 +187,27 @@ describe('reductions', () => {
   // KNOWN BUG (reported): var/std expand to Σ_where (x − mean)²; the backward pass of
   // `x − broadcast(mean)` sums the adjoint over all valid tokens, members or not, so a non-member
   // with a non-finite value (0·(−Inf) = NaN there) makes the gradient NaN at every token.
-  it.each(['var_pop', 'var_unbiased', 'std_pop', 'std_unbiased'])('%s over a `where` ignores a non-finite non-member', (fn) => {
-    // y = log(relu(x)) with x = [-1, 1, 2] → y = [-Inf (non-member), 0, ln 2]; members of `logp > 0`: 0, ln 2
-    //   mean μ = ln2/2, SS = 2·(ln2/2)² = (ln2)²/2
-    //   var_pop = (ln2)²/4, var_unbiased = (ln2)²/2, std_pop = ln2/2, std_unbiased = ln2/√2
-    //   dSS/dy = 2(y − μ) = [·, -ln2, ln2]; dy/dx = 1/x = [·, 1, 1/2]
-    //   var_pop: dSS/2 → [0, -ln2/2, ln2/4]; var_unbiased: dSS/1 → [0, -ln2, ln2/2]
-    //   std = √var: d std = d var / (2 std): std_pop → [0, -1/2, 1/4]; std_unbiased → [0, -1/√2, 1/(2√2)]
-    const l2 = Math.LN2;
-    const want: Record<string, [number, number[]]> = {
-      var_pop: [l2 * l2 / 4, [0, -l2 / 2, l2 / 4]],
-      var_unbiased: [l2 * l2 / 2, [0, -l2, l2 / 2]],
-      std_pop: [l2 / 2, [0, -1 / 2, 1 / 4]],
-      std_unbiased: [l2 / Math.SQRT2, [0, -1 / Math.SQRT2, 1 / (2 * Math.SQRT2)]],
-    };
-    const out = run(`loss = ${fn}(log(relu(logp)) where logp > 0)`, batch({ seqs: [{ logp: [-1, 1, 2] }] }));
-    expectClose(out.loss, want[fn][0], 1e-14, 'loss');
-    expectArray(out.grads.logp.data, want[fn][1], 1e-14, 'grad');
-  });
+  it.each(['var_pop', 'var_unbiased', 'std_pop', 'std_unbiased'])(
+    '%s over a `where` ignores a non-finite non-member',
+    (fn) => {
+      // y = log(relu(x)) with x = [-1, 1, 2] → y = [-Inf (non-member), 0, ln 2]; members of `logp > 0`: 0, ln 2
+      //   mean μ = ln2/2, SS = 2·(ln2/2)² = (ln2)²/2
+      //   var_pop = (ln2)²/4, var_unbiased = (ln2)²/2, std_pop = ln2/2, std_unbiased = ln2/√2
+      //   dSS/dy = 2(y − μ) = [·, -ln2, ln2]; dy/dx = 1/x = [·, 1, 1/2]
+      //   var_pop: dSS/2 → [0, -ln2/2, ln2/4]; var_unbiased: dSS/1 → [0, -ln2, ln2/2]
+      //   std = √var: d std = d var / (2 std): std_pop → [0, -1/2, 1/4]; std_unbiased → [0, -1/√2, 1/(2√2)]
+      const l2 = Math.LN2;
+      const want: Record<string, [number, number[]]> = {
+        var_pop: [(l2 * l2) / 4, [0, -l2 / 2, l2 / 4]],
+        var_unbiased: [(l2 * l2) / 2, [0, -l2, l2 / 2]],
+        std_pop: [l2 / 2, [0, -1 / 2, 1 / 4]],
+        std_unbiased: [l2 / Math.SQRT2, [0, -1 / Math.SQRT2, 1 / (2 * Math.SQRT2)]],
+      };
+      const out = run(`loss = ${fn}(log(relu(logp)) where logp > 0)`, batch({ seqs: [{ logp: [-1, 1, 2] }] }));
+      expectClose(out.loss, want[fn][0], 1e-14, 'loss');
+      expectArray(out.grads.logp.data, want[fn][1], 1e-14, 'grad');
+    },
+  );
 });
 
 describe('scans and shifts', () => {
@@ -178,11 +233,26 @@ describe('scans and shifts', () => {
 
   it('cumsum / rcumsum / scan weighted gradients', () => {
     // cumsum: dL/dx_s = Σ_{t ≥ s} w_t: s0 [.5+.25+2, .25+2, 2] = [2.75, 2.25, 2]; s2 [6, 5, 3]; s4 [-.5, .5]
-    expectArray(run('loss = sum(cumsum(logp) * old_logp)', A).grads.logp.data, [2.75, 0, 2.25, 2, 6, 5, 3, 0, 0, -0.5, 0.5], 1e-15, 'cumsum');
+    expectArray(
+      run('loss = sum(cumsum(logp) * old_logp)', A).grads.logp.data,
+      [2.75, 0, 2.25, 2, 6, 5, 3, 0, 0, -0.5, 0.5],
+      1e-15,
+      'cumsum',
+    );
     // rcumsum: dL/dx_s = Σ_{t ≤ s} w_t: s0 [.5, .75, 2.75]; s2 [1, 3, 6]; s4 [-1, -.5]
-    expectArray(run('loss = sum(rcumsum(logp) * old_logp)', A).grads.logp.data, [0.5, 0, 0.75, 2.75, 1, 3, 6, 0, 0, -1, -0.5], 1e-15, 'rcumsum');
+    expectArray(
+      run('loss = sum(rcumsum(logp) * old_logp)', A).grads.logp.data,
+      [0.5, 0, 0.75, 2.75, 1, 3, 6, 0, 0, -1, -0.5],
+      1e-15,
+      'rcumsum',
+    );
     // scan(x, 0.5), unweighted: s0 y0 = x0, y2 = x2 + .5x0, y3 = x3 + .5x2 + .25x0 → [1.75, 1.5, 1]; s2 same; s4 [1.5, 1]
-    expectArray(run('loss = sum(scan(logp, 0.5))', A).grads.logp.data, [1.75, 0, 1.5, 1, 1.75, 1.5, 1, 0, 0, 1.5, 1], 1e-15, 'scan');
+    expectArray(
+      run('loss = sum(scan(logp, 0.5))', A).grads.logp.data,
+      [1.75, 0, 1.5, 1, 1.75, 1.5, 1, 0, 0, 1.5, 1],
+      1e-15,
+      'scan',
+    );
   });
 
   it('cumprod / rcumprod gradients with zero factors (no division by x) and a masked token between', () => {
@@ -203,9 +273,19 @@ describe('scans and shifts', () => {
 
   it('next / prev route the gradient back to the token they read', () => {
     // next: valid t reads next(t); dL/dx_s = w_{prev(s)}: s0 t2 ← w0 = .5, t3 ← w2 = .25; s2 t5 ← 1, t6 ← 2; s4 t10 ← -1
-    expectArray(run('loss = sum(next(logp, 0) * old_logp)', A).grads.logp.data, [0, 0, 0.5, 0.25, 0, 1, 2, 0, 0, 0, -1], 0, 'next');
+    expectArray(
+      run('loss = sum(next(logp, 0) * old_logp)', A).grads.logp.data,
+      [0, 0, 0.5, 0.25, 0, 1, 2, 0, 0, 0, -1],
+      0,
+      'next',
+    );
     // prev: dL/dx_s = w_{next(s)}: s0 t0 ← w2 = .25, t2 ← w3 = 2; s2 t4 ← 2, t5 ← 3; s4 t9 ← .5
-    expectArray(run('loss = sum(prev(logp, 0) * old_logp)', A).grads.logp.data, [0.25, 0, 2, 0, 2, 3, 0, 0, 0, 0.5, 0], 0, 'prev');
+    expectArray(
+      run('loss = sum(prev(logp, 0) * old_logp)', A).grads.logp.data,
+      [0.25, 0, 2, 0, 2, 3, 0, 0, 0, 0.5, 0],
+      0,
+      'prev',
+    );
   });
 });
 
@@ -222,15 +302,26 @@ describe('quantile gradients go to the 1–2 interpolated elements', () => {
       ['quantile_nearest', [0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0]],
       ['quantile_midpoint', [0.5, 0, 0, 0.5, 0.5, 0.5, 0, 0, 0, 0.5, 0.5]],
     ];
-    for (const [fn, want] of cases) expectArray(run(`loss = sum(${fn}(logp, 0.4 per seq))`, A).grads.logp.data, want, 1e-15, fn);
+    for (const [fn, want] of cases)
+      expectArray(run(`loss = sum(${fn}(logp, 0.4 per seq))`, A).grads.logp.data, want, 1e-15, fn);
   });
 
   it('per batch with `where`, and at an exact order statistic', () => {
     // logp < 3.5 selects [1 (t0), 3 (t2), 2 (t3), -1 (t5), 0 (t9), 2 (t10)]; sorted -1 t5, 0 t9, 1 t0, 2 t3, 2 t10, 3 t2
     // q = 0.25 → pos 1.25: t9 .75, t0 .25
-    expectArray(run('loss = quantile(logp, 0.25 where logp < 3.5)', A).grads.logp.data, [0.25, 0, 0, 0, 0, 0, 0, 0, 0, 0.75, 0], 1e-15, 'where');
+    expectArray(
+      run('loss = quantile(logp, 0.25 where logp < 3.5)', A).grads.logp.data,
+      [0.25, 0, 0, 0, 0, 0, 0, 0, 0, 0.75, 0],
+      1e-15,
+      'where',
+    );
     // q = 0.5 per seq: s0 pos 1 → t3 (2) gets 1; s2 pos 1 → t4 (first 4); s4 pos 0.5 → t9 .5, t10 .5
-    expectArray(run('loss = sum(quantile(logp, 0.5 per seq))', A).grads.logp.data, [0, 0, 0, 1, 1, 0, 0, 0, 0, 0.5, 0.5], 1e-15, 'exact');
+    expectArray(
+      run('loss = sum(quantile(logp, 0.5 per seq))', A).grads.logp.data,
+      [0, 0, 0, 1, 1, 0, 0, 0, 0, 0.5, 0.5],
+      1e-15,
+      'exact',
+    );
   });
 });
 
@@ -244,7 +335,11 @@ describe('GRPO-style advantages', () => {
       { logp: [1, -1], reward: 2, group: 1 },
     ],
   });
-  const body = ['let adv = (reward - mean(reward per group)) / (std_unbiased(reward per group) + 1e-6)', 'loss = mean(adv * logp)', 'export a = adv'].join('\n');
+  const body = [
+    'let adv = (reward - mean(reward per group)) / (std_unbiased(reward per group) + 1e-6)',
+    'loss = mean(adv * logp)',
+    'export a = adv',
+  ].join('\n');
 
   it('a zero-variance group has advantage 0 and finite gradients', () => {
     const out = run(body, b, { grads: { logp: true, reward: true } });

@@ -11,8 +11,20 @@ import { batch, expectArray, expectClose, expectFinite, run } from './helpers.js
 const E = Math.E;
 const { exp, log, sqrt } = Math;
 
-type Red = 'sum' | 'mean' | 'max' | 'min' | 'count' | 'var_pop' | 'var_unbiased' | 'std_pop' | 'std_unbiased' | 'logsumexp';
-const REDS: Red[] = ['sum', 'mean', 'max', 'min', 'count', 'var_pop', 'var_unbiased', 'std_pop', 'std_unbiased', 'logsumexp'];
+type Red =
+  'sum' | 'mean' | 'max' | 'min' | 'count' | 'var_pop' | 'var_unbiased' | 'std_pop' | 'std_unbiased' | 'logsumexp';
+const REDS: Red[] = [
+  'sum',
+  'mean',
+  'max',
+  'min',
+  'count',
+  'var_pop',
+  'var_unbiased',
+  'std_pop',
+  'std_unbiased',
+  'logsumexp',
+];
 
 /** `fn(logp …)`, with `count` counting `logp > -1000` (true at every token, masked ones included). */
 function call(fn: Red, per: string, where = ''): string {
@@ -114,7 +126,15 @@ describe.each(REDS)('%s', (fn) => {
     expect(e.seq.length).toBe(0);
     expect(e.group.length).toBe(0);
     expectArray(e.batch, [0], 0, `${fn} per batch, empty batch`);
-    const zeroLen = reduce(fn, batch({ seqs: [{ logp: [], group: 0 }, { logp: [], group: 1 }] }));
+    const zeroLen = reduce(
+      fn,
+      batch({
+        seqs: [
+          { logp: [], group: 0 },
+          { logp: [], group: 1 },
+        ],
+      }),
+    );
     expectArray(zeroLen.seq, [0, 0], 0, `${fn} per seq, length-0 seqs`);
     expectArray(zeroLen.group, [0, 0], 0, `${fn} per group, length-0 seqs`);
     expectArray(zeroLen.batch, [0], 0, `${fn} per batch, length-0 seqs`);
@@ -126,7 +146,12 @@ describe('a filter coarser than the reduced value', () => {
     // reward > 2 selects s2 (3), s3 (4, fully masked), s4 (5): g0 → s2 [4,-1,4] sum 7; g1 → s4 [0,2] sum 2.
     // count per seq: s0 not selected 0; s2 3; s3 masked 0; s4 2.
     const out = run(
-      ['loss = mean(logp)', 'export a = sum(logp per group where reward > 2)', 'export c = count(mask per seq where reward > 2)', 'export m = max(logp where reward > 2)'].join('\n'),
+      [
+        'loss = mean(logp)',
+        'export a = sum(logp per group where reward > 2)',
+        'export c = count(mask per seq where reward > 2)',
+        'export m = max(logp where reward > 2)',
+      ].join('\n'),
       A,
     );
     expectArray(out.exports.a.data, [7, 2]);
@@ -136,7 +161,15 @@ describe('a filter coarser than the reduced value', () => {
 
   it('count(mask per seq) is the number of valid tokens; mean of a bool is a fraction of valid tokens', () => {
     // logp > 1.5 at valid tokens: s0 [F(1),T(3),T(2)] → 2/3; s2 [T,F,T] → 2/3; s4 [F,T] → 1/2; batch 5/8.
-    const out = run(['loss = mean(logp)', 'export c = count(mask per seq)', 'export f = mean(logp > 1.5 per seq)', 'export fb = mean(logp > 1.5)'].join('\n'), A);
+    const out = run(
+      [
+        'loss = mean(logp)',
+        'export c = count(mask per seq)',
+        'export f = mean(logp > 1.5 per seq)',
+        'export fb = mean(logp > 1.5)',
+      ].join('\n'),
+      A,
+    );
     expectArray(out.exports.c.data, [3, 0, 3, 0, 2]);
     expectArray(out.exports.f.data, [2 / 3, 0, 2 / 3, 0, 1 / 2]);
     expectArray(out.exports.fb.data, [5 / 8]);
@@ -173,7 +206,13 @@ describe('reductions of seq- and group-level values', () => {
 
   it('var_unbiased and std_unbiased of a single element are 0', () => {
     // one valid token per sequence via `where position == 0`, and a group holding one sequence.
-    const b = batch({ seqs: [{ logp: [7, 8], reward: 3, group: 0 }, { logp: [5], reward: 4, group: 1 }, { logp: [2], reward: 9, group: 1 }] });
+    const b = batch({
+      seqs: [
+        { logp: [7, 8], reward: 3, group: 0 },
+        { logp: [5], reward: 4, group: 1 },
+        { logp: [2], reward: 9, group: 1 },
+      ],
+    });
     const out = run(
       [
         'loss = mean(logp)',
@@ -241,7 +280,10 @@ describe('broadcasting coarser values to finer levels', () => {
     expectArray(out.exports.g2s.data, [10, 20, 10, 20, 20]);
     expectArray(out.exports.dev.data, [-1, 2 - 11 / 3, 1, 4 - 11 / 3, 5 - 11 / 3]);
     const cen = out.exports.cen.data;
-    expectArray([0, 2, 3, 4, 5, 6, 9, 10].map((t) => cen[t]), [-1, 1, 0, 5 / 3, -10 / 3, 5 / 3, -1, 1]);
+    expectArray(
+      [0, 2, 3, 4, 5, 6, 9, 10].map((t) => cen[t]),
+      [-1, 1, 0, 5 / 3, -10 / 3, 5 / 3, -1, 1],
+    );
   });
 });
 
@@ -261,9 +303,15 @@ describe('sizes', () => {
     );
     // positions among valid tokens: s0 t0→0, t2→1, t3→2; s2 → 0,1,2; s4 → 0,1
     const pos = out.exports.pos.data;
-    expectArray([0, 2, 3, 4, 5, 6, 9, 10].map((t) => pos[t]), [0, 1, 2, 0, 1, 2, 0, 1]);
+    expectArray(
+      [0, 2, 3, 4, 5, 6, 9, 10].map((t) => pos[t]),
+      [0, 1, 2, 0, 1, 2, 0, 1],
+    );
     // at a masked token: the position the next valid token will have (docs/language.md §sizes): t1 → 1; s3's t7, t8 → 0
-    expectArray([1, 7, 8].map((t) => pos[t]), [1, 0, 0]);
+    expectArray(
+      [1, 7, 8].map((t) => pos[t]),
+      [1, 0, 0],
+    );
     expectArray(out.exports.len.data, [3, 0, 3, 0, 2]);
     expectArray(out.exports.gs.data, [2, 3]); // g0 = {s0, s2}, g1 = {s1, s3, s4}
     expectArray(out.exports.ns.data, [5]);
@@ -272,7 +320,13 @@ describe('sizes', () => {
   });
 
   it('on a fully masked batch and on an empty batch', () => {
-    const body = ['loss = mean(logp)', 'export len = length', 'export ns = num_seqs', 'export ng = num_groups', 'export nt = num_tokens'].join('\n');
+    const body = [
+      'loss = mean(logp)',
+      'export len = length',
+      'export ns = num_seqs',
+      'export ng = num_groups',
+      'export nt = num_tokens',
+    ].join('\n');
     const m = run(body, A_ALL_MASKED);
     expectArray(m.exports.len.data, [0, 0, 0, 0, 0]);
     expectArray(m.exports.ns.data, [5]);

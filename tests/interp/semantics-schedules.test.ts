@@ -74,7 +74,11 @@ describe('schedules', () => {
 
   it('schedules with params as arguments', () => {
     // linear(lr0, lr1) at p = 0.5 with lr0 = 2, lr1 = 4 → 3
-    const m = run(['param lr0 = 2', 'param lr1 = 4', 'loss = mean(logp)', 'metric l = linear(lr0, lr1)'].join('\n'), B, { step: 5, totalSteps: 10 }).metrics;
+    const m = run(
+      ['param lr0 = 2', 'param lr1 = 4', 'loss = mean(logp)', 'metric l = linear(lr0, lr1)'].join('\n'),
+      B,
+      { step: 5, totalSteps: 10 },
+    ).metrics;
     expectClose(m.l, 3, 1e-15);
   });
 });

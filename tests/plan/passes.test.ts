@@ -16,7 +16,15 @@ function trace(name: string, fuse: 'default' | 'none'): { names: string[]; state
 describe('the planning passes', () => {
   it('run in PLAN_PASSES order, each reported once', () => {
     expect(trace('grpo', 'default').names).toEqual(PLAN_PASSES.map((p) => p.name));
-    expect(PLAN_PASSES.map((p) => p.name)).toEqual(['materialize', 'assignStages', 'delayBatchReductions', 'formKernels', 'fuseGroupLocal', 'fuseAlongside', 'fuseEpilogues']);
+    expect(PLAN_PASSES.map((p) => p.name)).toEqual([
+      'materialize',
+      'assignStages',
+      'delayBatchReductions',
+      'formKernels',
+      'fuseGroupLocal',
+      'fuseAlongside',
+      'fuseEpilogues',
+    ]);
   });
 
   it('leave a printable state: materialized nodes, then stages, then the kernels printPlan prints', () => {
@@ -24,7 +32,10 @@ describe('the planning passes', () => {
     const at = (name: string) => describePlanState(states[PLAN_PASSES.findIndex((p) => p.name === name)]);
     expect(at('materialize')).toMatch(/^grpo: \d+ materialized values\n  %\d+/);
     expect(at('assignStages')).toContain('  stage 1: ');
-    const kernels = printPlan(planKernels(compile('grpo').program)).split('\n').slice(1).join('\n');
+    const kernels = printPlan(planKernels(compile('grpo').program))
+      .split('\n')
+      .slice(1)
+      .join('\n');
     expect(at('fuseEpilogues')).toContain(kernels);
   });
 

@@ -5,7 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lowerToDevice } from '../../compiler/lower-to-device.js';
-import { countedSize, kernelOutputs, materializedReads, planKernels, printPlan, type Kernel, type KernelPlan } from '../../compiler/plan/plan.js';
+import {
+  countedSize,
+  kernelOutputs,
+  materializedReads,
+  planKernels,
+  printPlan,
+  type Kernel,
+  type KernelPlan,
+} from '../../compiler/plan/plan.js';
 import { topoSort, type Node } from '../../core/ir/node.js';
 import { outputNodes } from '../../core/ir/program.js';
 import { compileSource } from '../../src/compile.js';
@@ -29,13 +37,16 @@ function checkSchedule(plan: KernelPlan): void {
     const own = new Set(kernelOutputs(k).map((n) => n.id));
     for (const n of kernelOutputs(k)) {
       for (const s of readsOf(n)) {
-        if (!ready.has(s.id) && !own.has(s.id)) throw new Error(`k${i} (${k.kind}) reads %${s.id} before it is produced\n${printPlan(plan)}`);
+        if (!ready.has(s.id) && !own.has(s.id))
+          throw new Error(`k${i} (${k.kind}) reads %${s.id} before it is produced\n${printPlan(plan)}`);
       }
     }
     for (const id of own) ready.add(id);
   });
-  for (const n of plan.materialized) if (!ready.has(n.id)) throw new Error(`%${n.id} is materialized but no kernel produces it\n${printPlan(plan)}`);
-  for (const r of outputNodes(plan.program)) if (r.src.length && !ready.has(r.id)) throw new Error(`output %${r.id} is never produced`);
+  for (const n of plan.materialized)
+    if (!ready.has(n.id)) throw new Error(`%${n.id} is materialized but no kernel produces it\n${printPlan(plan)}`);
+  for (const r of outputNodes(plan.program))
+    if (r.src.length && !ready.has(r.id)) throw new Error(`output %${r.id} is never produced`);
 }
 
 describe('fused plans', () => {
@@ -45,7 +56,11 @@ describe('fused plans', () => {
   });
 
   it('ctpo (a scan) in at most 4 dispatches; gspo and grpo (seq-mean-token-mean) in at most 8', () => {
-    for (const [name, budget] of [['ctpo', 4], ['gspo', 8], ['grpo', 8]] as const) {
+    for (const [name, budget] of [
+      ['ctpo', 4],
+      ['gspo', 8],
+      ['grpo', 8],
+    ] as const) {
       const plan = planKernels(compile(name).program);
       expect(dispatches(plan), printPlan(plan)).toBeLessThanOrEqual(budget);
     }

@@ -19,13 +19,21 @@ import { randomProgram } from '../helpers/random-program.js';
 describe('autodiff equals finite differences', () => {
   it('for random well-typed programs', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), arbRefBatch({ maxGroups: 3, maxLen: 5 }), fc.integer({ min: 0, max: 10 }), (seed, rb, step) => {
-        const source = randomProgram(seed, { noStopGradient: true });
-        const compiled = compileSource(source, `random-${seed}.credo`);
-        if (!compiled.program) throw new Error(`generator produced an invalid program:\n${source}\n${renderDiagnostics(compiled.diagnostics)}`);
-        const problem = checkGradients(compiled.program, toRagged(rb, { breakTies: true }), { step, totalSteps: 10 });
-        expect(problem, `${problem}\nprogram:\n${source}`).toBeNull();
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        arbRefBatch({ maxGroups: 3, maxLen: 5 }),
+        fc.integer({ min: 0, max: 10 }),
+        (seed, rb, step) => {
+          const source = randomProgram(seed, { noStopGradient: true });
+          const compiled = compileSource(source, `random-${seed}.credo`);
+          if (!compiled.program)
+            throw new Error(
+              `generator produced an invalid program:\n${source}\n${renderDiagnostics(compiled.diagnostics)}`,
+            );
+          const problem = checkGradients(compiled.program, toRagged(rb, { breakTies: true }), { step, totalSteps: 10 });
+          expect(problem, `${problem}\nprogram:\n${source}`).toBeNull();
+        },
+      ),
       { numRuns: 300 },
     );
   });

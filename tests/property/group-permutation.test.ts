@@ -15,8 +15,19 @@ import { randomProgram } from '../helpers/random-program.js';
 /** The batch with group g renamed perm[g] and sequences stored in the new group order. */
 function permuteGroups(b: RefBatch, perm: number[]): { batch: RefBatch; seqOrder: number[] } {
   const S = b.offsets.length - 1;
-  const seqOrder = Array.from({ length: S }, (_, s) => s).sort((x, y) => perm[b.groupOf[x]] - perm[b.groupOf[y]] || x - y);
-  const out: RefBatch = { offsets: [0], groupOf: [], numGroups: b.numGroups, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+  const seqOrder = Array.from({ length: S }, (_, s) => s).sort(
+    (x, y) => perm[b.groupOf[x]] - perm[b.groupOf[y]] || x - y,
+  );
+  const out: RefBatch = {
+    offsets: [0],
+    groupOf: [],
+    numGroups: b.numGroups,
+    mask: [],
+    logp: [],
+    old_logp: [],
+    ref_logp: [],
+    reward: [],
+  };
   for (const s of seqOrder) {
     for (let t = b.offsets[s]; t < b.offsets[s + 1]; t++) {
       out.mask.push(b.mask[t]);
@@ -32,7 +43,12 @@ function permuteGroups(b: RefBatch, perm: number[]): { batch: RefBatch; seqOrder
 }
 
 const arbPermuted = arbRefBatch({ minGroups: 1, maxGroups: 5 }).chain((b) =>
-  fc.shuffledSubarray(Array.from({ length: b.numGroups }, (_, g) => g), { minLength: b.numGroups, maxLength: b.numGroups }).map((perm) => ({ b, perm })),
+  fc
+    .shuffledSubarray(
+      Array.from({ length: b.numGroups }, (_, g) => g),
+      { minLength: b.numGroups, maxLength: b.numGroups },
+    )
+    .map((perm) => ({ b, perm })),
 );
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b));
@@ -60,11 +76,14 @@ describe('permuting groups', () => {
         const p = evaluate(program!, toRagged(batch));
         expect(close(p.loss, a.loss)).toBe(true);
         for (const name of ['group_mean', 'group_spread', 'tokens_per_group']) {
-          for (let g = 0; g < b.numGroups; g++) expect(close(p.exports[name].data[perm[g]], a.exports[name].data[g])).toBe(true);
+          for (let g = 0; g < b.numGroups; g++)
+            expect(close(p.exports[name].data[perm[g]], a.exports[name].data[g])).toBe(true);
         }
         // token gradients move with their sequences
         let t2 = 0;
-        for (const s of seqOrder) for (let t = b.offsets[s]; t < b.offsets[s + 1]; t++, t2++) expect(close(p.grads.logp.data[t2], a.grads.logp.data[t])).toBe(true);
+        for (const s of seqOrder)
+          for (let t = b.offsets[s]; t < b.offsets[s + 1]; t++, t2++)
+            expect(close(p.grads.logp.data[t2], a.grads.logp.data[t])).toBe(true);
       }),
       { numRuns: 200 },
     );
@@ -74,7 +93,9 @@ describe('permuting groups', () => {
     const objective = compile(name);
     fc.assert(
       fc.property(arbPermuted, ({ b, perm }) => {
-        expect(close(objective.run(toRagged(permuteGroups(b, perm).batch)).loss, objective.run(toRagged(b)).loss)).toBe(true);
+        expect(close(objective.run(toRagged(permuteGroups(b, perm).batch)).loss, objective.run(toRagged(b)).loss)).toBe(
+          true,
+        );
       }),
       { numRuns: 100 },
     );

@@ -60,7 +60,12 @@ export function entropyPercentiles(b: AttnEntropyBatch, perSeq: boolean): number
   return u;
 }
 
-export function attnEntropyRef(b: AttnEntropyBatch, params: Partial<AttnEntropyParams> = {}, step = 0, totalSteps = 0): RefResult {
+export function attnEntropyRef(
+  b: AttnEntropyBatch,
+  params: Partial<AttnEntropyParams> = {},
+  step = 0,
+  totalSteps = 0,
+): RefResult {
   const p: AttnEntropyParams = { ...ATTN_ENTROPY_DEFAULTS, ...params };
   checkBatch(b);
   const T = numTokens(b);
@@ -88,7 +93,7 @@ export function attnEntropyRef(b: AttnEntropyBatch, params: Partial<AttnEntropyP
       grad[t] = (w * dl) / N;
       if (pt.clipped) clipCount++;
       if (pt.dualClipped) dualCount++;
-      if (u[t]! < 0.5) (anchorSum += w), anchorN++;
+      if (u[t]! < 0.5) ((anchorSum += w), anchorN++);
     }
   }
   const tm = (x: number) => (N > 0 ? x / N : 0);

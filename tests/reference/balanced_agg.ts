@@ -28,7 +28,13 @@ export interface BalancedAggParams {
   per_group: number;
 }
 
-export const BALANCED_AGG_DEFAULTS: BalancedAggParams = { eps_low: 0.2, eps_high: 0.2, clip_c: 3, adv_eps: 1e-6, per_group: 1 };
+export const BALANCED_AGG_DEFAULTS: BalancedAggParams = {
+  eps_low: 0.2,
+  eps_high: 0.2,
+  clip_c: 3,
+  adv_eps: 1e-6,
+  per_group: 1,
+};
 
 export function balancedAggRef(b: RefBatch, params: Partial<BalancedAggParams> = {}): RefResult {
   const q: BalancedAggParams = { ...BALANCED_AGG_DEFAULTS, ...params };

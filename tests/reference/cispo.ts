@@ -20,7 +20,13 @@ export interface CispoParams {
   max_len: number;
 }
 
-export const CISPO_DEFAULTS: CispoParams = { eps_low: 10, eps_high: 0.2, adv_eps: 1e-6, loss_agg_mode: 0, max_len: 3000 };
+export const CISPO_DEFAULTS: CispoParams = {
+  eps_low: 10,
+  eps_high: 0.2,
+  adv_eps: 1e-6,
+  loss_agg_mode: 0,
+  max_len: 3000,
+};
 
 export function cispoRef(b: RefBatch, params: Partial<CispoParams> = {}): RefResult & { advantage: number[] } {
   const p: CispoParams = { ...CISPO_DEFAULTS, ...params };

@@ -50,7 +50,10 @@ export const CTPO_DEFAULTS: CtpoParams = {
   adv_eps: 1e-6,
 };
 
-export function ctpoRef(b: RefBatch, params: Partial<CtpoParams> = {}): RefResult & { log_ratio: number[]; ratio: number[] } {
+export function ctpoRef(
+  b: RefBatch,
+  params: Partial<CtpoParams> = {},
+): RefResult & { log_ratio: number[]; ratio: number[] } {
   const q: CtpoParams = { ...CTPO_DEFAULTS, ...params };
   checkBatch(b);
   const S = numSeqs(b);

@@ -89,7 +89,9 @@ export function d3sSelect(b: D3sBatch, p: D3sParams, step: number, totalSteps: n
   const keepSeq = new Array<boolean>(S).fill(false);
   const pools: number[][] = [];
   if (p.cross_group > 0) pools.push(Array.from({ length: S }, (_, s) => s));
-  else for (let g = 0; g < b.numGroups; g++) pools.push(Array.from({ length: S }, (_, s) => s).filter((s) => b.groupOf[s] === g));
+  else
+    for (let g = 0; g < b.numGroups; g++)
+      pools.push(Array.from({ length: S }, (_, s) => s).filter((s) => b.groupOf[s] === g));
   for (const pool of pools) {
     const n = pool.length;
     const k = Math.ceil(kf * n);

@@ -61,7 +61,11 @@ export function deltaWeights(b: DeltaBatch, params: Partial<DeltaParams> = {}): 
   const S = numSeqs(b);
   const T = numTokens(b);
   const L = seqLengths(b);
-  const shaped = b.reward.map((r, s) => (p.overlong_buffer > 0 ? r + Math.min((-(L[s]! - (p.max_len - p.overlong_buffer)) / p.overlong_buffer) * p.overlong_penalty, 0) : r));
+  const shaped = b.reward.map((r, s) =>
+    p.overlong_buffer > 0
+      ? r + Math.min((-(L[s]! - (p.max_len - p.overlong_buffer)) / p.overlong_buffer) * p.overlong_penalty, 0)
+      : r,
+  );
   const A = groupAdvantages(b, shaped, p.adv_eps);
   const side = (s: number) => (A[s]! > 0 ? 1 : A[s]! < 0 ? -1 : 0);
   const scale = (sd: number) => {
@@ -83,7 +87,10 @@ export function deltaWeights(b: DeltaBatch, params: Partial<DeltaParams> = {}): 
     for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
       if (b.mask[t] !== 1) continue;
       const sd = side(s);
-      w[t] = sd === 0 ? p.lam_min : p.lam_min + (p.lam_max - p.lam_min) * sigmoid((sd * b.margin[t]!) / (sd > 0 ? scalePos : scaleNeg));
+      w[t] =
+        sd === 0
+          ? p.lam_min
+          : p.lam_min + (p.lam_max - p.lam_min) * sigmoid((sd * b.margin[t]!) / (sd > 0 ? scalePos : scaleNeg));
       total += w[t]!;
       n++;
     }
@@ -116,8 +123,8 @@ export function deltaRef(b: DeltaBatch, params: Partial<DeltaParams> = {}): RefR
       grad[t] = dl / N;
       if (pt.clipped) clipCount++;
       if (pt.dualClipped) dualCount++;
-      if (A[s]! > 0) (side.pos.sum += w[t]!), side.pos.n++;
-      if (A[s]! < 0) (side.neg.sum += w[t]!), side.neg.n++;
+      if (A[s]! > 0) ((side.pos.sum += w[t]!), side.pos.n++);
+      if (A[s]! < 0) ((side.neg.sum += w[t]!), side.neg.n++);
     }
   }
   const tm = (x: number) => (N > 0 ? x / N : 0);

@@ -148,7 +148,12 @@ export function dhpoRef(b: RefBatch, entropy: number[], params: Partial<DhpoPara
   const frac = (c: number) => (N > 0 ? c / N : 0);
   return {
     loss,
-    metrics: { clip_frac: frac(clipCount), tok_clip_frac: frac(tokClip), seq_clip_frac: frac(seqClip), w_mean: frac(wSum) },
+    metrics: {
+      clip_frac: frac(clipCount),
+      tok_clip_frac: frac(tokClip),
+      seq_clip_frac: frac(seqClip),
+      w_mean: frac(wSum),
+    },
     grad_logp: grad,
   };
 }

@@ -33,9 +33,10 @@ export function flowWeights(b: FlowBatch, alpha: number): number[] {
   for (let s = 0; s < numSeqs(b); s++) {
     let sum = 0;
     let n = 0;
-    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) (sum += b.flow[t]!), n++;
+    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) ((sum += b.flow[t]!), n++);
     const fbar = n > 0 ? sum / n : 0;
-    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) w[t] = fbar > 0 ? 1 - alpha + (alpha * b.flow[t]!) / fbar : 1;
+    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++)
+      w[t] = fbar > 0 ? 1 - alpha + (alpha * b.flow[t]!) / fbar : 1;
   }
   return w;
 }
@@ -76,5 +77,9 @@ export function flowRef(b: FlowBatch, params: Partial<FlowParams> = {}): RefResu
   }
   if (nSeqs > 0) loss /= nSeqs;
   const tm = (x: number) => (nTokens > 0 ? x / nTokens : 0);
-  return { loss, metrics: { clip_frac: tm(clipCount), kl: tm(klSum), weight_max: nTokens > 0 ? wMax : 0 }, grad_logp: grad };
+  return {
+    loss,
+    metrics: { clip_frac: tm(clipCount), kl: tm(klSum), weight_max: nTokens > 0 ? wMax : 0 },
+    grad_logp: grad,
+  };
 }

@@ -89,7 +89,13 @@ export function hapoHHat(b: HapoBatch, q: number, signed: number): number[] {
     if (b.mask[t] === 1) valid.push(t);
   }
   const N = valid.length;
-  const piv = N > 0 ? quantileNearest(valid.map((t) => e[t]!), q) : 0;
+  const piv =
+    N > 0
+      ? quantileNearest(
+          valid.map((t) => e[t]!),
+          q,
+        )
+      : 0;
   let ss = 0;
   for (const t of valid) ss += (e[t]! - piv) ** 2;
   const std = Math.sqrt(Math.max(ss / Math.max(N, 1), 1e-8));
@@ -117,7 +123,8 @@ export function hapoAdvantages(b: HapoBatch, p: HapoParams): { A: number[]; fall
   const R: number[] = [];
   for (let s = 0; s < S; s++) {
     let r = b.reward[s]!;
-    if (p.overlong_buffer > 0) r += Math.min((-(L[s]! - (p.max_len - p.overlong_buffer)) / p.overlong_buffer) * p.overlong_penalty, 0);
+    if (p.overlong_buffer > 0)
+      r += Math.min((-(L[s]! - (p.max_len - p.overlong_buffer)) / p.overlong_buffer) * p.overlong_penalty, 0);
     R.push(r);
   }
   const grpo = groupAdvantages(b, R, p.adv_eps);

@@ -54,7 +54,17 @@ export const HOLDER_PO_DEFAULTS: HolderPoParams = {
 
 export const HOLDER_LOG_CAP = Math.log(3.4028234663852886e38);
 
-export const HOLDER_SCHEDULES = ['constant', 'linear', 'linear_dec', 'sin', 'cos', 'quad', 'quad_dec', 'cubic', 'cubic_dec'] as const;
+export const HOLDER_SCHEDULES = [
+  'constant',
+  'linear',
+  'linear_dec',
+  'sin',
+  'cos',
+  'quad',
+  'quad_dec',
+  'cubic',
+  'cubic_dec',
+] as const;
 
 /** The exponent p at a training step, as the HolderPO code's `_get_current_holder_p`. */
 export function holderP(params: Partial<HolderPoParams>, step = 0, totalSteps = 0): number {
@@ -67,14 +77,22 @@ export function holderP(params: Partial<HolderPoParams>, step = 0, totalSteps = 
   const mid = (pMin + pMax) / 2;
   const amp = (pMax - pMin) / 2;
   switch (sched) {
-    case 'linear': return pMin + (pMax - pMin) * progress;
-    case 'linear_dec': return pMax - (pMax - pMin) * progress;
-    case 'sin': return mid - amp * Math.cos(Math.PI * progress);
-    case 'cos': return mid + amp * Math.cos(Math.PI * progress);
-    case 'quad': return pMin + (pMax - pMin) * progress ** q.p_power;
-    case 'quad_dec': return pMax - (pMax - pMin) * progress ** q.p_power;
-    case 'cubic': return mid + amp * (2 * progress - 1) ** 3;
-    case 'cubic_dec': return mid - amp * (2 * progress - 1) ** 3;
+    case 'linear':
+      return pMin + (pMax - pMin) * progress;
+    case 'linear_dec':
+      return pMax - (pMax - pMin) * progress;
+    case 'sin':
+      return mid - amp * Math.cos(Math.PI * progress);
+    case 'cos':
+      return mid + amp * Math.cos(Math.PI * progress);
+    case 'quad':
+      return pMin + (pMax - pMin) * progress ** q.p_power;
+    case 'quad_dec':
+      return pMax - (pMax - pMin) * progress ** q.p_power;
+    case 'cubic':
+      return mid + amp * (2 * progress - 1) ** 3;
+    case 'cubic_dec':
+      return mid - amp * (2 * progress - 1) ** 3;
   }
 }
 

@@ -123,5 +123,10 @@ export function grpoKlToken(
   const k = clipG(refLogp - logp, -20, 20);
   const klc = clipG(Math.exp(k.v) - k.v - 1, -10, 10);
   const dkl = klc.dx * (Math.exp(k.v) - 1) * -k.dx;
-  return { l: -(m.v - p.beta * klc.v), dl: -(dsurr - p.beta * dkl), kl: klc.v, clipped: (a > 0 && r > 1 + p.eps_high) || (a < 0 && r < 1 - p.eps_low) };
+  return {
+    l: -(m.v - p.beta * klc.v),
+    dl: -(dsurr - p.beta * dkl),
+    kl: klc.v,
+    clipped: (a > 0 && r > 1 + p.eps_high) || (a < 0 && r < 1 - p.eps_low),
+  };
 }

@@ -81,7 +81,14 @@ export interface PpoToken {
 }
 
 /** The dual-clip PPO loss of one token; clipC = null drops the dual clip. */
-export function ppoToken(a: number, logp: number, oldLogp: number, epsLow: number, epsHigh: number, clipC: number | null): PpoToken {
+export function ppoToken(
+  a: number,
+  logp: number,
+  oldLogp: number,
+  epsLow: number,
+  epsHigh: number,
+  clipC: number | null,
+): PpoToken {
   const d = clipG(logp - oldLogp, -20, 20);
   const r = Math.exp(d.v);
   const dr = r * d.dx;

@@ -41,7 +41,16 @@ function makeBatch(
   seqs: { logp: number[]; old?: number[]; ref?: number[]; mask?: number[]; reward: number; group: number }[],
   numGroups: number,
 ): RefBatch {
-  const b: RefBatch = { offsets: [0], groupOf: [], numGroups, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+  const b: RefBatch = {
+    offsets: [0],
+    groupOf: [],
+    numGroups,
+    mask: [],
+    logp: [],
+    old_logp: [],
+    ref_logp: [],
+    reward: [],
+  };
   for (const s of seqs) {
     s.logp.forEach((lp, i) => {
       b.logp.push(lp);
@@ -91,7 +100,7 @@ describe('group advantages', () => {
     const A = groupAdvantages(b, b.reward, 1e-6);
     // g1: mean 2/3, unbiased var = ((2/3)^2 + 2 (1/3)^2) / 2 = 1/3
     const s1 = Math.sqrt(1 / 3) + 1e-6;
-    expectArrayClose(A, [a, -(2 / 3) / s1, -a, (1 / 3) / s1, (1 / 3) / s1, 0]);
+    expectArrayClose(A, [a, -(2 / 3) / s1, -a, 1 / 3 / s1, 1 / 3 / s1, 0]);
   });
 });
 
@@ -102,7 +111,11 @@ describe('finite-difference check of the analytic gradients', () => {
     ['grpo (eps 0.1/0.3, beta 0.5)', (b) => grpoRef(b, { eps_low: 0.1, eps_high: 0.3, beta: 0.5 }), {}],
     ['grpo on-policy', (b) => grpoRef(b), { onPolicy: true }],
     ['dapo', (b) => dapoRef(b), {}],
-    ['dapo (clip_c 3, overlong shaping)', (b) => dapoRef(b, { clip_c: 3, overlong_buffer: 3, max_len: 6, overlong_penalty: 0.7 }), {}],
+    [
+      'dapo (clip_c 3, overlong shaping)',
+      (b) => dapoRef(b, { clip_c: 3, overlong_buffer: 3, max_len: 6, overlong_penalty: 0.7 }),
+      {},
+    ],
     ['dapo on-policy', (b) => dapoRef(b), { onPolicy: true }],
     ['gspo', (b) => gspoRef(b), {}],
     ['gspo (eps 0.2)', (b) => gspoRef(b, { eps_low: 0.2, eps_high: 0.2 }), {}],
@@ -329,11 +342,7 @@ describe('dapo: hand-computed cases', () => {
     const c = 0.5 / 0.500001;
     const r = dapoRef(b, p);
     expect(r.loss).toBeCloseTo((3 * c) / 11, 12);
-    expectArrayClose(r.grad_logp, [
-      -c / 11, 0, -c / 11,
-      0, 0, 0, 0,
-      c / 11, c / 11, c / 11, c / 11, c / 11,
-    ]);
+    expectArrayClose(r.grad_logp, [-c / 11, 0, -c / 11, 0, 0, 0, 0, c / 11, c / 11, c / 11, c / 11, c / 11]);
     // without shaping all rewards are equal -> A = 0 -> loss 0
     expect(dapoRef(b).loss).toBe(0);
   });
@@ -400,7 +409,7 @@ describe('edge cases', () => {
     expectArrayClose(d.grad_logp, [-A0 / 3, -A0 / 3, ...z, -A2 / 3]);
   };
 
-  it('fully masked sequence: excluded from B\' and N, still in the group statistics', () => {
+  it("fully masked sequence: excluded from B' and N, still in the group statistics", () => {
     const b = makeBatch(
       [
         { logp: [-1, -2], reward: 1, group: 0 },
@@ -502,7 +511,16 @@ describe('edge cases', () => {
   });
 
   it('empty batch (no sequences)', () => {
-    const b: RefBatch = { offsets: [0], groupOf: [], numGroups: 0, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+    const b: RefBatch = {
+      offsets: [0],
+      groupOf: [],
+      numGroups: 0,
+      mask: [],
+      logp: [],
+      old_logp: [],
+      ref_logp: [],
+      reward: [],
+    };
     for (const [, fn] of REFS) {
       const r = fn(b);
       expect(r.loss).toBe(0);

@@ -36,7 +36,10 @@ export function reinforcePpAdvantages(b: RefBatch, whitenEps: number): number[] 
   return a.map((x) => (x - mu) / Math.sqrt(v + whitenEps));
 }
 
-export function reinforcePpRef(b: RefBatch, params: Partial<ReinforcePpParams> = {}): RefResult & { advantage: number[] } {
+export function reinforcePpRef(
+  b: RefBatch,
+  params: Partial<ReinforcePpParams> = {},
+): RefResult & { advantage: number[] } {
   const p: ReinforcePpParams = { ...REINFORCE_PP_DEFAULTS, ...params };
   const A = reinforcePpAdvantages(b, p.whiten_eps);
   return { ...ppoRef(b, seqToToken(b, A), p), advantage: A };

@@ -114,7 +114,7 @@ export function rmtRef(b: RmtBatch, params: Partial<RmtParams> = {}, step = 0, t
   lNtp = nNtp > 0 ? lNtp / nNtp : 0;
   let lenSum = 0;
   let nRl = 0;
-  for (let s = 0; s < S; s++) if (isRl(s)) (lenSum += rLen[s]!), nRl++;
+  for (let s = 0; s < S; s++) if (isRl(s)) ((lenSum += rLen[s]!), nRl++);
   return {
     loss: lRl + p.ntp_coef * lNtp,
     metrics: {

@@ -82,7 +82,10 @@ export function spineForks(b: SpineBatch, q: number, perSeq: number): boolean[] 
   };
   const mark = (ts: number[]) => {
     if (ts.length === 0) return;
-    const tau = quantileLinear(ts.map((t) => b.entropy[t]!), q);
+    const tau = quantileLinear(
+      ts.map((t) => b.entropy[t]!),
+      q,
+    );
     for (const t of ts) fork[t] = b.entropy[t]! >= tau;
   };
   if (perSeq > 0) for (let s = 0; s < numSeqs(b); s++) mark(validOf(b.offsets[s]!, b.offsets[s + 1]!));
@@ -130,7 +133,8 @@ export function spineRef(b: SpineBatch, params: Partial<SpineParams> = {}): Spin
       const lowGap = Math.max(p.h_low - H, 0);
       const highGap = Math.max(H - p.h_high, 0);
       const band = lowGap ** pw + highGap ** pw;
-      const dband = (p.h_low - H > 0 ? -pw * lowGap ** (pw - 1) : 0) + (H - p.h_high > 0 ? pw * highGap ** (pw - 1) : 0);
+      const dband =
+        (p.h_low - H > 0 ? -pw * lowGap ** (pw - 1) : 0) + (H - p.h_high > 0 ? pw * highGap ** (pw - 1) : 0);
       forkSum += lpg + p.lambda * band;
       gradLogp[t] = gradLogp[t]! + dlpg / D;
       gradH[t] = (p.lambda * dband) / D;

@@ -34,7 +34,14 @@ export interface TempoParams {
   adv_eps: number;
 }
 
-export const TEMPO_DEFAULTS: TempoParams = { lambda: 1, value_norm: 1, eps_low: 0.2, eps_high: 0.2, beta: 0.04, adv_eps: 1e-6 };
+export const TEMPO_DEFAULTS: TempoParams = {
+  lambda: 1,
+  value_norm: 1,
+  eps_low: 0.2,
+  eps_high: 0.2,
+  beta: 0.04,
+  adv_eps: 1e-6,
+};
 
 export interface TempoTree {
   td: number[]; // [T], 0 at masked tokens
@@ -79,7 +86,11 @@ export function tempoTree(b: TempoBatch, params: Partial<TempoParams> = {}): Tem
     for (const j of m) sum += outcome[j]!;
     return sum / m.length;
   };
-  const out: TempoTree = { td: new Array<number>(T).fill(0), value: new Array<number>(T).fill(0), branch: new Array<number>(T).fill(0) };
+  const out: TempoTree = {
+    td: new Array<number>(T).fill(0),
+    value: new Array<number>(T).fill(0),
+    branch: new Array<number>(T).fill(0),
+  };
   for (let s = 0; s < S; s++) {
     const g = b.groupOf[s]!;
     for (let q = 0; q < ids[s]!.length; q++) {

@@ -90,7 +90,12 @@ export function keptTokens(b: TemporalBatch, p: TemporalParams, s: number): numb
   return keep;
 }
 
-export function temporalRef(b: TemporalBatch, params: Partial<TemporalParams> = {}, step = 0, totalSteps = 0): RefResult {
+export function temporalRef(
+  b: TemporalBatch,
+  params: Partial<TemporalParams> = {},
+  step = 0,
+  totalSteps = 0,
+): RefResult {
   const p: TemporalParams = { ...TEMPORAL_DEFAULTS, ...params };
   checkBatch(b);
   const T = numTokens(b);

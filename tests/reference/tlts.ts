@@ -61,7 +61,9 @@ export function lengthReward(L: number, B: number): number {
 
 export function tltsRewards(b: TltsBatch, p: TltsParams, step: number): number[] {
   const B = tltsBudget(p, step);
-  return b.correct.map((c, s) => p.lambda_c * c + p.lambda_len * lengthReward(b.think_len[s]!, B) + p.lambda_f * b.format_reward[s]!);
+  return b.correct.map(
+    (c, s) => p.lambda_c * c + p.lambda_len * lengthReward(b.think_len[s]!, B) + p.lambda_f * b.format_reward[s]!,
+  );
 }
 
 export function tltsRef(b: TltsBatch, params: Partial<TltsParams> = {}, step = 0): RefResult {
@@ -100,5 +102,9 @@ export function tltsRef(b: TltsBatch, params: Partial<TltsParams> = {}, step = 0
   let lenSum = 0;
   for (let s = 0; s < S; s++) lenSum += lengthReward(b.think_len[s]!, B);
   const tm = (x: number) => (nTokens > 0 ? x / nTokens : 0);
-  return { loss, metrics: { budget: B, len_reward: S > 0 ? lenSum / S : 0, clip_frac: tm(clipCount), kl: tm(klSum) }, grad_logp: grad };
+  return {
+    loss,
+    metrics: { budget: B, len_reward: S > 0 ? lenSum / S : 0, clip_frac: tm(clipCount), kl: tm(klSum) },
+    grad_logp: grad,
+  };
 }

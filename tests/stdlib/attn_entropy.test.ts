@@ -9,17 +9,28 @@ import { arbRefBatch, type ArbRefBatchOptions } from '../reference/arbitrary.js'
 import { groupAdvantages, numSeqs } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { attnEntropyRef, entropyPercentiles, type AttnEntropyBatch } from '../reference/attn_entropy.js';
-import { arbScore, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, validTokens, withTokenFeatures } from './credit-helpers.js';
+import {
+  arbScore,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  validTokens,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const ae = compile('attn_entropy');
 const dapo = compile('dapo');
 
-const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<AttnEntropyBatch> => withTokenFeatures(arbRefBatch(opts), { attn_entropy: arbScore() });
+const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<AttnEntropyBatch> =>
+  withTokenFeatures(arbRefBatch(opts), { attn_entropy: arbScore() });
 const ragged = (b: AttnEntropyBatch) => toRaggedWith(b, { attn_entropy: { level: 'token', data: b.attn_entropy } });
 
 const arbClock = fc.oneof(
   fc.constant({ step: 0, totalSteps: 0 }),
-  fc.integer({ min: 1, max: 500 }).chain((totalSteps) => fc.integer({ min: 0, max: totalSteps + 20 }).map((step) => ({ step, totalSteps }))),
+  fc
+    .integer({ min: 1, max: 500 })
+    .chain((totalSteps) => fc.integer({ min: 0, max: totalSteps + 20 }).map((step) => ({ step, totalSteps }))),
 );
 
 const params = fc.record(
@@ -38,7 +49,9 @@ const params = fc.record(
 describe('attn_entropy equals its reference', () => {
   it('on random batches with default params over the training clock', () => {
     fc.assert(
-      fc.property(arbBatch(), arbClock, (b, c) => expectAgrees(ae.run(ragged(b), c), attnEntropyRef(b, {}, c.step, c.totalSteps))),
+      fc.property(arbBatch(), arbClock, (b, c) =>
+        expectAgrees(ae.run(ragged(b), c), attnEntropyRef(b, {}, c.step, c.totalSteps)),
+      ),
       { numRuns: 200 },
     );
   });
@@ -55,7 +68,9 @@ describe('attn_entropy equals its reference', () => {
   it('the reference gradient matches finite differences of the reference loss', () => {
     fc.assert(
       fc.property(arbBatch({ maxGroups: 3 }), params, arbClock, (b, p, c) => {
-        expect(checkGradFD((x) => attnEntropyRef(x as AttnEntropyBatch, p, c.step, c.totalSteps), b).failures).toEqual([]);
+        expect(checkGradFD((x) => attnEntropyRef(x as AttnEntropyBatch, p, c.step, c.totalSteps), b).failures).toEqual(
+          [],
+        );
       }),
       { numRuns: 60 },
     );
@@ -77,7 +92,10 @@ describe('attn_entropy special cases', () => {
     fc.assert(
       fc.property(arbBatch(), fc.constantFrom(-0.5, 0.7), fc.integer({ min: 0, max: 200 }), (b, kappa, step) => {
         const p = { kappa_start: kappa, kappa_end: kappa };
-        expectSameLossAndGrad(ae.run(ragged(b), { params: p, step, totalSteps: 100 }), ae.run(ragged(b), { params: p, step: 0, totalSteps: 100 }));
+        expectSameLossAndGrad(
+          ae.run(ragged(b), { params: p, step, totalSteps: 100 }),
+          ae.run(ragged(b), { params: p, step: 0, totalSteps: 100 }),
+        );
       }),
       { numRuns: 100 },
     );

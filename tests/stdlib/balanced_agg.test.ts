@@ -111,7 +111,7 @@ describe('balanced_agg special cases', () => {
     );
   });
 
-  it('on-policy: gradient -A_i (|P|/n) / (sum_P L) / G\' per token of a positive response (negative alike)', () => {
+  it("on-policy: gradient -A_i (|P|/n) / (sum_P L) / G' per token of a positive response (negative alike)", () => {
     fc.assert(
       fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(1, 0), (b, per_group) => {
         const got = ba.run(toRagged(b), { params: { per_group } });

@@ -19,7 +19,12 @@ import { close, expectAgreesWithRef, expectSameLossAndGrad } from '../helpers/ex
 export { close };
 
 /** A copy of a batch with one more (or a replaced) f32 tensor. */
-export function withInput(b: RaggedBatch, name: string, level: HostTensor['level'], data: readonly number[]): RaggedBatch {
+export function withInput(
+  b: RaggedBatch,
+  name: string,
+  level: HostTensor['level'],
+  data: readonly number[],
+): RaggedBatch {
   return withTensors(b, { [name]: { level, data } });
 }
 
@@ -42,7 +47,13 @@ export function expectSameRun(got: EvalResult, want: EvalResult, metrics: readon
 }
 
 /** Asserts the gradient w.r.t. logp is the REINFORCE gradient -A_t w_t (0 at masked tokens). */
-export function expectReinforceGrad(got: EvalResult, b: RefBatch, advToken: readonly number[], weights: readonly number[], tol = 1e-9): void {
+export function expectReinforceGrad(
+  got: EvalResult,
+  b: RefBatch,
+  advToken: readonly number[],
+  weights: readonly number[],
+  tol = 1e-9,
+): void {
   const g = got.grads.logp!.data;
   for (let t = 0; t < b.mask.length; t++) {
     const want = b.mask[t] === 1 ? -advToken[t]! * weights[t]! : 0;

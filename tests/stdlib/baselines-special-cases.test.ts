@@ -15,10 +15,14 @@ import { aggWeights, seqToToken } from '../reference/ppo.js';
 import { close, expectReinforceGrad, expectSameRun, withInput } from './baselines-helpers.js';
 
 const obj = Object.fromEntries(
-  ['ppo', 'dr_grpo', 'gmpo', 'cispo', 'gpg', 'rloo', 'reinforce_pp', 'grpo', 'dapo', 'gspo', 'holder_po'].map((n) => [n, compile(n)]),
+  ['ppo', 'dr_grpo', 'gmpo', 'cispo', 'gpg', 'rloo', 'reinforce_pp', 'grpo', 'dapo', 'gspo', 'holder_po'].map((n) => [
+    n,
+    compile(n),
+  ]),
 );
 
-const run = (name: string, b: RefBatch, params: Record<string, number> = {}): EvalResult => obj[name]!.run(toRagged(b), { params });
+const run = (name: string, b: RefBatch, params: Record<string, number> = {}): EvalResult =>
+  obj[name]!.run(toRagged(b), { params });
 
 /** ppo on a per-sequence advantage broadcast to the tokens. */
 const runPpo = (b: RefBatch, advSeq: ArrayLike<number>, params: Record<string, number> = {}): EvalResult =>
@@ -53,7 +57,10 @@ describe('Appendix A — PPO clip and dual clip', () => {
   it('dual clip, clip_c → ∞: once clip_c exceeds every ratio the dual clip is inactive, = clip_c 1e30', () => {
     fc.assert(
       fc.property(arbRefBatch(), (b) => {
-        const maxRatio = Math.max(1, ...b.logp.map((lp, t) => Math.exp(Math.min(Math.max(lp - b.old_logp[t]!, -20), 20))));
+        const maxRatio = Math.max(
+          1,
+          ...b.logp.map((lp, t) => Math.exp(Math.min(Math.max(lp - b.old_logp[t]!, -20), 20))),
+        );
         const adv = grpoAdv(b);
         const finite = runPpo(b, adv, { clip_c: 2 * maxRatio + 1 });
         const infinite = runPpo(b, adv, { clip_c: 1e30 });
@@ -66,7 +73,12 @@ describe('Appendix A — PPO clip and dual clip', () => {
 });
 
 describe('Appendix A — on-policy single step: REINFORCE with the aggregation of each method', () => {
-  type Case = [name: string, params: Record<string, number>, adv: (b: RefBatch, got: EvalResult) => number[], weights: (b: RefBatch) => number[]];
+  type Case = [
+    name: string,
+    params: Record<string, number>,
+    adv: (b: RefBatch, got: EvalResult) => number[],
+    weights: (b: RefBatch) => number[],
+  ];
   const seqMeanTokenMean = (b: RefBatch) => aggWeights(b, 1, 0);
   const tokenMean = (b: RefBatch) => aggWeights(b, 0, 0);
   const exported = (_b: RefBatch, got: EvalResult) => Array.from(got.exports.advantage!.data);
@@ -97,7 +109,9 @@ describe('Appendix A — on-policy single step: REINFORCE with the aggregation o
     fc.assert(
       fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3), (b, mode) => {
         const adv = b.logp.map((lp, t) => Math.sin(3 * t + lp)); // any token-level advantage
-        const got = obj.ppo!.run(withInput(toRagged(b), 'advantage', 'token', adv), { params: { loss_agg_mode: mode, max_len: 9 } });
+        const got = obj.ppo!.run(withInput(toRagged(b), 'advantage', 'token', adv), {
+          params: { loss_agg_mode: mode, max_len: 9 },
+        });
         expectReinforceGrad(got, b, adv, aggWeights(b, mode, 9));
       }),
       { numRuns: 100 },
@@ -125,7 +139,12 @@ describe('Appendix A — Dr.GRPO = GRPO with norm_adv_by_std = False + constant-
     fc.assert(
       fc.property(arbRefBatch(), fc.constantFrom(3000, 7), fc.constantFrom(0.2, 0.1), (b, maxLen, eps) => {
         const dr = run('dr_grpo', b, { divide_by_seqs: 0, max_len: maxLen, eps_low: eps });
-        const viaPpo = runPpo(b, dr.exports.advantage!.data, { clip_c: 1e30, loss_agg_mode: 3, max_len: maxLen, eps_low: eps });
+        const viaPpo = runPpo(b, dr.exports.advantage!.data, {
+          clip_c: 1e30,
+          loss_agg_mode: 3,
+          max_len: maxLen,
+          eps_low: eps,
+        });
         expectSameRun(dr, viaPpo, ['clip_frac', 'ppo_kl']);
       }),
       { numRuns: 200 },
@@ -164,7 +183,9 @@ describe('Appendix A — GMPO', () => {
     fc.assert(
       fc.property(arbRefBatch(), fc.constantFrom(0.2, 0.1), (b, e) => {
         const gmpo = run('gmpo', b, { eps_low: -Math.log(1 - e), eps_high: Math.log(1 + e) });
-        const holder = obj.holder_po!.run(toRagged(b), { params: { variant: 1, p_schedule: 0, p: 0, eps_low: e, eps_high: e } });
+        const holder = obj.holder_po!.run(toRagged(b), {
+          params: { variant: 1, p_schedule: 0, p: 0, eps_low: e, eps_high: e },
+        });
         expectSameRun(gmpo, holder);
       }),
       { numRuns: 200 },

@@ -41,9 +41,16 @@ describe('cispo special cases', () => {
       fc.property(arbRefBatch(), (b) => {
         const got = cispo.run(toRagged(b));
         const A = seqToToken(b, cispoRef(b).advantage);
-        const w = b.logp.map((lp, t) => Math.min(Math.max(Math.exp(Math.min(Math.max(lp - b.old_logp[t]!, -20), 20)), 1 - 10), 1.2));
+        const w = b.logp.map((lp, t) =>
+          Math.min(Math.max(Math.exp(Math.min(Math.max(lp - b.old_logp[t]!, -20), 20)), 1 - 10), 1.2),
+        );
         const N = b.mask.reduce((u, v) => u + v, 0);
-        expectReinforceGrad(got, b, A.map((a, t) => a * w[t]!), b.mask.map(() => 1 / N));
+        expectReinforceGrad(
+          got,
+          b,
+          A.map((a, t) => a * w[t]!),
+          b.mask.map(() => 1 / N),
+        );
       }),
       { numRuns: 200 },
     );

@@ -18,7 +18,11 @@ import { withBranchTrace } from '../reference/ops.js';
  * Credo's result equals the reference: loss, every metric (same set of names), the gradient w.r.t.
  * logp and, where given, the gradients w.r.t. other grad inputs.
  */
-export function expectAgrees(got: RunResult, want: RefResult, otherGrads: Record<string, readonly number[]> = {}): void {
+export function expectAgrees(
+  got: RunResult,
+  want: RefResult,
+  otherGrads: Record<string, readonly number[]> = {},
+): void {
   expectAgreesWithRef(got, want, { otherGrads });
 }
 

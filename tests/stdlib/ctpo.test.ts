@@ -84,13 +84,17 @@ describe('ctpo reference gradient', () => {
 describe('ctpo special cases', () => {
   it('current-token ratio (cumulative = 0), ratio-space clip: equals dapo with the same eps and clip_c', () => {
     fc.assert(
-      fc.property(arbRefBatch(), fc.constantFrom([0.2, 0.2, 3], [0.1, 0.28, 10], [0.3, 0.3, 1.5]), (b, [eps_low, eps_high, clip_c]) => {
-        const got = ctpo.run(toRagged(b), { params: { cumulative: 0, la: 0, eps_low, eps_high, clip_c } });
-        const want = dapo.run(toRagged(b), { params: { eps_low, eps_high, clip_c } });
-        expectSameLossAndGrad(got, want);
-        expect(close(got.metrics.clip_frac!, want.metrics.clip_frac!)).toBe(true);
-        expect(close(got.metrics.dual_clip_frac!, want.metrics.dual_clip_frac!)).toBe(true);
-      }),
+      fc.property(
+        arbRefBatch(),
+        fc.constantFrom([0.2, 0.2, 3], [0.1, 0.28, 10], [0.3, 0.3, 1.5]),
+        (b, [eps_low, eps_high, clip_c]) => {
+          const got = ctpo.run(toRagged(b), { params: { cumulative: 0, la: 0, eps_low, eps_high, clip_c } });
+          const want = dapo.run(toRagged(b), { params: { eps_low, eps_high, clip_c } });
+          expectSameLossAndGrad(got, want);
+          expect(close(got.metrics.clip_frac!, want.metrics.clip_frac!)).toBe(true);
+          expect(close(got.metrics.dual_clip_frac!, want.metrics.dual_clip_frac!)).toBe(true);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -98,8 +102,12 @@ describe('ctpo special cases', () => {
   it('current-token ratio with the LA clip at la_power = 0: dapo with eps_low = 1-e^-c_low, eps_high = e^c_high-1, clip_c = e^c_c', () => {
     fc.assert(
       fc.property(arbRefBatch(), fc.constantFrom([0.025, 0.05, 0.05], [0.2, 0.3, 1.0]), (b, [lo, hi, cc]) => {
-        const got = ctpo.run(toRagged(b), { params: { cumulative: 0, la_power: 0, la_clip_low: lo, la_clip_high: hi, la_clip_c: cc } });
-        const want = dapo.run(toRagged(b), { params: { eps_low: -Math.expm1(-lo), eps_high: Math.expm1(hi), clip_c: Math.exp(cc) } });
+        const got = ctpo.run(toRagged(b), {
+          params: { cumulative: 0, la_power: 0, la_clip_low: lo, la_clip_high: hi, la_clip_c: cc },
+        });
+        const want = dapo.run(toRagged(b), {
+          params: { eps_low: -Math.expm1(-lo), eps_high: Math.expm1(hi), clip_c: Math.exp(cc) },
+        });
         expectSameLossAndGrad(got, want);
       }),
       { numRuns: 300 },

@@ -9,12 +9,20 @@ import { type ArbRefBatchOptions } from '../reference/arbitrary.js';
 import { groupAdvantages, numSeqs } from '../reference/batch.js';
 import { d3sRef, d3sSelect, D3S_DEFAULTS, type D3sBatch } from '../reference/d3s.js';
 import { checkGradFD } from '../reference/fd.js';
-import { arbBatch, arbEntropyValue, expectAgrees, expectSameLossAndGrad, toRaggedWith, withTokenFeatures } from './tokenweight-helpers.js';
+import {
+  arbBatch,
+  arbEntropyValue,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  withTokenFeatures,
+} from './tokenweight-helpers.js';
 
 const d3s = compile('d3s');
 const dapo = compile('dapo');
 
-const arbD3sBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<D3sBatch> => withTokenFeatures(arbBatch(opts), { entropy: arbEntropyValue() });
+const arbD3sBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<D3sBatch> =>
+  withTokenFeatures(arbBatch(opts), { entropy: arbEntropyValue() });
 const ragged = (b: D3sBatch) => toRaggedWith(b, { entropy: { level: 'token', data: b.entropy } });
 
 const params = fc.record(
@@ -83,7 +91,9 @@ describe('d3s special cases', () => {
       fc.property(arbD3sBatch(), params, clock, (b, p, c) => {
         const all = { ...p, k_frac_start: 1, k_frac_end: 1, rho_start: 1, rho_end: 1 };
         const got = d3s.run(ragged(b), { params: all, step: c.step, totalSteps: c.totalSteps });
-        const want = dapo.run(toRaggedWith(b, {}), { params: { eps_high: p.eps_high ?? 0.28, clip_c: p.clip_c ?? 10 } });
+        const want = dapo.run(toRaggedWith(b, {}), {
+          params: { eps_high: p.eps_high ?? 0.28, clip_c: p.clip_c ?? 10 },
+        });
         expectSameLossAndGrad(got, want);
       }),
       { numRuns: 200 },
@@ -92,12 +102,18 @@ describe('d3s special cases', () => {
 
   it('the default schedule has relaxed to DAPO once step >= ramp · total_steps', () => {
     fc.assert(
-      fc.property(arbD3sBatch(), fc.constantFrom(1, 0.5), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 30 }), (b, ramp, total, extra) => {
-        const step = Math.ceil(ramp * total) + extra;
-        const got = d3s.run(ragged(b), { params: { ramp }, step, totalSteps: total });
-        expectSameLossAndGrad(got, dapo.run(toRaggedWith(b, {})));
-        expect(got.metrics.sample_keep_frac).toBe(numSeqs(b) > 0 ? 1 : 0);
-      }),
+      fc.property(
+        arbD3sBatch(),
+        fc.constantFrom(1, 0.5),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 0, max: 30 }),
+        (b, ramp, total, extra) => {
+          const step = Math.ceil(ramp * total) + extra;
+          const got = d3s.run(ragged(b), { params: { ramp }, step, totalSteps: total });
+          expectSameLossAndGrad(got, dapo.run(toRaggedWith(b, {})));
+          expect(got.metrics.sample_keep_frac).toBe(numSeqs(b) > 0 ? 1 : 0);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -108,22 +124,30 @@ describe('d3s special cases', () => {
       return xs.reduce((x, y) => x + (y - m) ** 2, 0) / xs.length;
     };
     fc.assert(
-      fc.property(arbD3sBatch({ rewards: 'binary', maxSeqsPerGroup: 8 }), fc.constantFrom(0.25, 0.5, 0.6, 0.75), (b, kf) => {
-        const kept = d3s.run(ragged(b), { params: { k_frac_start: kf } }).exports.kept_seq!.data;
-        const A = groupAdvantages(b, b.reward, 1e-6);
-        for (let g = 0; g < b.numGroups; g++) {
-          const members = b.groupOf.map((x, s) => [x, s] as const).filter(([x]) => x === g).map(([, s]) => s);
-          const chosen = members.filter((s) => kept[s] === 1);
-          expect(chosen.length).toBe(Math.ceil(kf * members.length));
-          let best = 0;
-          for (let mask = 0; mask < 1 << members.length; mask++) {
-            const sub = members.filter((_, i) => mask & (1 << i));
-            if (sub.length === chosen.length && sub.length > 0) best = Math.max(best, variance(sub.map((s) => A[s]!)));
+      fc.property(
+        arbD3sBatch({ rewards: 'binary', maxSeqsPerGroup: 8 }),
+        fc.constantFrom(0.25, 0.5, 0.6, 0.75),
+        (b, kf) => {
+          const kept = d3s.run(ragged(b), { params: { k_frac_start: kf } }).exports.kept_seq!.data;
+          const A = groupAdvantages(b, b.reward, 1e-6);
+          for (let g = 0; g < b.numGroups; g++) {
+            const members = b.groupOf
+              .map((x, s) => [x, s] as const)
+              .filter(([x]) => x === g)
+              .map(([, s]) => s);
+            const chosen = members.filter((s) => kept[s] === 1);
+            expect(chosen.length).toBe(Math.ceil(kf * members.length));
+            let best = 0;
+            for (let mask = 0; mask < 1 << members.length; mask++) {
+              const sub = members.filter((_, i) => mask & (1 << i));
+              if (sub.length === chosen.length && sub.length > 0)
+                best = Math.max(best, variance(sub.map((s) => A[s]!)));
+            }
+            const got = chosen.length > 0 ? variance(chosen.map((s) => A[s]!)) : 0;
+            expect(Math.abs(got - best) <= 1e-12 * (1 + best), `group ${g}: ${got} vs best ${best}`).toBe(true);
           }
-          const got = chosen.length > 0 ? variance(chosen.map((s) => A[s]!)) : 0;
-          expect(Math.abs(got - best) <= 1e-12 * (1 + best), `group ${g}: ${got} vs best ${best}`).toBe(true);
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });

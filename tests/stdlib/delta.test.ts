@@ -9,16 +9,25 @@ import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../referenc
 import { numSeqs } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { deltaRef, deltaWeights, type DeltaBatch } from '../reference/delta.js';
-import { arbSigned, close, expectAgrees, expectSameLossAndGrad, expectVecClose, toRaggedWith, withTokenFeatures } from './credit-helpers.js';
+import {
+  arbSigned,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  expectVecClose,
+  toRaggedWith,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const delta = compile('delta');
 const dapo = compile('dapo');
 
 /** Margins in [-3, 3]; margin_prev either equal to margin (K = 0) or a perturbed copy. */
 function arbBatch(opts: ArbRefBatchOptions = {}): fc.Arbitrary<DeltaBatch> {
-  return withTokenFeatures(arbRefBatch(opts), { margin: arbSigned(3), noise: fc.oneof(fc.constant(0), uniformDouble(-1, 1)) }).map(
-    ({ noise, ...b }) => ({ ...b, margin_prev: b.margin.map((m, t) => m + noise[t]!) }),
-  );
+  return withTokenFeatures(arbRefBatch(opts), {
+    margin: arbSigned(3),
+    noise: fc.oneof(fc.constant(0), uniformDouble(-1, 1)),
+  }).map(({ noise, ...b }) => ({ ...b, margin_prev: b.margin.map((m, t) => m + noise[t]!) }));
 }
 
 const ragged = (b: DeltaBatch) =>
@@ -58,7 +67,9 @@ describe('delta equals its reference', () => {
   it('exports the reference weights', () => {
     fc.assert(
       fc.property(arbBatch(), params, (b, p) => {
-        const got = Array.from(delta.run(ragged(b), { params: p }).exports.weight!.data, (x, t) => (b.mask[t] === 1 ? x : 0));
+        const got = Array.from(delta.run(ragged(b), { params: p }).exports.weight!.data, (x, t) =>
+          b.mask[t] === 1 ? x : 0,
+        );
         expectVecClose(got, deltaWeights(b, p).w, 'weight');
       }),
       { numRuns: 150 },
@@ -78,18 +89,27 @@ describe('delta equals its reference', () => {
 describe('delta special cases', () => {
   it('lam_min = lam_max (any value) is stdlib dapo with the same clip and overlong params', () => {
     fc.assert(
-      fc.property(arbBatch(), fc.constantFrom(1, 0.8, 1.7), fc.constantFrom(0, 3), fc.constantFrom(10, 3), (b, lam, buf, clip_c) => {
-        const shared = { overlong_buffer: buf, max_len: 6, clip_c };
-        const got = delta.run(ragged(b), { params: { lam_min: lam, lam_max: lam, ...shared } });
-        expectSameLossAndGrad(got, dapo.run(toRaggedWith(b), { params: shared }));
-      }),
+      fc.property(
+        arbBatch(),
+        fc.constantFrom(1, 0.8, 1.7),
+        fc.constantFrom(0, 3),
+        fc.constantFrom(10, 3),
+        (b, lam, buf, clip_c) => {
+          const shared = { overlong_buffer: buf, max_len: 6, clip_c };
+          const got = delta.run(ragged(b), { params: { lam_min: lam, lam_max: lam, ...shared } });
+          expectSameLossAndGrad(got, dapo.run(toRaggedWith(b), { params: shared }));
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it('all margins 0 and no zero-advantage response: every weight is 1 (= dapo)', () => {
     // distinct continuous rewards: no response has a zero advantage in a group of two or more
-    const noZeroAdv = arbRefBatch({ rewards: 'continuous', minGroups: 1 }).map((b) => ({ ...b, reward: b.reward.map((r, s) => r + 1e-3 * s) }));
+    const noZeroAdv = arbRefBatch({ rewards: 'continuous', minGroups: 1 }).map((b) => ({
+      ...b,
+      reward: b.reward.map((r, s) => r + 1e-3 * s),
+    }));
     fc.assert(
       fc.property(noZeroAdv, (b0) => {
         const sizes = new Map<number, number>();
@@ -97,7 +117,8 @@ describe('delta special cases', () => {
         fc.pre(b0.groupOf.every((g) => sizes.get(g)! > 1));
         const b: DeltaBatch = { ...b0, margin: b0.mask.map(() => 0), margin_prev: b0.mask.map(() => 0) };
         const got = delta.run(ragged(b));
-        for (let t = 0; t < b.mask.length; t++) if (b.mask[t] === 1) expect(close(got.exports.weight!.data[t]!, 1)).toBe(true);
+        for (let t = 0; t < b.mask.length; t++)
+          if (b.mask[t] === 1) expect(close(got.exports.weight!.data[t]!, 1)).toBe(true);
         expectSameLossAndGrad(got, dapo.run(toRaggedWith(b), { params: { overlong_buffer: 4096 } }));
       }),
       { numRuns: 100 },
@@ -116,7 +137,8 @@ describe('delta special cases', () => {
         for (const t of valid) {
           for (const u of valid) {
             const [st, su] = [seqOf(t), seqOf(u)];
-            if (A[st]! > 0 && A[su]! > 0 && b.margin[t]! > b.margin[u]!) expect(got[t]!).toBeGreaterThanOrEqual(got[u]!);
+            if (A[st]! > 0 && A[su]! > 0 && b.margin[t]! > b.margin[u]!)
+              expect(got[t]!).toBeGreaterThanOrEqual(got[u]!);
             if (A[st]! < 0 && A[su]! < 0 && b.margin[t]! > b.margin[u]!) expect(got[t]!).toBeLessThanOrEqual(got[u]!);
           }
         }

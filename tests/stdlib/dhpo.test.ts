@@ -11,13 +11,21 @@ import { groupAdvantages, seqLengths } from '../reference/batch.js';
 import { DHPO_DEFAULTS, dhpoRef } from '../reference/dhpo.js';
 import { checkGradFD } from '../reference/fd.js';
 import { toRagged } from '../helpers/batches.js';
-import { arbEntropyBatch, close, expectAgree, expectGradClose, expectSameLossAndGrad, withTensors } from './pg14-helpers.js';
+import {
+  arbEntropyBatch,
+  close,
+  expectAgree,
+  expectGradClose,
+  expectSameLossAndGrad,
+  withTensors,
+} from './pg14-helpers.js';
 
 const dhpo = compile('dhpo');
 const grpo = compile('grpo');
 const gspo = compile('gspo');
 
-const withEntropy = (b: Parameters<typeof toRagged>[0], entropy: number[]) => withTensors(toRagged(b), { entropy: { level: 'token', data: entropy } });
+const withEntropy = (b: Parameters<typeof toRagged>[0], entropy: number[]) =>
+  withTensors(toRagged(b), { entropy: { level: 'token', data: entropy } });
 
 const arbParams = fc.record(
   {
@@ -72,11 +80,19 @@ describe('dhpo special cases', () => {
 
   it('token weight 1: the token-ratio surrogate = grpo with beta = 0 (arithmetic and geometric mixing)', () => {
     fc.assert(
-      fc.property(arbEntropyBatch(), eps, fc.constantFrom(0, 1), fc.constantFrom(0, 1), ({ b, entropy }, [lo, hi], geo_mix, seq_sg) => {
-        const got = dhpo.run(withEntropy(b, entropy), { params: { w_tok: 1, eps_tok_low: lo, eps_tok_high: hi, geo_mix, seq_sg } });
-        const want = grpo.run(toRagged(b), { params: { beta: 0, eps_low: lo, eps_high: hi } });
-        expectSameLossAndGrad(got, want);
-      }),
+      fc.property(
+        arbEntropyBatch(),
+        eps,
+        fc.constantFrom(0, 1),
+        fc.constantFrom(0, 1),
+        ({ b, entropy }, [lo, hi], geo_mix, seq_sg) => {
+          const got = dhpo.run(withEntropy(b, entropy), {
+            params: { w_tok: 1, eps_tok_low: lo, eps_tok_high: hi, geo_mix, seq_sg },
+          });
+          const want = grpo.run(toRagged(b), { params: { beta: 0, eps_low: lo, eps_high: hi } });
+          expectSameLossAndGrad(got, want);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -89,7 +105,9 @@ describe('dhpo special cases', () => {
         fc.constantFrom(0, 1),
         fc.constantFrom(0, 1),
         ({ b, entropy }, [lo, hi], geo_mix, seq_sg) => {
-          const got = dhpo.run(withEntropy(b, entropy), { params: { w_tok: 0, eps_seq_low: lo, eps_seq_high: hi, geo_mix, seq_sg } });
+          const got = dhpo.run(withEntropy(b, entropy), {
+            params: { w_tok: 0, eps_seq_low: lo, eps_seq_high: hi, geo_mix, seq_sg },
+          });
           const want = gspo.run(toRagged(b), { params: { eps_low: lo, eps_high: hi } });
           expectSameLossAndGrad(got, want);
         },
@@ -103,7 +121,8 @@ describe('dhpo special cases', () => {
       fc.property(arbEntropyBatch(), arbParams, fc.constantFrom(1, -1), ({ b, entropy }, params, entropy_dir) => {
         // one entropy value per response, taken from its first token (0 included)
         const flat = [...entropy];
-        for (let s = 0; s + 1 < b.offsets.length; s++) for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) flat[t] = entropy[b.offsets[s]!]!;
+        for (let s = 0; s + 1 < b.offsets.length; s++)
+          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) flat[t] = entropy[b.offsets[s]!]!;
         const got = dhpo.run(withEntropy(b, flat), { params: { ...params, entropy_mix: 1, entropy_dir } });
         const want = dhpo.run(withEntropy(b, flat), { params: { ...params, entropy_mix: 0, w_tok: 0.5 } });
         expectSameLossAndGrad(got, want);
@@ -113,7 +132,7 @@ describe('dhpo special cases', () => {
     );
   });
 
-  it('on-policy: REINFORCE gradient -A·norm per valid token (norm = 1/(B\' L) or 1/N); with seq_sg = 0 the sequence part is shared', () => {
+  it("on-policy: REINFORCE gradient -A·norm per valid token (norm = 1/(B' L) or 1/N); with seq_sg = 0 the sequence part is shared", () => {
     fc.assert(
       fc.property(arbEntropyBatch({ onPolicy: true }), arbParams, ({ b, entropy }, params) => {
         const q = { ...DHPO_DEFAULTS, ...params };
@@ -147,7 +166,12 @@ describe('dhpo special cases', () => {
     fc.assert(
       fc.property(arbEntropyBatch(), ({ b, entropy }) => {
         const a = dhpo.run(withEntropy(b, entropy));
-        const z = dhpo.run(withEntropy(b, entropy.map(() => 1.7)));
+        const z = dhpo.run(
+          withEntropy(
+            b,
+            entropy.map(() => 1.7),
+          ),
+        );
         expectSameLossAndGrad(a, z, 0);
       }),
       { numRuns: 50 },

@@ -50,7 +50,12 @@ describe('dr_grpo special cases', () => {
         const S = b.offsets.length - 1;
         const w = 1 / (3000 * (divide ? Math.max(S, 1) : 1));
         const A = seqToToken(b, drGrpoRef(b).advantage);
-        expectReinforceGrad(got, b, A, A.map(() => w));
+        expectReinforceGrad(
+          got,
+          b,
+          A,
+          A.map(() => w),
+        );
       }),
       { numRuns: 200 },
     );

@@ -9,12 +9,23 @@ import { arbRefBatch, type ArbRefBatchOptions } from '../reference/arbitrary.js'
 import { groupAdvantages, numSeqs } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { flowRef, flowWeights, type FlowBatch } from '../reference/flowtracer.js';
-import { arbScore, close, expectAgrees, expectSameLossAndGrad, expectVecClose, toRaggedWith, validTokens, withSeqFeatures, withTokenFeatures } from './credit-helpers.js';
+import {
+  arbScore,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  expectVecClose,
+  toRaggedWith,
+  validTokens,
+  withSeqFeatures,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const flowtracer = compile('flowtracer');
 const grpo = compile('grpo');
 
-const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<FlowBatch> => withTokenFeatures(arbRefBatch(opts), { flow: arbScore() });
+const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<FlowBatch> =>
+  withTokenFeatures(arbRefBatch(opts), { flow: arbScore() });
 const ragged = (b: FlowBatch) => toRaggedWith(b, { flow: { level: 'token', data: b.flow } });
 
 const params = fc.record(
@@ -30,7 +41,10 @@ const params = fc.record(
 
 describe('flowtracer equals its reference', () => {
   it('on random batches with default params', () => {
-    fc.assert(fc.property(arbBatch(), (b) => expectAgrees(flowtracer.run(ragged(b)), flowRef(b))), { numRuns: 200 });
+    fc.assert(
+      fc.property(arbBatch(), (b) => expectAgrees(flowtracer.run(ragged(b)), flowRef(b))),
+      { numRuns: 200 },
+    );
   });
 
   it('on random batches and params (loss, metrics, gradient)', () => {
@@ -54,7 +68,10 @@ describe('flowtracer special cases', () => {
   it('alpha = 0 is stdlib grpo with the same params', () => {
     fc.assert(
       fc.property(arbBatch(), fc.constantFrom(0.04, 0), fc.constantFrom(0.2, 0.3), (b, beta, eps_high) => {
-        expectSameLossAndGrad(flowtracer.run(ragged(b), { params: { alpha: 0, beta, eps_high } }), grpo.run(toRaggedWith(b), { params: { beta, eps_high } }));
+        expectSameLossAndGrad(
+          flowtracer.run(ragged(b), { params: { alpha: 0, beta, eps_high } }),
+          grpo.run(toRaggedWith(b), { params: { beta, eps_high } }),
+        );
       }),
       { numRuns: 150 },
     );
@@ -80,7 +97,11 @@ describe('flowtracer special cases', () => {
     fc.assert(
       fc.property(arbBatch(), (b) => {
         const w = flowtracer.run(ragged(b), { params: { alpha: 1 } }).exports.weight!.data;
-        expectVecClose(Array.from(w, (x, t) => (b.mask[t] === 1 ? x : 0)), flowWeights(b, 1).map((x, t) => (b.mask[t] === 1 ? x : 0)), 'weight');
+        expectVecClose(
+          Array.from(w, (x, t) => (b.mask[t] === 1 ? x : 0)),
+          flowWeights(b, 1).map((x, t) => (b.mask[t] === 1 ? x : 0)),
+          'weight',
+        );
         const A = groupAdvantages(b, b.reward, 1e-6);
         validTokens(b).forEach((ts, s) => {
           if (ts.length === 0) return;

@@ -10,7 +10,13 @@ import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import { seqLengths } from '../reference/batch.js';
 import { gmpoRef } from '../reference/gmpo.js';
-import { close, expectFdAgreement, expectRef, itAgreesWithReference, expectReinforceGrad } from './baselines-helpers.js';
+import {
+  close,
+  expectFdAgreement,
+  expectRef,
+  itAgreesWithReference,
+  expectReinforceGrad,
+} from './baselines-helpers.js';
 
 const gmpo = compile('gmpo');
 
@@ -29,7 +35,7 @@ describe('gmpo equals its reference', () => {
 });
 
 describe('gmpo special cases', () => {
-  it('on-policy: REINFORCE with seq-mean-token-mean, gradient -A_i / (B\' L_i), loss mean_i(-A_i)', () => {
+  it("on-policy: REINFORCE with seq-mean-token-mean, gradient -A_i / (B' L_i), loss mean_i(-A_i)", () => {
     fc.assert(
       fc.property(arbRefBatch({ onPolicy: true }), (b) => {
         const got = gmpo.run(toRagged(b));

@@ -11,7 +11,14 @@ import { arbRefBatch } from '../reference/arbitrary.js';
 import type { RefBatch } from '../reference/batch.js';
 import { gpgRef } from '../reference/gpg.js';
 import { aggWeights, seqToToken } from '../reference/ppo.js';
-import { close, expectExport, expectFdAgreement, expectRef, expectReinforceGrad, expectSameRun } from './baselines-helpers.js';
+import {
+  close,
+  expectExport,
+  expectFdAgreement,
+  expectRef,
+  expectReinforceGrad,
+  expectSameRun,
+} from './baselines-helpers.js';
 
 const gpg = compile('gpg');
 

@@ -9,7 +9,15 @@ import { uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.j
 import { seqLengths, type RefBatch } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { hapoAdvantages, hapoRef, HAPO_DEFAULTS, type HapoBatch } from '../reference/hapo.js';
-import { arbBatch, arbEntropyValue, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, withTokenFeatures } from './tokenweight-helpers.js';
+import {
+  arbBatch,
+  arbEntropyValue,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  withTokenFeatures,
+} from './tokenweight-helpers.js';
 
 const hapo = compile('hapo');
 const dapo = compile('dapo');
@@ -97,12 +105,31 @@ const equalLengthBatch: fc.Arbitrary<HapoBatch> = fc
   .array(
     fc.record({
       len: fc.integer({ min: 0, max: 6 }),
-      seqs: fc.array(fc.record({ reward: fc.oneof(fc.constantFrom(0, 1), uniformDouble(-1, 1)), toks: fc.array(fc.tuple(uniformDouble(-5, 0), uniformDouble(-0.3, 0.3), arbEntropyValue()), { minLength: 6, maxLength: 6 }) }), { minLength: 1, maxLength: 4 }),
+      seqs: fc.array(
+        fc.record({
+          reward: fc.oneof(fc.constantFrom(0, 1), uniformDouble(-1, 1)),
+          toks: fc.array(fc.tuple(uniformDouble(-5, 0), uniformDouble(-0.3, 0.3), arbEntropyValue()), {
+            minLength: 6,
+            maxLength: 6,
+          }),
+        }),
+        { minLength: 1, maxLength: 4 },
+      ),
     }),
     { minLength: 0, maxLength: 5 },
   )
   .map((groups) => {
-    const b: HapoBatch = { offsets: [0], groupOf: [], numGroups: groups.length, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [], entropy: [] };
+    const b: HapoBatch = {
+      offsets: [0],
+      groupOf: [],
+      numGroups: groups.length,
+      mask: [],
+      logp: [],
+      old_logp: [],
+      ref_logp: [],
+      reward: [],
+      entropy: [],
+    };
     groups.forEach((g, gi) =>
       g.seqs.forEach((s) => {
         for (const [lp, d, h] of s.toks.slice(0, g.len)) {
@@ -122,10 +149,16 @@ const equalLengthBatch: fc.Arbitrary<HapoBatch> = fc
 
 describe('hapo special cases', () => {
   it('clip_alpha = 0, adv_beta = 0, token_adv = 0 is DAPO with eps_high = 0.2 (clip_c 10, token-mean)', () => {
-    const shaping = fc.record({ overlong_buffer: fc.constantFrom(0, 3), max_len: fc.constantFrom(6, 10240), clip_c: fc.constantFrom(10, 3) });
+    const shaping = fc.record({
+      overlong_buffer: fc.constantFrom(0, 3),
+      max_len: fc.constantFrom(6, 10240),
+      clip_c: fc.constantFrom(10, 3),
+    });
     fc.assert(
       fc.property(arbHapoBatch(), shaping, fc.constantFrom(0, 1), (b, sh, signed) => {
-        const got = hapo.run(ragged(b), { params: { clip_alpha: 0, adv_beta: 0, token_adv: 0, h_signed: signed, ...sh } });
+        const got = hapo.run(ragged(b), {
+          params: { clip_alpha: 0, adv_beta: 0, token_adv: 0, h_signed: signed, ...sh },
+        });
         const want = dapo.run(toRaggedWith(b, {}), { params: { eps_low: 0.2, eps_high: 0.2, ...sh } });
         expectSameLossAndGrad(got, want);
       }),
@@ -140,7 +173,10 @@ describe('hapo special cases', () => {
         const got = hapo.run(ragged(b), { params: { fallback_pad: 0, adv_eps: advEps } }).exports.advantage!.data;
         const S = b.offsets.length - 1;
         for (let s = 0; s < S; s++) {
-          const members = b.groupOf.map((g, i) => [g, i] as const).filter(([g]) => g === b.groupOf[s]).map(([, i]) => b.reward[i]!);
+          const members = b.groupOf
+            .map((g, i) => [g, i] as const)
+            .filter(([g]) => g === b.groupOf[s])
+            .map(([, i]) => b.reward[i]!);
           const mean = members.reduce((x, y) => x + y, 0) / members.length;
           const std = Math.sqrt(members.reduce((x, y) => x + (y - mean) ** 2, 0) / members.length);
           const want = seqLengths(b)[s]! > 0 ? (b.reward[s]! - mean) / (std + advEps) : got[s]!; // no tokens: no statistics
@@ -153,18 +189,23 @@ describe('hapo special cases', () => {
 
   it('on-policy as released (h_signed = 0): the redistribution is inactive, gradient -A / N (REINFORCE, token-mean)', () => {
     fc.assert(
-      fc.property(arbHapoBatch({ onPolicy: true }), fc.constantFrom(1, 2), fc.constantFrom(1, 0.5), (b, beta, alpha) => {
-        const got = hapo.run(ragged(b), { params: { adv_beta: beta, clip_alpha: alpha } });
-        const A = got.exports.advantage!.data;
-        const N = seqLengths(b).reduce((x, y) => x + y, 0);
-        const g = got.grads.logp.data;
-        for (let s = 0; s + 1 < b.offsets.length; s++) {
-          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
-            const want = b.mask[t] === 1 ? -A[s]! / N : 0;
-            expect(close(g[t]!, want), `grad[${t}] ${g[t]} vs ${want}`).toBe(true);
+      fc.property(
+        arbHapoBatch({ onPolicy: true }),
+        fc.constantFrom(1, 2),
+        fc.constantFrom(1, 0.5),
+        (b, beta, alpha) => {
+          const got = hapo.run(ragged(b), { params: { adv_beta: beta, clip_alpha: alpha } });
+          const A = got.exports.advantage!.data;
+          const N = seqLengths(b).reduce((x, y) => x + y, 0);
+          const g = got.grads.logp.data;
+          for (let s = 0; s + 1 < b.offsets.length; s++) {
+            for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
+              const want = b.mask[t] === 1 ? -A[s]! / N : 0;
+              expect(close(g[t]!, want), `grad[${t}] ${g[t]} vs ${want}`).toBe(true);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 150 },
     );
   });

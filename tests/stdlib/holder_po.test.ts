@@ -73,14 +73,31 @@ describe('holder_po p schedules', () => {
   const table: [number, number, number][] = [
     // [p_schedule, step, expected p]
     [0, 250, 1], // constant: p (= 1)
-    [1, 0, -2], [1, 125, -1], [1, 500, 2], [1, 900, 2], // linear
-    [2, 0, 2], [2, 250, 0], [2, 375, -1], [2, 500, -2], // linear_dec (paper default)
-    [3, 0, -2], [3, 250, 0], [3, 500, 2], // sin: mid - amp cos(pi u)
-    [4, 0, 2], [4, 250, 0], [4, 500, -2], // cos: mid + amp cos(pi u)
-    [5, 250, -1], [5, 500, 2], // quad: -2 + 4 u^2
-    [6, 250, 1], [6, 500, -2], // quad_dec: 2 - 4 u^2
-    [7, 0, -2], [7, 125, -0.25], [7, 250, 0], [7, 500, 2], // cubic: 2 (2u-1)^3
-    [8, 0, 2], [8, 125, 0.25], [8, 500, -2], // cubic_dec
+    [1, 0, -2],
+    [1, 125, -1],
+    [1, 500, 2],
+    [1, 900, 2], // linear
+    [2, 0, 2],
+    [2, 250, 0],
+    [2, 375, -1],
+    [2, 500, -2], // linear_dec (paper default)
+    [3, 0, -2],
+    [3, 250, 0],
+    [3, 500, 2], // sin: mid - amp cos(pi u)
+    [4, 0, 2],
+    [4, 250, 0],
+    [4, 500, -2], // cos: mid + amp cos(pi u)
+    [5, 250, -1],
+    [5, 500, 2], // quad: -2 + 4 u^2
+    [6, 250, 1],
+    [6, 500, -2], // quad_dec: 2 - 4 u^2
+    [7, 0, -2],
+    [7, 125, -0.25],
+    [7, 250, 0],
+    [7, 500, 2], // cubic: 2 (2u-1)^3
+    [8, 0, 2],
+    [8, 125, 0.25],
+    [8, 500, -2], // cubic_dec
     [42, 100, 1], // unknown schedule: the code falls back to the constant p
   ];
   const [b] = fc.sample(arbRefBatch({ minGroups: 2 }), { numRuns: 1, seed: 11 });
@@ -90,8 +107,20 @@ describe('holder_po p schedules', () => {
     expect(close(holderP({ p_schedule }, step, 500), expected, 1e-12)).toBe(true);
   });
   it('sin at u = 1/3 is mid - amp cos(pi/3) = -1 (schedule 3) and cos gives +1 (schedule 4)', () => {
-    expect(close(holder.run(toRagged(b!), { params: { p_schedule: 3 }, step: 1, totalSteps: 3 }).metrics.holder_p!, -1, 1e-12)).toBe(true);
-    expect(close(holder.run(toRagged(b!), { params: { p_schedule: 4 }, step: 1, totalSteps: 3 }).metrics.holder_p!, 1, 1e-12)).toBe(true);
+    expect(
+      close(
+        holder.run(toRagged(b!), { params: { p_schedule: 3 }, step: 1, totalSteps: 3 }).metrics.holder_p!,
+        -1,
+        1e-12,
+      ),
+    ).toBe(true);
+    expect(
+      close(
+        holder.run(toRagged(b!), { params: { p_schedule: 4 }, step: 1, totalSteps: 3 }).metrics.holder_p!,
+        1,
+        1e-12,
+      ),
+    ).toBe(true);
   });
 });
 
@@ -134,7 +163,8 @@ describe('holder_po special cases', () => {
         const L = seqLengths(b);
         const ratios = (s: number) => {
           const r: number[] = [];
-          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) r.push(Math.exp(b.logp[t]! - b.old_logp[t]!));
+          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++)
+            if (b.mask[t] === 1) r.push(Math.exp(b.logp[t]! - b.old_logp[t]!));
           return r;
         };
         const rho = (p: number) => holder.run(toRagged(b), { params: { p_schedule: 0, p } }).exports.rho!.data;
@@ -151,20 +181,25 @@ describe('holder_po special cases', () => {
     );
   });
 
-  it('on-policy: rho = 1 for every p and variant, gradient -A_i / (B\' L_i) (REINFORCE, sequence mean)', () => {
+  it("on-policy: rho = 1 for every p and variant, gradient -A_i / (B' L_i) (REINFORCE, sequence mean)", () => {
     fc.assert(
-      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(-2, -0.5, 0, 1, 2, 7), fc.constantFrom(0, 1, 2), (b, p, variant) => {
-        const got = holder.run(toRagged(b), { params: { p_schedule: 0, p, variant } });
-        const L = seqLengths(b);
-        const A = groupAdvantages(b, b.reward, HOLDER_PO_DEFAULTS.adv_eps);
-        const B = L.filter((n) => n > 0).length;
-        got.exports.rho!.data.forEach((v) => expect(close(v, 1, 1e-12)).toBe(true));
-        const want = new Array<number>(b.mask.length).fill(0);
-        for (let s = 0; s < L.length; s++) {
-          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) want[t] = -A[s]! / (B * L[s]!);
-        }
-        expectGradClose(got.grads.logp!.data, want);
-      }),
+      fc.property(
+        arbRefBatch({ onPolicy: true }),
+        fc.constantFrom(-2, -0.5, 0, 1, 2, 7),
+        fc.constantFrom(0, 1, 2),
+        (b, p, variant) => {
+          const got = holder.run(toRagged(b), { params: { p_schedule: 0, p, variant } });
+          const L = seqLengths(b);
+          const A = groupAdvantages(b, b.reward, HOLDER_PO_DEFAULTS.adv_eps);
+          const B = L.filter((n) => n > 0).length;
+          got.exports.rho!.data.forEach((v) => expect(close(v, 1, 1e-12)).toBe(true));
+          const want = new Array<number>(b.mask.length).fill(0);
+          for (let s = 0; s < L.length; s++) {
+            for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) want[t] = -A[s]! / (B * L[s]!);
+          }
+          expectGradClose(got.grads.logp!.data, want);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -185,7 +220,9 @@ describe('holder_po special cases', () => {
     fc.assert(
       fc.property(arbRefBatch(), fc.constantFrom([0.2, 0.2], [0.1, 0.28], [0.33, 0.49]), (b, [eps_low, eps_high]) => {
         const got = holder.run(toRagged(b), { params: { variant: 1, p_schedule: 0, p: 0, eps_low, eps_high } });
-        const want = gmpo.run(toRagged(b), { params: { eps_low: -Math.log1p(-eps_low), eps_high: Math.log1p(eps_high) } });
+        const want = gmpo.run(toRagged(b), {
+          params: { eps_low: -Math.log1p(-eps_low), eps_high: Math.log1p(eps_high) },
+        });
         expectSameLossAndGrad(got, want);
       }),
       { numRuns: 300 },

@@ -97,7 +97,10 @@ describe('advantage estimators', () => {
   it('grpo (unbiased std), dr_grpo (centred), rloo (leave-one-out)', () => {
     fc.assert(
       fc.property(arbRefBatch({ minGroups: 1 }), (b) => {
-        const out = run('loss = mean(logp)\nexport a_grpo = advantages.grpo(reward, 1e-6)\nexport a_dr = advantages.dr_grpo(reward)\nexport a_rloo = advantages.rloo(reward)', b);
+        const out = run(
+          'loss = mean(logp)\nexport a_grpo = advantages.grpo(reward, 1e-6)\nexport a_dr = advantages.dr_grpo(reward)\nexport a_rloo = advantages.rloo(reward)',
+          b,
+        );
         const S = b.offsets.length - 1;
         for (let s = 0; s < S; s++) {
           const members = [...Array(S).keys()].filter((j) => b.groupOf[j] === b.groupOf[s]);

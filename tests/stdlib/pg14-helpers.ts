@@ -44,12 +44,27 @@ export function arbShapedBatch(
   return fc
     .record({
       lens: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 2 * maxGroups, maxLength: 2 * maxGroups }),
-      groups: fc.array(fc.array(fc.constantFrom(0, 1), { minLength: groupSize, maxLength: groupSize }), { minLength: 1, maxLength: maxGroups }),
-      noise: fc.array(fc.oneof(uniformDouble(-0.15, 0.15), fc.constant(0), uniformDouble(-2, 2)), { minLength: 64, maxLength: 64 }),
+      groups: fc.array(fc.array(fc.constantFrom(0, 1), { minLength: groupSize, maxLength: groupSize }), {
+        minLength: 1,
+        maxLength: maxGroups,
+      }),
+      noise: fc.array(fc.oneof(uniformDouble(-0.15, 0.15), fc.constant(0), uniformDouble(-2, 2)), {
+        minLength: 64,
+        maxLength: 64,
+      }),
       logp: fc.array(uniformDouble(-5, 0), { minLength: 64, maxLength: 64 }),
     })
     .map(({ lens, groups, noise, logp }) => {
-      const b: RefBatch = { offsets: [0], groupOf: [], numGroups: groups.length, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+      const b: RefBatch = {
+        offsets: [0],
+        groupOf: [],
+        numGroups: groups.length,
+        mask: [],
+        logp: [],
+        old_logp: [],
+        ref_logp: [],
+        reward: [],
+      };
       let k = 0;
       groups.forEach((rewards, g) =>
         rewards.forEach((r) => {

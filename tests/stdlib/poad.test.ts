@@ -9,12 +9,34 @@ import { compile } from '../../src/objective.js';
 import { arbRefBatch, uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
 import { checkGradFD } from '../reference/fd.js';
 import { poadRef, type PoadBatch, type PoadParams } from '../reference/poad.js';
-import { arbScore, arbSigned, close, expectAgrees, expectSameLossAndGrad, expectVecClose, fdCheckVector, toRaggedWith, validTokens, withSeqFeatures, withTokenFeatures } from './credit-helpers.js';
+import {
+  arbScore,
+  arbSigned,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  expectVecClose,
+  fdCheckVector,
+  toRaggedWith,
+  validTokens,
+  withSeqFeatures,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const poad = compile('poad');
 const ppo = compile('ppo');
 
-function arbBatch(opts: ArbRefBatchOptions = {}, actionEnd: fc.Arbitrary<number> = fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }), notDone: fc.Arbitrary<number> = fc.oneof({ arbitrary: fc.constant(1), weight: 4 }, { arbitrary: fc.constant(0), weight: 1 })): fc.Arbitrary<PoadBatch> {
+function arbBatch(
+  opts: ArbRefBatchOptions = {},
+  actionEnd: fc.Arbitrary<number> = fc.oneof(
+    { arbitrary: fc.constant(0), weight: 3 },
+    { arbitrary: fc.constant(1), weight: 2 },
+  ),
+  notDone: fc.Arbitrary<number> = fc.oneof(
+    { arbitrary: fc.constant(1), weight: 4 },
+    { arbitrary: fc.constant(0), weight: 1 },
+  ),
+): fc.Arbitrary<PoadBatch> {
   const tok = withTokenFeatures(arbRefBatch(opts), {
     entropy: arbScore(),
     value: arbSigned(2),
@@ -23,7 +45,10 @@ function arbBatch(opts: ArbRefBatchOptions = {}, actionEnd: fc.Arbitrary<number>
     action_reward: arbSigned(1),
     not_done: notDone,
   });
-  return withSeqFeatures(tok, { bootstrap: arbSigned(2) }).map(({ dv, ...b }) => ({ ...b, value_new: b.value.map((v, t) => v + dv[t]!) }));
+  return withSeqFeatures(tok, { bootstrap: arbSigned(2) }).map(({ dv, ...b }) => ({
+    ...b,
+    value_new: b.value.map((v, t) => v + dv[t]!),
+  }));
 }
 
 const ragged = (b: PoadBatch) =>
@@ -64,15 +89,24 @@ function agree(b: PoadBatch, p: Partial<PoadParams> = {}): void {
 
 describe('poad equals its reference', () => {
   it('on random batches with default params', () => {
-    fc.assert(fc.property(arbBatch(), (b) => agree(b)), { numRuns: 200 });
+    fc.assert(
+      fc.property(arbBatch(), (b) => agree(b)),
+      { numRuns: 200 },
+    );
   });
 
   it('on random batches and params (loss, metrics, gradients, backup)', () => {
-    fc.assert(fc.property(arbBatch(), params, (b, p) => agree(b, p)), { numRuns: 300 });
+    fc.assert(
+      fc.property(arbBatch(), params, (b, p) => agree(b, p)),
+      { numRuns: 300 },
+    );
   });
 
   it('without early stop (small log-ratio noise, large target_kl)', () => {
-    fc.assert(fc.property(arbBatch({ largeNoise: 0.2 }), params, (b, p) => agree(b, { ...p, target_kl: 1e12 })), { numRuns: 150 });
+    fc.assert(
+      fc.property(arbBatch({ largeNoise: 0.2 }), params, (b, p) => agree(b, { ...p, target_kl: 1e12 })),
+      { numRuns: 150 },
+    );
   });
 
   it('the reference gradients match finite differences of the reference loss (logp, value_new)', () => {
@@ -80,7 +114,9 @@ describe('poad equals its reference', () => {
       fc.property(arbBatch({ maxGroups: 3 }), params, (b, p) => {
         expect(checkGradFD((x) => poadRef(x as PoadBatch, p), b).failures).toEqual([]);
         const want = poadRef(b, p);
-        expect(fdCheckVector(b.value_new, (vn) => poadRef({ ...b, value_new: vn }, p).loss, want.grad_value_new)).toEqual([]);
+        expect(
+          fdCheckVector(b.value_new, (vn) => poadRef({ ...b, value_new: vn }, p).loss, want.grad_value_new),
+        ).toEqual([]);
         expect(fdCheckVector(b.entropy, (h) => poadRef({ ...b, entropy: h }, p).loss, want.grad_entropy)).toEqual([]);
       }),
       { numRuns: 60 },
@@ -103,18 +139,27 @@ describe('poad special cases', () => {
 
   it('single-token actions: action-level GAE (delta = r + gamma V_next nd - V, carry gamma lambda nd)', () => {
     fc.assert(
-      fc.property(arbBatch({}, fc.constant(1)), fc.constantFrom(0, 1), fc.constantFrom(0.95, 0.5), (b, variant, gamma) => {
-        const gae = poad.run(ragged(b), { params: { variant, gamma } }).exports.advantage!.data;
-        validTokens(b).forEach((ts, s) => {
-          let next = 0;
-          for (let j = ts.length - 1; j >= 0; j--) {
-            const t = ts[j]!;
-            const vNext = j === ts.length - 1 ? b.bootstrap[s]! : b.value[ts[j + 1]!]!;
-            next = b.action_reward[t]! + gamma * vNext * b.not_done[t]! - b.value[t]! + gamma * 0.95 * b.not_done[t]! * next;
-            expect(close(gae[t]!, next), `gae[${t}] ${gae[t]} vs ${next}`).toBe(true);
-          }
-        });
-      }),
+      fc.property(
+        arbBatch({}, fc.constant(1)),
+        fc.constantFrom(0, 1),
+        fc.constantFrom(0.95, 0.5),
+        (b, variant, gamma) => {
+          const gae = poad.run(ragged(b), { params: { variant, gamma } }).exports.advantage!.data;
+          validTokens(b).forEach((ts, s) => {
+            let next = 0;
+            for (let j = ts.length - 1; j >= 0; j--) {
+              const t = ts[j]!;
+              const vNext = j === ts.length - 1 ? b.bootstrap[s]! : b.value[ts[j + 1]!]!;
+              next =
+                b.action_reward[t]! +
+                gamma * vNext * b.not_done[t]! -
+                b.value[t]! +
+                gamma * 0.95 * b.not_done[t]! * next;
+              expect(close(gae[t]!, next), `gae[${t}] ${gae[t]} vs ${next}`).toBe(true);
+            }
+          });
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -126,7 +171,8 @@ describe('poad special cases', () => {
         validTokens(b).forEach((ts, s) => {
           ts.forEach((t, j) => {
             let g = b.bootstrap[s]!;
-            for (let q = j; q < ts.length; q++) if (b.action_end[ts[q]!]! > 0 || q === ts.length - 1) g += b.action_reward[ts[q]!]!;
+            for (let q = j; q < ts.length; q++)
+              if (b.action_end[ts[q]!]! > 0 || q === ts.length - 1) g += b.action_reward[ts[q]!]!;
             expect(close(gae[t]!, g - b.value[t]!), `gae[${t}] ${gae[t]} vs ${g - b.value[t]!}`).toBe(true);
           });
         });
@@ -138,8 +184,21 @@ describe('poad special cases', () => {
   it('the episode boundary (not_done = 0 at an action end) cuts the backup', () => {
     // one sequence: action [t0 t1] ends the episode, action [t2] starts a new one
     const b: PoadBatch = {
-      offsets: [0, 3], groupOf: [0], numGroups: 1, mask: [1, 1, 1], logp: [-1, -1, -1], old_logp: [-1, -1, -1], ref_logp: [-1, -1, -1], reward: [0],
-      entropy: [1, 1, 1], value: [0.5, 0.2, 0.3], value_new: [0.5, 0.2, 0.3], action_end: [0, 1, 1], action_reward: [0, 1, 2], not_done: [1, 0, 1], bootstrap: [0.7],
+      offsets: [0, 3],
+      groupOf: [0],
+      numGroups: 1,
+      mask: [1, 1, 1],
+      logp: [-1, -1, -1],
+      old_logp: [-1, -1, -1],
+      ref_logp: [-1, -1, -1],
+      reward: [0],
+      entropy: [1, 1, 1],
+      value: [0.5, 0.2, 0.3],
+      value_new: [0.5, 0.2, 0.3],
+      action_end: [0, 1, 1],
+      action_reward: [0, 1, 2],
+      not_done: [1, 0, 1],
+      bootstrap: [0.7],
     };
     const gae = Array.from(poad.run(ragged(b), { params: { gamma: 0.9, lambda: 0.8 } }).exports.advantage!.data);
     const g2 = 2 + 0.9 * 0.7 - 0.3;
@@ -157,7 +216,9 @@ describe('poad special cases', () => {
         const sd = valid.length ? Math.sqrt(valid.reduce((x, y) => x + (y - m) ** 2, 0) / valid.length) : 0;
         const advantage = want.gae.map((g) => (g - m) / (sd + 1e-8));
         const got = poad.run(ragged(b), { params: { variant, ent_coef: 0, vf_coef: 0, target_kl: 1e12, eps_high } });
-        const ref = ppo.run(toRaggedWith(b, { advantage: { level: 'token', data: advantage } }), { params: { eps_high, clip_c: 1e12, loss_agg_mode: 0 } });
+        const ref = ppo.run(toRaggedWith(b, { advantage: { level: 'token', data: advantage } }), {
+          params: { eps_high, clip_c: 1e12, loss_agg_mode: 0 },
+        });
         expectSameLossAndGrad(got, ref);
       }),
       { numRuns: 150 },

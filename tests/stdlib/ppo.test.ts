@@ -8,7 +8,14 @@ import { compile } from '../../src/objective.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
 import { aggValue, aggWeights, ppoRef, ppoToken } from '../reference/ppo.js';
-import { arbBatchWithAdvantage, close, expectFdAgreement, expectRef, expectReinforceGrad, withInput } from './baselines-helpers.js';
+import {
+  arbBatchWithAdvantage,
+  close,
+  expectFdAgreement,
+  expectRef,
+  expectReinforceGrad,
+  withInput,
+} from './baselines-helpers.js';
 
 const ppo = compile('ppo');
 const run = (b: Parameters<typeof toRagged>[0], adv: number[], params: Record<string, number> = {}) =>
@@ -42,7 +49,10 @@ describe('ppo equals its reference', () => {
   });
 
   it('the reference gradient matches finite differences of the reference loss', () => {
-    expectFdAgreement(fc.tuple(arbBatchWithAdvantage(arbRefBatch()), arbParams), ([{ b, adv }, p]) => [b, (x) => ppoRef(x, adv, p)]);
+    expectFdAgreement(fc.tuple(arbBatchWithAdvantage(arbRefBatch()), arbParams), ([{ b, adv }, p]) => [
+      b,
+      (x) => ppoRef(x, adv, p),
+    ]);
   });
 });
 
@@ -61,7 +71,16 @@ describe('ppo special cases', () => {
 
   it('the dual clip caps the loss of a negative-advantage token at |A| clip_c', () => {
     // one token, A = -1, r = e^2 ≈ 7.39 > clip_c = 3: plain clip gives 7.39, dual clip 3 with no gradient
-    const b = { offsets: [0, 1], groupOf: [0], numGroups: 1, mask: [1], logp: [-1], old_logp: [-3], ref_logp: [-1], reward: [0] };
+    const b = {
+      offsets: [0, 1],
+      groupOf: [0],
+      numGroups: 1,
+      mask: [1],
+      logp: [-1],
+      old_logp: [-3],
+      ref_logp: [-1],
+      reward: [0],
+    };
     const dual = run(b, [-1]);
     expect(dual.loss).toBe(3);
     expect(dual.grads.logp!.data[0]).toBe(0);
@@ -72,14 +91,28 @@ describe('ppo special cases', () => {
 
   it('on-policy: REINFORCE gradient -A_t w_t with the weight of each aggregation mode', () => {
     fc.assert(
-      fc.property(arbBatchWithAdvantage(arbRefBatch({ onPolicy: true })), fc.constantFrom(0, 1, 2, 3), ({ b, adv }, mode) => {
-        const got = run(b, adv, { loss_agg_mode: mode, max_len: 7 });
-        expectReinforceGrad(got, b, adv, aggWeights(b, mode, 7));
-        // value: agg(-A), since r = 1 everywhere
-        expect(close(got.loss, aggValue(b, adv.map((a) => -a), mode, 7))).toBe(true);
-        expect(got.metrics.clip_frac).toBe(0);
-        expect(got.metrics.ppo_kl).toBe(0);
-      }),
+      fc.property(
+        arbBatchWithAdvantage(arbRefBatch({ onPolicy: true })),
+        fc.constantFrom(0, 1, 2, 3),
+        ({ b, adv }, mode) => {
+          const got = run(b, adv, { loss_agg_mode: mode, max_len: 7 });
+          expectReinforceGrad(got, b, adv, aggWeights(b, mode, 7));
+          // value: agg(-A), since r = 1 everywhere
+          expect(
+            close(
+              got.loss,
+              aggValue(
+                b,
+                adv.map((a) => -a),
+                mode,
+                7,
+              ),
+            ),
+          ).toBe(true);
+          expect(got.metrics.clip_frac).toBe(0);
+          expect(got.metrics.ppo_kl).toBe(0);
+        },
+      ),
       { numRuns: 200 },
     );
   });

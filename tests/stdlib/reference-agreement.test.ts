@@ -17,8 +17,25 @@ const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * (1 + Math.abs(
 
 type Ref = (b: RefBatch, p?: Record<string, number>) => RefResult;
 const cases: [string, Ref, fc.Arbitrary<Record<string, number>>][] = [
-  ['grpo', grpoRef as Ref, fc.record({ eps_low: fc.constantFrom(0.2, 0.1), eps_high: fc.constantFrom(0.2, 0.3), beta: fc.constantFrom(0.04, 0, 0.5) })],
-  ['dapo', dapoRef as Ref, fc.record({ eps_high: fc.constantFrom(0.28, 0.2), clip_c: fc.constantFrom(10, 3, 1.5), overlong_buffer: fc.constantFrom(0, 3), max_len: fc.constantFrom(20480, 6) })],
+  [
+    'grpo',
+    grpoRef as Ref,
+    fc.record({
+      eps_low: fc.constantFrom(0.2, 0.1),
+      eps_high: fc.constantFrom(0.2, 0.3),
+      beta: fc.constantFrom(0.04, 0, 0.5),
+    }),
+  ],
+  [
+    'dapo',
+    dapoRef as Ref,
+    fc.record({
+      eps_high: fc.constantFrom(0.28, 0.2),
+      clip_c: fc.constantFrom(10, 3, 1.5),
+      overlong_buffer: fc.constantFrom(0, 3),
+      max_len: fc.constantFrom(20480, 6),
+    }),
+  ],
   ['gspo', gspoRef as Ref, fc.record({ eps_low: fc.constantFrom(3e-4, 0.2), eps_high: fc.constantFrom(4e-4, 0.3) })],
 ];
 
@@ -30,7 +47,8 @@ describe.each(cases)('%s equals its reference', (name, ref, params) => {
         const want = ref(b, p);
         const got = objective.run(toRagged(b), { params: p });
         expect(close(got.loss, want.loss), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-        for (const [k, v] of Object.entries(want.metrics)) expect(close(got.metrics[k], v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
+        for (const [k, v] of Object.entries(want.metrics))
+          expect(close(got.metrics[k], v), `metric ${k}: ${got.metrics[k]} vs ${v}`).toBe(true);
         expect(Object.keys(got.metrics).sort()).toEqual(Object.keys(want.metrics).sort());
         const g = got.grads.logp.data;
         want.grad_logp.forEach((v, t) => expect(close(g[t], v), `grad[${t}] ${g[t]} vs ${v}`).toBe(true));

@@ -11,7 +11,13 @@ import { arbRefBatch } from '../reference/arbitrary.js';
 import { seqLengths, type RefBatch } from '../reference/batch.js';
 import { aggWeights, seqToToken } from '../reference/ppo.js';
 import { reinforcePpRef } from '../reference/reinforce_pp.js';
-import { close, expectFdAgreement, itAgreesWithReference, expectReinforceGrad, expectSameRun } from './baselines-helpers.js';
+import {
+  close,
+  expectFdAgreement,
+  itAgreesWithReference,
+  expectReinforceGrad,
+  expectSameRun,
+} from './baselines-helpers.js';
 
 const rpp = compile('reinforce_pp');
 
@@ -27,7 +33,8 @@ const arbParams = fc.record({
 /** Token-level mean and unbiased variance of a per-sequence value broadcast to the valid tokens. */
 function tokenStats(b: RefBatch, perSeq: ArrayLike<number>): { mean: number; varUnbiased: number; n: number } {
   const xs: number[] = [];
-  for (let s = 0; s < b.offsets.length - 1; s++) for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) xs.push(perSeq[s]!);
+  for (let s = 0; s < b.offsets.length - 1; s++)
+    for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) if (b.mask[t] === 1) xs.push(perSeq[s]!);
   const n = xs.length;
   const mean = xs.reduce((u, v) => u + v, 0) / Math.max(n, 1);
   const varUnbiased = xs.reduce((u, v) => u + (v - mean) ** 2, 0) / Math.max(n - 1, 1);
@@ -92,7 +99,12 @@ describe('reinforce_pp special cases', () => {
     fc.assert(
       fc.property(informative, fc.constantFrom(0.25, 3, 40), (b, k) => {
         const scaled = { ...b, reward: b.reward.map((r) => k * r) };
-        expectSameRun(rpp.run(toRagged(scaled), { params: { whiten_eps: 0 } }), rpp.run(toRagged(b), { params: { whiten_eps: 0 } }), [], 1e-7);
+        expectSameRun(
+          rpp.run(toRagged(scaled), { params: { whiten_eps: 0 } }),
+          rpp.run(toRagged(b), { params: { whiten_eps: 0 } }),
+          [],
+          1e-7,
+        );
       }),
       { numRuns: 150 },
     );

@@ -14,14 +14,22 @@ import { close, expectAgrees, expectSameLossAndGrad, toRaggedWith, withSeqFeatur
 const rmt = compile('rmt');
 const grpo = compile('grpo');
 
-const arbBatch = (opts: ArbRefBatchOptions = {}, ntp: fc.Arbitrary<number> = fc.oneof({ arbitrary: fc.constant(0), weight: 4 }, { arbitrary: fc.constant(1), weight: 1 })): fc.Arbitrary<RmtBatch> =>
-  withSeqFeatures(arbRefBatch(opts), { match: fc.constantFrom(0, 1), ntp });
+const arbBatch = (
+  opts: ArbRefBatchOptions = {},
+  ntp: fc.Arbitrary<number> = fc.oneof(
+    { arbitrary: fc.constant(0), weight: 4 },
+    { arbitrary: fc.constant(1), weight: 1 },
+  ),
+): fc.Arbitrary<RmtBatch> => withSeqFeatures(arbRefBatch(opts), { match: fc.constantFrom(0, 1), ntp });
 
-const ragged = (b: RmtBatch) => toRaggedWith(b, { match: { level: 'seq', data: b.match }, ntp: { level: 'seq', data: b.ntp } });
+const ragged = (b: RmtBatch) =>
+  toRaggedWith(b, { match: { level: 'seq', data: b.match }, ntp: { level: 'seq', data: b.ntp } });
 
 const arbClock = fc.oneof(
   fc.constant({ step: 0, totalSteps: 0 }),
-  fc.integer({ min: 1, max: 1000 }).chain((totalSteps) => fc.integer({ min: 0, max: totalSteps }).map((step) => ({ step, totalSteps }))),
+  fc
+    .integer({ min: 1, max: 1000 })
+    .chain((totalSteps) => fc.integer({ min: 0, max: totalSteps }).map((step) => ({ step, totalSteps }))),
 );
 
 // small budgets so that lengths 0..7 reach both sides of the triangle
@@ -44,12 +52,19 @@ const params = fc.record(
 
 describe('rmt equals its reference', () => {
   it('on random batches with default params over the training clock', () => {
-    fc.assert(fc.property(arbBatch(), arbClock, (b, c) => expectAgrees(rmt.run(ragged(b), c), rmtRef(b, {}, c.step, c.totalSteps))), { numRuns: 200 });
+    fc.assert(
+      fc.property(arbBatch(), arbClock, (b, c) =>
+        expectAgrees(rmt.run(ragged(b), c), rmtRef(b, {}, c.step, c.totalSteps)),
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('on random batches, params and clocks (loss, metrics, gradient)', () => {
     fc.assert(
-      fc.property(arbBatch(), params, arbClock, (b, p, c) => expectAgrees(rmt.run(ragged(b), { params: p, ...c }), rmtRef(b, p, c.step, c.totalSteps))),
+      fc.property(arbBatch(), params, arbClock, (b, p, c) =>
+        expectAgrees(rmt.run(ragged(b), { params: p, ...c }), rmtRef(b, p, c.step, c.totalSteps)),
+      ),
       { numRuns: 300 },
     );
   });
@@ -67,11 +82,17 @@ describe('rmt equals its reference', () => {
 describe('rmt special cases', () => {
   it('len_coef = 0 and ntp_coef = 0 on rollouts only (RPT) is stdlib grpo on the match reward', () => {
     fc.assert(
-      fc.property(arbBatch({}, fc.constant(0)), arbClock, fc.constantFrom(0, 0.04), fc.constantFrom(0.2, 0.3), (b, c, beta, eps_high) => {
-        const got = rmt.run(ragged(b), { params: { len_coef: 0, ntp_coef: 0, beta, eps_high }, ...c });
-        const rb: RefBatch = { ...b, reward: b.match };
-        expectSameLossAndGrad(got, grpo.run(toRaggedWith(rb), { params: { beta, eps_high } }));
-      }),
+      fc.property(
+        arbBatch({}, fc.constant(0)),
+        arbClock,
+        fc.constantFrom(0, 0.04),
+        fc.constantFrom(0.2, 0.3),
+        (b, c, beta, eps_high) => {
+          const got = rmt.run(ragged(b), { params: { len_coef: 0, ntp_coef: 0, beta, eps_high }, ...c });
+          const rb: RefBatch = { ...b, reward: b.match };
+          expectSameLossAndGrad(got, grpo.run(toRaggedWith(rb), { params: { beta, eps_high } }));
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -93,7 +114,16 @@ describe('rmt special cases', () => {
     fc.assert(
       fc.property(arbBatch(), fc.constantFrom(0, 0.04), (b, beta) => {
         // the batch without its corpus sequences
-        const rl: RefBatch = { offsets: [0], groupOf: [], numGroups: b.numGroups, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [] };
+        const rl: RefBatch = {
+          offsets: [0],
+          groupOf: [],
+          numGroups: b.numGroups,
+          mask: [],
+          logp: [],
+          old_logp: [],
+          ref_logp: [],
+          reward: [],
+        };
         for (let s = 0; s < numSeqs(b); s++) {
           if (b.ntp[s]! > 0) continue;
           for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
@@ -125,11 +155,28 @@ describe('rmt special cases', () => {
     fc.assert(
       fc.property(arbClock, (c) => {
         const p = { ...RMT_DEFAULTS };
-        expect(close(rmtBudget({ ...p, budget_form: 0 }, c.step, c.totalSteps), rmtBudget({ ...p, budget_form: 1 }, c.step, c.totalSteps))).toBe(true);
+        expect(
+          close(
+            rmtBudget({ ...p, budget_form: 0 }, c.step, c.totalSteps),
+            rmtBudget({ ...p, budget_form: 1 }, c.step, c.totalSteps),
+          ),
+        ).toBe(true);
       }),
     );
-    const b: RmtBatch = { offsets: [0, 1], groupOf: [0], numGroups: 1, mask: [1], logp: [-1], old_logp: [-1], ref_logp: [-1], reward: [0], match: [1], ntp: [0] };
-    const budget = (step: number, p: Record<string, number> = {}) => rmt.run(ragged(b), { params: p, step, totalSteps: 100 }).metrics.budget!;
+    const b: RmtBatch = {
+      offsets: [0, 1],
+      groupOf: [0],
+      numGroups: 1,
+      mask: [1],
+      logp: [-1],
+      old_logp: [-1],
+      ref_logp: [-1],
+      reward: [0],
+      match: [1],
+      ntp: [0],
+    };
+    const budget = (step: number, p: Record<string, number> = {}) =>
+      rmt.run(ragged(b), { params: p, step, totalSteps: 100 }).metrics.budget!;
     expect(budget(0)).toBe(512);
     expect(close(budget(50), 512 * Math.SQRT1_2)).toBe(true);
     expect(budget(100)).toBe(256);

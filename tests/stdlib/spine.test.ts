@@ -9,12 +9,21 @@ import { type ArbRefBatchOptions } from '../reference/arbitrary.js';
 import { groupAdvantages, numTokens } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { spineForks, spineRef, SPINE_DEFAULTS, type SpineBatch, type SpineParams } from '../reference/spine.js';
-import { arbBatch, arbEntropyValue, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, withTokenFeatures } from './tokenweight-helpers.js';
+import {
+  arbBatch,
+  arbEntropyValue,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  withTokenFeatures,
+} from './tokenweight-helpers.js';
 
 const spine = compile('spine');
 const dapo = compile('dapo');
 
-const arbSpineBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<SpineBatch> => withTokenFeatures(arbBatch(opts), { entropy: arbEntropyValue() });
+const arbSpineBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<SpineBatch> =>
+  withTokenFeatures(arbBatch(opts), { entropy: arbEntropyValue() });
 const ragged = (b: SpineBatch) => toRaggedWith(b, { entropy: { level: 'token', data: b.entropy } });
 
 const params = fc.record(
@@ -91,9 +100,16 @@ describe('spine equals its reference', () => {
             return { ...b, entropy };
           };
           const [bp, bm] = [at(H + h), at(H - h)];
-          if (spineForks(bp, pp.q, pp.fork_per_seq).join() !== forks0 || spineForks(bm, pp.q, pp.fork_per_seq).join() !== forks0) continue;
+          if (
+            spineForks(bp, pp.q, pp.fork_per_seq).join() !== forks0 ||
+            spineForks(bm, pp.q, pp.fork_per_seq).join() !== forks0
+          )
+            continue;
           const fd = (spineRef(bp, p).loss - spineRef(bm, p).loss) / (2 * h);
-          expect(Math.abs(base.grad_entropy[j]! - fd) <= 1e-6 + 1e-5 * Math.abs(fd), `dH[${j}] ${base.grad_entropy[j]} vs fd ${fd}`).toBe(true);
+          expect(
+            Math.abs(base.grad_entropy[j]! - fd) <= 1e-6 + 1e-5 * Math.abs(fd),
+            `dH[${j}] ${base.grad_entropy[j]} vs fd ${fd}`,
+          ).toBe(true);
         }
       }),
       { numRuns: 60 },
@@ -105,7 +121,9 @@ describe('spine special cases', () => {
   it('q = 0 (every token a fork), lambda = 0, beta = 0 is TTRL = DAPO with eps_high = 0.2, clip_c = 3', () => {
     fc.assert(
       fc.property(arbSpineBatch(), fc.constantFrom(0, 1), fc.constantFrom(0, 1), (b, perSeq, normSel) => {
-        const got = spine.run(ragged(b), { params: { q: 0, lambda: 0, beta: 0, fork_per_seq: perSeq, norm_selected: normSel } });
+        const got = spine.run(ragged(b), {
+          params: { q: 0, lambda: 0, beta: 0, fork_per_seq: perSeq, norm_selected: normSel },
+        });
         const want = dapo.run(toRaggedWith(b, {}), { params: { eps_low: 0.2, eps_high: 0.2, clip_c: 3 } });
         expectSameLossAndGrad(got, want);
       }),
@@ -132,29 +150,39 @@ describe('spine special cases', () => {
 
   it('on-policy with lambda = 0, beta = 0: REINFORCE on the forks, gradient -A / #forks', () => {
     fc.assert(
-      fc.property(arbSpineBatch({ onPolicy: true }), fc.constantFrom(0.8, 0.5), fc.constantFrom(0, 1), (b, q, perSeq) => {
-        const g = spine.run(ragged(b), { params: { lambda: 0, q, fork_per_seq: perSeq } }).grads.logp.data;
-        const A = groupAdvantages(b, b.reward, 1e-6);
-        const fork = spineForks(b, q, perSeq);
-        const n = Math.max(fork.filter((f) => f).length, 1);
-        for (let s = 0; s + 1 < b.offsets.length; s++) {
-          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
-            const want = fork[t] ? -A[s]! / n : 0;
-            expect(close(g[t]!, want), `grad[${t}] ${g[t]} vs ${want}`).toBe(true);
+      fc.property(
+        arbSpineBatch({ onPolicy: true }),
+        fc.constantFrom(0.8, 0.5),
+        fc.constantFrom(0, 1),
+        (b, q, perSeq) => {
+          const g = spine.run(ragged(b), { params: { lambda: 0, q, fork_per_seq: perSeq } }).grads.logp.data;
+          const A = groupAdvantages(b, b.reward, 1e-6);
+          const fork = spineForks(b, q, perSeq);
+          const n = Math.max(fork.filter((f) => f).length, 1);
+          for (let s = 0; s + 1 < b.offsets.length; s++) {
+            for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
+              const want = fork[t] ? -A[s]! / n : 0;
+              expect(close(g[t]!, want), `grad[${t}] ${g[t]} vs ${want}`).toBe(true);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('tied entropies: every token at the quantile is a fork (guards the linear-quantile rounding workaround)', () => {
     fc.assert(
-      fc.property(withTokenFeatures(arbBatch({ minGroups: 1 }), { entropy: fc.constant(1.5) }), fc.constantFrom(0.8, 0.00001, 0.35, 0.3), fc.constantFrom(0, 1), (b, q, perSeq) => {
-        const got = spine.run(ragged(b), { params: { q, fork_per_seq: perSeq } });
-        const N = b.mask.reduce((x, y) => x + y, 0);
-        expect(got.metrics.fork_frac).toBe(N > 0 ? 1 : 0);
-      }),
+      fc.property(
+        withTokenFeatures(arbBatch({ minGroups: 1 }), { entropy: fc.constant(1.5) }),
+        fc.constantFrom(0.8, 0.00001, 0.35, 0.3),
+        fc.constantFrom(0, 1),
+        (b, q, perSeq) => {
+          const got = spine.run(ragged(b), { params: { q, fork_per_seq: perSeq } });
+          const N = b.mask.reduce((x, y) => x + y, 0);
+          expect(got.metrics.fork_frac).toBe(N > 0 ? 1 : 0);
+        },
+      ),
       { numRuns: 100 },
     );
   });

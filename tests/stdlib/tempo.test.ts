@@ -9,7 +9,14 @@ import { arbRefBatch, type ArbRefBatchOptions } from '../reference/arbitrary.js'
 import { groupAdvantages, numSeqs } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { tempoRef, tempoTree, type TempoBatch } from '../reference/tempo.js';
-import { close, expectAgrees, expectSameLossAndGrad, expectVecClose, toRaggedWith, withTokenFeatures } from './credit-helpers.js';
+import {
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  expectVecClose,
+  toRaggedWith,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const tempo = compile('tempo');
 const grpo = compile('grpo');
@@ -39,7 +46,17 @@ const params = fc.record(
 
 /** A batch from explicit responses: token ids (null = a masked token), reward, group. */
 function built(seqs: { ids: (number | null)[]; reward: number; group: number }[]): TempoBatch {
-  const b: TempoBatch = { offsets: [0], groupOf: [], numGroups: 0, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [], token_id: [] };
+  const b: TempoBatch = {
+    offsets: [0],
+    groupOf: [],
+    numGroups: 0,
+    mask: [],
+    logp: [],
+    old_logp: [],
+    ref_logp: [],
+    reward: [],
+    token_id: [],
+  };
   for (const s of seqs) {
     for (const id of s.ids) {
       b.mask.push(id === null ? 0 : 1);
@@ -165,7 +182,10 @@ describe('tempo special cases', () => {
     fc.assert(
       fc.property(arbTempoBatch(), fc.constantFrom(0.04, 0), fc.constantFrom(0.2, 0.3), (b, beta, eh) => {
         const p = { beta, eps_high: eh };
-        expectSameLossAndGrad(tempo.run(ragged(b), { params: { ...p, lambda: 0 } }), grpo.run(toRaggedWith(b), { params: p }));
+        expectSameLossAndGrad(
+          tempo.run(ragged(b), { params: { ...p, lambda: 0 } }),
+          grpo.run(toRaggedWith(b), { params: p }),
+        );
       }),
       { numRuns: 150 },
     );
@@ -177,7 +197,17 @@ describe('tempo special cases', () => {
       const first = new Map<number, number>();
       for (let s = 0; s < numSeqs(b); s++) if (!first.has(b.groupOf[s]!)) first.set(b.groupOf[s]!, s);
       return fc.array(fc.constantFrom(1, 2, 3), { minLength: 8, maxLength: 8 }).map((vocab) => {
-        const out: TempoBatch = { offsets: [0], groupOf: [], numGroups: b.numGroups, mask: [], logp: [], old_logp: [], ref_logp: [], reward: [], token_id: [] };
+        const out: TempoBatch = {
+          offsets: [0],
+          groupOf: [],
+          numGroups: b.numGroups,
+          mask: [],
+          logp: [],
+          old_logp: [],
+          ref_logp: [],
+          reward: [],
+          token_id: [],
+        };
         for (let s = 0; s < numSeqs(b); s++) {
           const f = first.get(b.groupOf[s]!)!;
           const n = b.offsets[f + 1]! - b.offsets[f]!;
@@ -219,7 +249,10 @@ describe('tempo special cases', () => {
           const std = rs.length > 1 ? Math.sqrt(rs.reduce((x, y) => x + (y - mean) ** 2, 0) / (rs.length - 1)) : 0;
           for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) {
             if (b.mask[t] !== 1) continue;
-            expect(close(raw[t]!, nrm[t]! * (std + 1e-6), 1e-8), `td[${t}] ${raw[t]} vs ${nrm[t]! * (std + 1e-6)}`).toBe(true);
+            expect(
+              close(raw[t]!, nrm[t]! * (std + 1e-6), 1e-8),
+              `td[${t}] ${raw[t]} vs ${nrm[t]! * (std + 1e-6)}`,
+            ).toBe(true);
           }
         }
       }),
@@ -242,4 +275,3 @@ describe('tempo special cases', () => {
     expect([td[1], td[3]]).toEqual([0, 0]);
   });
 });
-

@@ -9,20 +9,33 @@ import { arbRefBatch, type ArbRefBatchOptions } from '../reference/arbitrary.js'
 import { groupAdvantages, numSeqs } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { temporalRef, type TemporalBatch } from '../reference/temporal_sched.js';
-import { arbScore, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, validTokens, withTokenFeatures } from './credit-helpers.js';
+import {
+  arbScore,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  validTokens,
+  withTokenFeatures,
+} from './credit-helpers.js';
 
 const sched = compile('temporal_sched');
 const dapo = compile('dapo');
 const ppo = compile('ppo');
 
-const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<TemporalBatch> => withTokenFeatures(arbRefBatch(opts), { entropy: arbScore() });
+const arbBatch = (opts: ArbRefBatchOptions = {}): fc.Arbitrary<TemporalBatch> =>
+  withTokenFeatures(arbRefBatch(opts), { entropy: arbScore() });
 const ragged = (b: TemporalBatch) => toRaggedWith(b, { entropy: { level: 'token', data: b.entropy } });
 
 /** A training clock: total steps (0 = unset) and a step, sometimes past the end of the schedule. */
 const arbClock = fc.oneof(
   fc.constant({ step: 0, totalSteps: 0 }),
-  fc.integer({ min: 1, max: 1000 }).chain((totalSteps) => fc.integer({ min: 0, max: totalSteps + 50 }).map((step) => ({ step, totalSteps }))),
-  fc.constantFrom(10, 100).chain((totalSteps) => fc.integer({ min: 0, max: totalSteps }).map((step) => ({ step, totalSteps }))),
+  fc
+    .integer({ min: 1, max: 1000 })
+    .chain((totalSteps) => fc.integer({ min: 0, max: totalSteps + 50 }).map((step) => ({ step, totalSteps }))),
+  fc
+    .constantFrom(10, 100)
+    .chain((totalSteps) => fc.integer({ min: 0, max: totalSteps }).map((step) => ({ step, totalSteps }))),
 );
 
 const params = fc.record(
@@ -51,7 +64,9 @@ function masked(b: TemporalBatch, keep: number[]): TemporalBatch {
 describe('temporal_sched equals its reference', () => {
   it('on random batches with default params over the training clock', () => {
     fc.assert(
-      fc.property(arbBatch(), arbClock, (b, c) => expectAgrees(sched.run(ragged(b), c), temporalRef(b, {}, c.step, c.totalSteps))),
+      fc.property(arbBatch(), arbClock, (b, c) =>
+        expectAgrees(sched.run(ragged(b), c), temporalRef(b, {}, c.step, c.totalSteps)),
+      ),
       { numRuns: 200 },
     );
   });
@@ -78,13 +93,19 @@ describe('temporal_sched equals its reference', () => {
 describe('temporal_sched special cases', () => {
   it('s = 0 (step past max_step, or s0 = 0) is stdlib dapo with clip_c = 3, for every strategy and schedule', () => {
     fc.assert(
-      fc.property(arbBatch(), fc.constantFrom(0, 1, 2), fc.constantFrom(0, 1, 2), fc.boolean(), (b, strategy, schedule, late) => {
-        const params: Record<string, number> = late ? { strategy, schedule } : { strategy, schedule, s0: 0 };
-        const opts = { params, step: late ? 90 : 3, totalSteps: 100 };
-        const got = sched.run(ragged(b), opts);
-        expect(got.metrics.schedule_value).toBe(0);
-        expectSameLossAndGrad(got, dapo.run(toRaggedWith(b), { params: { clip_c: 3 } }));
-      }),
+      fc.property(
+        arbBatch(),
+        fc.constantFrom(0, 1, 2),
+        fc.constantFrom(0, 1, 2),
+        fc.boolean(),
+        (b, strategy, schedule, late) => {
+          const params: Record<string, number> = late ? { strategy, schedule } : { strategy, schedule, s0: 0 };
+          const opts = { params, step: late ? 90 : 3, totalSteps: 100 };
+          const got = sched.run(ragged(b), opts);
+          expect(got.metrics.schedule_value).toBe(0);
+          expectSameLossAndGrad(got, dapo.run(toRaggedWith(b), { params: { clip_c: 3 } }));
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -95,7 +116,10 @@ describe('temporal_sched special cases', () => {
         const keep = new Array<number>(b.mask.length).fill(0);
         for (const ts of validTokens(b)) {
           const k = Math.ceil(0.2 * ts.length - 1e-12);
-          [...ts].sort((x, y) => b.entropy[y]! - b.entropy[x]! || x - y).slice(0, k).forEach((t) => (keep[t] = 1));
+          [...ts]
+            .sort((x, y) => b.entropy[y]! - b.entropy[x]! || x - y)
+            .slice(0, k)
+            .forEach((t) => (keep[t] = 1));
         }
         const got = sched.run(ragged(b), { params: { strategy: 1, s0: 0.8 }, step: 0, totalSteps: 1000 });
         expectSameLossAndGrad(got, dapo.run(toRaggedWith(masked(b, keep)), { params: { clip_c: 3 } }));
@@ -108,10 +132,14 @@ describe('temporal_sched special cases', () => {
     fc.assert(
       fc.property(arbBatch(), (b) => {
         const keep = new Array<number>(b.mask.length).fill(0);
-        for (const ts of validTokens(b)) ts.forEach((t, q) => (keep[t] = q >= Math.min(Math.floor(0.99 * ts.length), ts.length - 1) ? 1 : 0));
+        for (const ts of validTokens(b))
+          ts.forEach((t, q) => (keep[t] = q >= Math.min(Math.floor(0.99 * ts.length), ts.length - 1) ? 1 : 0));
         // lengths <= 7: floor(0.99 L) = L - 1, so only the last valid token is trained
         for (const ts of validTokens(b)) ts.forEach((t, q) => expect(keep[t]).toBe(q === ts.length - 1 ? 1 : 0));
-        expectSameLossAndGrad(sched.run(ragged(b), { step: 0, totalSteps: 500 }), dapo.run(toRaggedWith(masked(b, keep)), { params: { clip_c: 3 } }));
+        expectSameLossAndGrad(
+          sched.run(ragged(b), { step: 0, totalSteps: 500 }),
+          dapo.run(toRaggedWith(masked(b, keep)), { params: { clip_c: 3 } }),
+        );
       }),
       { numRuns: 150 },
     );
@@ -123,10 +151,17 @@ describe('temporal_sched special cases', () => {
         const A = groupAdvantages(b, b.reward, 1e-6);
         const adv: number[] = [];
         for (let s = 0; s < numSeqs(b); s++) {
-          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) adv.push(A[s]! + Math.min(alpha * b.entropy[t]!, Math.abs(A[s]!) / kappa));
+          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++)
+            adv.push(A[s]! + Math.min(alpha * b.entropy[t]!, Math.abs(A[s]!) / kappa));
         }
-        const got = sched.run(ragged(b), { params: { strategy: 2, s0: 1, alpha, kappa, eps_low: 0.2, eps_high: 0.28 }, step: 0, totalSteps: 100 });
-        const want = ppo.run(toRaggedWith(b, { advantage: { level: 'token', data: adv } }), { params: { eps_low: 0.2, eps_high: 0.28, clip_c: 3, loss_agg_mode: 0 } });
+        const got = sched.run(ragged(b), {
+          params: { strategy: 2, s0: 1, alpha, kappa, eps_low: 0.2, eps_high: 0.28 },
+          step: 0,
+          totalSteps: 100,
+        });
+        const want = ppo.run(toRaggedWith(b, { advantage: { level: 'token', data: adv } }), {
+          params: { eps_low: 0.2, eps_high: 0.28, clip_c: 3, loss_agg_mode: 0 },
+        });
         expectSameLossAndGrad(got, want);
       }),
       { numRuns: 150 },
@@ -134,7 +169,17 @@ describe('temporal_sched special cases', () => {
   });
 
   it('schedule shapes: s0 at the start, 0 at max_step; at the midpoint linear s0/2, sigmoid s0/2, gamma (s0/2)^gamma_ratio', () => {
-    const b: TemporalBatch = { offsets: [0, 1], groupOf: [0], numGroups: 1, mask: [1], logp: [-1], old_logp: [-1], ref_logp: [-1], reward: [1], entropy: [1] };
+    const b: TemporalBatch = {
+      offsets: [0, 1],
+      groupOf: [0],
+      numGroups: 1,
+      mask: [1],
+      logp: [-1],
+      old_logp: [-1],
+      ref_logp: [-1],
+      reward: [1],
+      entropy: [1],
+    };
     const s = (schedule: number, step: number, extra: Record<string, number> = {}) =>
       sched.run(ragged(b), { params: { schedule, s0: 0.9, ...extra }, step, totalSteps: 100 }).metrics.schedule_value!;
     for (const schedule of [0, 1]) {

@@ -8,7 +8,14 @@ import { compile } from '../../src/objective.js';
 import { uniformDouble, type ArbRefBatchOptions } from '../reference/arbitrary.js';
 import { checkGradFD } from '../reference/fd.js';
 import { thrRef, type ThrBatch } from '../reference/thr.js';
-import { arbBatch, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, withTokenFeatures } from './tokenweight-helpers.js';
+import {
+  arbBatch,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  withTokenFeatures,
+} from './tokenweight-helpers.js';
 
 const thr = compile('thr');
 const grpo = compile('grpo');
@@ -20,7 +27,8 @@ const thrValue = fc.oneof(
   { arbitrary: uniformDouble(-0.01, 0.01), weight: 1 },
   { arbitrary: fc.constantFrom(0.3, -0.3), weight: 1 }, // exactly at the thr_tau = 0.3 gate
 );
-const arbThrBatch = (opts: ArbRefBatchOptions = {}, value = thrValue): fc.Arbitrary<ThrBatch> => withTokenFeatures(arbBatch(opts), { thr: value });
+const arbThrBatch = (opts: ArbRefBatchOptions = {}, value = thrValue): fc.Arbitrary<ThrBatch> =>
+  withTokenFeatures(arbBatch(opts), { thr: value });
 const ragged = (b: ThrBatch) => toRaggedWith(b, { thr: { level: 'token', data: b.thr } });
 
 const params = fc.record(
@@ -79,7 +87,11 @@ describe('thr equals its reference', () => {
 
 describe('thr special cases', () => {
   it('thr_p = 0 is GRPO (same params)', () => {
-    const grpoParams = fc.record({ eps_low: fc.constantFrom(0.2, 0.1), eps_high: fc.constantFrom(0.2, 0.3), beta: fc.constantFrom(0.04, 0, 0.5) });
+    const grpoParams = fc.record({
+      eps_low: fc.constantFrom(0.2, 0.1),
+      eps_high: fc.constantFrom(0.2, 0.3),
+      beta: fc.constantFrom(0.04, 0, 0.5),
+    });
     fc.assert(
       fc.property(arbThrBatch(), grpoParams, fc.constantFrom(0, 1), (b, p, scaled) => {
         const got = thr.run(ragged(b), { params: { ...p, thr_p: 0, thr_scaled: scaled } });
@@ -105,7 +117,10 @@ describe('thr special cases', () => {
 
   it('THR of one sign everywhere scales the GRPO loss and gradient by c = 1 ± thr_p > 0 (beta = 0)', () => {
     const signed = fc.constantFrom([1, 0.5], [1, -0.5], [1, 2], [-1, 0.5], [-1, -0.5]).chain(([sgn, p]) =>
-      arbThrBatch({}, uniformDouble(0.01, 2).map((x) => sgn! * x)).map((b) => ({ b, c: 1 + p! * sgn!, p: p! })),
+      arbThrBatch(
+        {},
+        uniformDouble(0.01, 2).map((x) => sgn! * x),
+      ).map((b) => ({ b, c: 1 + p! * sgn!, p: p! })),
     );
     fc.assert(
       fc.property(signed, ({ b, c, p }) => {

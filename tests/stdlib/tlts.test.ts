@@ -49,12 +49,17 @@ const params = fc.record(
 
 describe('tlts equals its reference', () => {
   it('on random batches with default params over the training steps', () => {
-    fc.assert(fc.property(arbBatch(), arbStep, (b, step) => expectAgrees(tlts.run(ragged(b), { step }), tltsRef(b, {}, step))), { numRuns: 200 });
+    fc.assert(
+      fc.property(arbBatch(), arbStep, (b, step) => expectAgrees(tlts.run(ragged(b), { step }), tltsRef(b, {}, step))),
+      { numRuns: 200 },
+    );
   });
 
   it('on random batches, params and steps (loss, metrics, gradient)', () => {
     fc.assert(
-      fc.property(arbBatch(), params, arbStep, (b, p, step) => expectAgrees(tlts.run(ragged(b), { params: p, step }), tltsRef(b, p, step))),
+      fc.property(arbBatch(), params, arbStep, (b, p, step) =>
+        expectAgrees(tlts.run(ragged(b), { params: p, step }), tltsRef(b, p, step)),
+      ),
       { numRuns: 300 },
     );
   });
@@ -71,8 +76,21 @@ describe('tlts equals its reference', () => {
 
 describe('tlts special cases', () => {
   it('the exponential budget is max(1, 256 · 0.7^floor(step / 50)); the linear one drops budget_drop per interval', () => {
-    const b: TltsBatch = { offsets: [0, 1], groupOf: [0], numGroups: 1, mask: [1], logp: [-1], old_logp: [-1], ref_logp: [-1], reward: [0], correct: [1], format_reward: [1], think_len: [10] };
-    const budget = (step: number, p: Record<string, number> = {}) => tlts.run(ragged(b), { params: p, step }).metrics.budget!;
+    const b: TltsBatch = {
+      offsets: [0, 1],
+      groupOf: [0],
+      numGroups: 1,
+      mask: [1],
+      logp: [-1],
+      old_logp: [-1],
+      ref_logp: [-1],
+      reward: [0],
+      correct: [1],
+      format_reward: [1],
+      think_len: [10],
+    };
+    const budget = (step: number, p: Record<string, number> = {}) =>
+      tlts.run(ragged(b), { params: p, step }).metrics.budget!;
     expect(budget(0)).toBe(256);
     expect(budget(49)).toBe(256);
     expect(close(budget(50), 256 * 0.7)).toBe(true);
@@ -96,17 +114,31 @@ describe('tlts special cases', () => {
 
   it('lambda_len = 0 is stdlib grpo on lambda_c correct + lambda_f format', () => {
     fc.assert(
-      fc.property(arbBatch(), arbStep, fc.constantFrom(1, 2), fc.constantFrom(1, 0, 0.5), fc.constantFrom(0.04, 0), (b, step, lc, lf, beta) => {
-        const reward = b.correct.map((c, s) => lc * c + lf * b.format_reward[s]!);
-        const got = tlts.run(ragged(b), { params: { lambda_len: 0, lambda_c: lc, lambda_f: lf, beta }, step });
-        expectSameLossAndGrad(got, grpo.run(toRaggedWith({ ...b, reward }), { params: { beta } }));
-      }),
+      fc.property(
+        arbBatch(),
+        arbStep,
+        fc.constantFrom(1, 2),
+        fc.constantFrom(1, 0, 0.5),
+        fc.constantFrom(0.04, 0),
+        (b, step, lc, lf, beta) => {
+          const reward = b.correct.map((c, s) => lc * c + lf * b.format_reward[s]!);
+          const got = tlts.run(ragged(b), { params: { lambda_len: 0, lambda_c: lc, lambda_f: lf, beta }, step });
+          expectSameLossAndGrad(got, grpo.run(toRaggedWith({ ...b, reward }), { params: { beta } }));
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('the length reward is triangular: L / B up to the budget, then down to 0 at 2B', () => {
-    expect([lengthReward(0, 100), lengthReward(50, 100), lengthReward(100, 100), lengthReward(150, 100), lengthReward(200, 100), lengthReward(300, 100)]).toEqual([0, 0.5, 1, 0.5, 0, 0]);
+    expect([
+      lengthReward(0, 100),
+      lengthReward(50, 100),
+      lengthReward(100, 100),
+      lengthReward(150, 100),
+      lengthReward(200, 100),
+      lengthReward(300, 100),
+    ]).toEqual([0, 0.5, 1, 0.5, 0, 0]);
     fc.assert(
       fc.property(arbBatch(), (b) => {
         const B = 256;

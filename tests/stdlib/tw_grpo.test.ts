@@ -9,7 +9,16 @@ import { uniformDouble } from '../reference/arbitrary.js';
 import { groupAdvantages, seqLengths } from '../reference/batch.js';
 import { checkGradFD } from '../reference/fd.js';
 import { twGrpoRef, twGrpoRewards, twGrpoWeights, type TwGrpoBatch } from '../reference/tw_grpo.js';
-import { arbBatch, close, expectAgrees, expectSameLossAndGrad, toRaggedWith, withGroupPositionFeature, withSeqFeatures, withTokenFeatures } from './tokenweight-helpers.js';
+import {
+  arbBatch,
+  close,
+  expectAgrees,
+  expectSameLossAndGrad,
+  toRaggedWith,
+  withGroupPositionFeature,
+  withSeqFeatures,
+  withTokenFeatures,
+} from './tokenweight-helpers.js';
 import type { ArbRefBatchOptions } from '../reference/arbitrary.js';
 
 const tw = compile('tw_grpo');
@@ -20,7 +29,10 @@ const accFrac = fc.oneof(
   { arbitrary: fc.constantFrom(0.25, 1 / 3, 0.5, 2 / 3, 0.75), weight: 2 },
   { arbitrary: uniformDouble(0, 1), weight: 1 },
 );
-const divValue = fc.oneof({ arbitrary: uniformDouble(0, 5), weight: 5 }, { arbitrary: fc.constantFrom(0, 1), weight: 1 });
+const divValue = fc.oneof(
+  { arbitrary: uniformDouble(0, 5), weight: 5 },
+  { arbitrary: fc.constantFrom(0, 1), weight: 1 },
+);
 
 function arbTwBatch(opts: ArbRefBatchOptions = {}, acc: fc.Arbitrary<number> = accFrac): fc.Arbitrary<TwGrpoBatch> {
   const withSeq = withSeqFeatures(arbBatch(opts), { acc_frac: acc, format_reward: fc.constantFrom(0, 1) });
@@ -97,7 +109,9 @@ describe('tw_grpo special cases', () => {
       fc.property(arbTwBatch(), fc.constantFrom(1, 0), (b, soft) => {
         const got = tw.run(ragged(b), { params: { alpha: 1, beta: 0, soft_reward: soft } });
         const reward = twGrpoRewards(b, soft);
-        const want = dapo.run(toRaggedWith({ ...b, reward }, {}), { params: { eps_low: 0.2, eps_high: 0.28, adv_eps: 1e-4, clip_c: 1e12 } });
+        const want = dapo.run(toRaggedWith({ ...b, reward }, {}), {
+          params: { eps_low: 0.2, eps_high: 0.28, adv_eps: 1e-4, clip_c: 1e12 },
+        });
         expectSameLossAndGrad(got, want);
       }),
       { numRuns: 200 },
@@ -105,10 +119,15 @@ describe('tw_grpo special cases', () => {
   });
 
   it('a divergence constant within each group gives weight 1 everywhere (= alpha 1)', () => {
-    const constDiv = withGroupPositionFeature(withSeqFeatures(arbBatch(), { acc_frac: accFrac, format_reward: fc.constantFrom(0, 1) }), 'g', fc.constant(0)).chain((b) =>
+    const constDiv = withGroupPositionFeature(
+      withSeqFeatures(arbBatch(), { acc_frac: accFrac, format_reward: fc.constantFrom(0, 1) }),
+      'g',
+      fc.constant(0),
+    ).chain((b) =>
       fc.array(uniformDouble(0, 5), { minLength: b.numGroups, maxLength: b.numGroups }).map((perGroup) => {
         const group_div: number[] = [];
-        for (let s = 0; s + 1 < b.offsets.length; s++) for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) group_div.push(perGroup[b.groupOf[s]!]!);
+        for (let s = 0; s + 1 < b.offsets.length; s++)
+          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++) group_div.push(perGroup[b.groupOf[s]!]!);
         return { ...b, group_div } as TwGrpoBatch;
       }),
     );
@@ -125,7 +144,10 @@ describe('tw_grpo special cases', () => {
   it('single-choice answers (acc_frac in {0, 1}): the soft reward equals the binary accuracy', () => {
     fc.assert(
       fc.property(arbTwBatch({}, fc.constantFrom(0, 1)), (b) => {
-        expectSameLossAndGrad(tw.run(ragged(b), { params: { soft_reward: 1 } }), tw.run(ragged(b), { params: { soft_reward: 0 } }));
+        expectSameLossAndGrad(
+          tw.run(ragged(b), { params: { soft_reward: 1 } }),
+          tw.run(ragged(b), { params: { soft_reward: 0 } }),
+        );
       }),
       { numRuns: 100 },
     );

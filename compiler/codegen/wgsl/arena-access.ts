@@ -10,7 +10,9 @@
  * against `D`, as `D[sec(Nu) + …]` or `D[Nu]` (a scalar); which arena holds a section is decided here.
  */
 export function toGlobalArena(code: string, global: ReadonlySet<number>): string {
-  return code.replace(/\bD\[sec\((\d+)u\)/g, (m, k) => (global.has(Number(k)) ? `G[sec(${k}u)` : m)).replace(/\bD\[(\d+)u\]/g, 'G[$1u]');
+  return code
+    .replace(/\bD\[sec\((\d+)u\)/g, (m, k) => (global.has(Number(k)) ? `G[sec(${k}u)` : m))
+    .replace(/\bD\[(\d+)u\]/g, 'G[$1u]');
 }
 
 /**
@@ -27,7 +29,10 @@ export function hoistSections(code: string): string {
   const sections = used(/sec\((\d+)u\)/g);
   const scalars = used(/G\[(\d+)u\]/g);
   body = body.replace(/sec\((\d+)u\)/g, 'sec$1').replace(/G\[(\d+)u\]/g, 'd$1');
-  const lets = [...sections.map((k) => `\n  let sec${k} = sec(${k}u);`), ...scalars.map((k) => `\n  let d${k} = G[${k}u];`)].join('');
+  const lets = [
+    ...sections.map((k) => `\n  let sec${k} = sec(${k}u);`),
+    ...scalars.map((k) => `\n  let d${k} = G[${k}u];`),
+  ].join('');
   return code.slice(0, open) + lets + body;
 }
 
@@ -65,4 +70,3 @@ export function toVec4Arenas(code: string): string {
     .replace(/\bVD\[/g, 'D[')
     .replace(/\bVI\[/g, 'I[');
 }
-

@@ -1,6 +1,21 @@
 /** Reductions to the whole batch: partials per thread, then one fixed-order combine with the epilogue. */
 import type { ReduceKernel } from '../../plan/plan.js';
-import { CHUNK_PER_THREAD, COUNT, accumulate, batchPartials, epilogue, combine, folded, indent, loopInvariant, origins, store, treeFold, workgroupArrays, type BatchPartialsLayout } from './kernel-parts.js';
+import {
+  CHUNK_PER_THREAD,
+  COUNT,
+  accumulate,
+  batchPartials,
+  epilogue,
+  combine,
+  folded,
+  indent,
+  loopInvariant,
+  origins,
+  store,
+  treeFold,
+  workgroupArrays,
+  type BatchPartialsLayout,
+} from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
@@ -12,7 +27,12 @@ import { vectorQuad } from './vector-lanes.js';
  * barrier: on CPU-backed adapters a barrier turns the shader into coroutines and costs more than
  * the math.
  */
-export function reducePartialsVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function reducePartialsVec4(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const nodes = k.nodes;
   const groups = (wg * CHUNK_PER_THREAD) / 4;
   const v = vectorQuad(slots, 'g');
@@ -49,7 +69,13 @@ ${indent(invariant.lines(), '  ')}
  * Second pass of a batch reduction: one workgroup folds each value's chunk partials in a fixed
  * order, then thread 0 computes the batch-level epilogue from the results it just stored.
  */
-export function combinePartials(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, layout: BatchPartialsLayout = 'chunks'): string {
+export function combinePartials(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+  layout: BatchPartialsLayout = 'chunks',
+): string {
   const batchNodes = k.nodes[0].type.level === 'batch' ? k.nodes : k.viaSegments;
   const blocks = batchNodes.map((n) => {
     const { key, count } = batchPartials(k, n, wg, layout);
@@ -92,7 +118,13 @@ ${epilogue(k, slots, materialized)}}
  * batch, with its epilogue: one dispatch instead of partials and a combine. Threads stride over
  * the elements, then their partials are folded in a fixed order.
  */
-export function reduceWhole(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number, output: 'result' | 'chunk-partial' = 'result'): string {
+export function reduceWhole(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+  output: 'result' | 'chunk-partial' = 'result',
+): string {
   const nodes = k.nodes;
   const from = nodes[0].src[0].type.level;
   const acc = accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside });
@@ -116,7 +148,10 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
     ${acc.body}
     j = j + ${wg}u;
   }
-${treeFold(wg, nodes.map((n) => combine(n.args.fn, 'a', 'b')))}
+${treeFold(
+  wg,
+  nodes.map((n) => combine(n.args.fn, 'a', 'b')),
+)}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }

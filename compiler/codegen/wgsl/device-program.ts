@@ -18,7 +18,11 @@ export type HostKernel = Extract<Kernel, { kind: 'host' }>;
  * @param hostStep makes the host step of a host kernel (it runs on the reference semantics, which
  *   the code generator does not know); `origin` is the kernel's index in the plan.
  */
-export function toDeviceProgram(wgsl: WgslProgram, program: Program, hostStep: (k: HostKernel, origin: number) => HostStep): DeviceProgram {
+export function toDeviceProgram(
+  wgsl: WgslProgram,
+  program: Program,
+  hostStep: (k: HostKernel, origin: number) => HostStep,
+): DeviceProgram {
   const plan = wgsl.kernels.map((k) => k.kernel);
   const origin = (k: Kernel) => plan.indexOf(k);
   const levelOf = new Map(program.inputs.map((i) => [i.name, i.level] as const));
@@ -49,14 +53,23 @@ function section(key: SectionKey, inputLevel: (name: string) => Level): Section 
     case 'partials': {
       // (value, count) pairs: `threads` per chunk of `chunk` elements of the level walked
       const over = key.over ?? key.node.src[0].type.level;
-      return { arena, fill: { kind: 'zero' }, perChunk: true, length: (caps) => 2 * Math.ceil(caps[over] / key.chunk) * key.threads };
+      return {
+        arena,
+        fill: { kind: 'zero' },
+        perChunk: true,
+        length: (caps) => 2 * Math.ceil(caps[over] / key.chunk) * key.threads,
+      };
     }
     case 'segment_partials': {
       // laid out only when the workgroup-per-segment strategy runs, which the whole batch's mean
       // segment length decides (every chunk takes the same strategy)
       const from = key.node.src[0].type.level;
       const runs = (whole: Sizes) => whole[from] / Math.max(1, whole[key.segments]) >= key.minMean;
-      return { arena, fill: { kind: 'zero' }, length: (sizes, whole) => (runs(whole) ? 2 * sizes[key.segments] * key.threads : 0) };
+      return {
+        arena,
+        fill: { kind: 'zero' },
+        length: (sizes, whole) => (runs(whole) ? 2 * sizes[key.segments] * key.threads : 0),
+      };
     }
     case 'offsets':
       return { arena, fill: { kind: 'index', table: 'offsets' }, length: (s) => s.seq + 1 };
@@ -66,7 +79,11 @@ function section(key: SectionKey, inputLevel: (name: string) => Level): Section 
     case 'group_of':
       return { arena, fill: { kind: 'index', table: 'group_of' }, length: at('seq') };
     case 'csr_starts':
-      return { arena, fill: { kind: 'members', from: key.from, to: key.to, half: 'starts' }, length: (s) => s[key.to] + 1 };
+      return {
+        arena,
+        fill: { kind: 'members', from: key.from, to: key.to, half: 'starts' },
+        length: (s) => s[key.to] + 1,
+      };
     case 'csr_members':
       return { arena, fill: { kind: 'members', from: key.from, to: key.to, half: 'members' }, length: at(key.from) };
   }
@@ -79,10 +96,14 @@ export function deviceScalars(slots: Slots): Scalar[] {
 
 function scalarOf(name: string): Scalar {
   switch (name) {
-    case 'size:num_seqs': return { kind: 'size', which: 'num_seqs' };
-    case 'size:num_groups': return { kind: 'size', which: 'num_groups' };
-    case 'size:num_tokens': return { kind: 'size', which: 'valid_tokens' };
-    default: return { kind: 'given', name };
+    case 'size:num_seqs':
+      return { kind: 'size', which: 'num_seqs' };
+    case 'size:num_groups':
+      return { kind: 'size', which: 'num_groups' };
+    case 'size:num_tokens':
+      return { kind: 'size', which: 'valid_tokens' };
+    default:
+      return { kind: 'given', name };
   }
 }
 
@@ -90,26 +111,54 @@ function launch(k: WgslKernel, origin: number): Launch {
   const { grid, when } = k;
   const workgroups = (sizes: Sizes) => {
     const count = sizes[grid.level];
-    return grid.per === 'segment' ? count : grid.per === 'chunk' ? Math.ceil(count / grid.chunk) : Math.ceil(count / k.workgroupSize);
+    return grid.per === 'segment'
+      ? count
+      : grid.per === 'chunk'
+        ? Math.ceil(count / grid.chunk)
+        : Math.ceil(count / k.workgroupSize);
   };
   let runIf: Launch['runIf'];
   if (when && 'chunks' in when) runIf = (_whole, chunks) => (when.chunks === 'one') === (chunks === 1);
   else if (when) {
     runIf = (whole) => {
       const mean = whole[when.from] / Math.max(1, whole[when.to]);
-      return !(when.meanBelow !== undefined && mean >= when.meanBelow) && !(when.meanAtLeast !== undefined && mean < when.meanAtLeast);
+      return (
+        !(when.meanBelow !== undefined && mean >= when.meanBelow) &&
+        !(when.meanAtLeast !== undefined && mean < when.meanAtLeast)
+      );
     };
   }
-  return { kind: 'launch', code: k.code, workgroups, ...(runIf ? { runIf } : {}), scope: k.scope, lazy: !!(when && 'chunks' in when && when.chunks === 'many'), origin, describe: `${k.kernel.kind} (${describeLaunch(k)})` };
+  return {
+    kind: 'launch',
+    code: k.code,
+    workgroups,
+    ...(runIf ? { runIf } : {}),
+    scope: k.scope,
+    lazy: !!(when && 'chunks' in when && when.chunks === 'many'),
+    origin,
+    describe: `${k.kernel.kind} (${describeLaunch(k)})`,
+  };
 }
 
 /** How a kernel is launched and when it runs, in words (`credo wgsl`). */
 function describeLaunch(k: WgslKernel): string {
   const grid =
-    k.grid.per === 'segment' ? (k.grid.level === 'batch' ? 'one workgroup' : `one workgroup per ${k.grid.level}`)
-    : k.grid.per === 'chunk' ? (k.grid.chunk === 1 ? `one workgroup per ${k.grid.level}` : `a workgroup per ${k.grid.chunk} ${k.grid.level}s`)
-    : `one thread per ${k.grid.level}`;
-  const when = !k.when ? [] : 'chunks' in k.when ? [k.when.chunks === 'one' ? 'when the batch fits one binding' : 'when the batch runs in chunks'] : [`when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`];
+    k.grid.per === 'segment'
+      ? k.grid.level === 'batch'
+        ? 'one workgroup'
+        : `one workgroup per ${k.grid.level}`
+      : k.grid.per === 'chunk'
+        ? k.grid.chunk === 1
+          ? `one workgroup per ${k.grid.level}`
+          : `a workgroup per ${k.grid.chunk} ${k.grid.level}s`
+        : `one thread per ${k.grid.level}`;
+  const when = !k.when
+    ? []
+    : 'chunks' in k.when
+      ? [k.when.chunks === 'one' ? 'when the batch fits one binding' : 'when the batch runs in chunks']
+      : [
+          `when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`,
+        ];
   return [grid, ...(k.scope === 'batch' ? ['once for the whole batch'] : []), ...when].join('; ');
 }
 

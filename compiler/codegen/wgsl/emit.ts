@@ -27,7 +27,14 @@ import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reduct
 import { groupLocalKernel } from './group-local.js';
 import { CHUNK_PER_THREAD, SHORT_SEGMENT, sequencesPerWorkgroup } from './kernel-parts.js';
 import { mapKernel, mapKernelVec4 } from './map-kernels.js';
-import { foldSegmentPartials, reducePerSegment, reducePerSequenceVec4, reducePerThread, reducePerThreadVec4, reduceSequencesToBatchVec4 } from './segment-reductions.js';
+import {
+  foldSegmentPartials,
+  reducePerSegment,
+  reducePerSequenceVec4,
+  reducePerThread,
+  reducePerThreadVec4,
+  reduceSequencesToBatchVec4,
+} from './segment-reductions.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
 import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
@@ -38,7 +45,9 @@ export interface WgslKernel {
   readonly code: string;
   readonly workgroupSize: number;
   /** How many workgroups to launch, from the batch sizes: per element, per segment or per sequence. */
-  readonly grid: { readonly per: 'element' | 'segment'; readonly level: Level } | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
+  readonly grid:
+    | { readonly per: 'element' | 'segment'; readonly level: Level }
+    | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
   /**
    * Runs once per chunk of the batch on the chunk's `D` and `I` (`chunk`), or once for the whole
    * batch, reading and writing only `G` (`batch`: combines and batch-level maps). See slots.ts.
@@ -49,7 +58,9 @@ export interface WgslKernel {
    * segment size (elements of `from` per element of `to`) is below / at least the threshold, or
    * only when the batch runs in one chunk / in several.
    */
-  readonly when?: { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number } | { readonly chunks: 'one' | 'many' };
+  readonly when?:
+    | { readonly from: Level; readonly to: Level; readonly meanBelow?: number; readonly meanAtLeast?: number }
+    | { readonly chunks: 'one' | 'many' };
   /** Binds the arenas as vec4 arrays (four tokens per step). */
   readonly vec4?: boolean;
 }
@@ -67,15 +78,34 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
   for (const n of plan.materialized) slots.slot({ buffer: 'D', kind: 'value', node: n });
   for (const i of plan.program.inputs) slots.slot({ buffer: 'D', kind: 'input', name: i.name });
   const chunk = workgroupSize * CHUNK_PER_THREAD;
-  type Emitted = (Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }) | { readonly kernel: Extract<Kernel, { kind: 'host' }> };
+  type Emitted =
+    | (Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] })
+    | { readonly kernel: Extract<Kernel, { kind: 'host' }> };
   const kernels = plan.kernels.flatMap((k): Emitted[] => {
     switch (k.kind) {
       case 'host':
         return [{ kernel: k }];
       case 'map':
-        if (k.level === 'token') return [{ kernel: k, code: mapKernelVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk }, vec4: true }];
+        if (k.level === 'token')
+          return [
+            {
+              kernel: k,
+              code: mapKernelVec4(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'chunk', level: k.level, chunk },
+              vec4: true,
+            },
+          ];
         // batch-level maps read and write only G: once for the whole batch
-        return [{ kernel: k, code: mapKernel(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: k.level, chunk }, scope: k.level === 'batch' ? 'batch' : 'chunk' }];
+        return [
+          {
+            kernel: k,
+            code: mapKernel(k, slots, materialized, workgroupSize),
+            workgroupSize,
+            grid: { per: 'chunk', level: k.level, chunk },
+            scope: k.level === 'batch' ? 'batch' : 'chunk',
+          },
+        ];
       case 'reduce': {
         const [first] = k.nodes;
         const from = first.src[0].type.level;
@@ -84,9 +114,28 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
           // sequences or groups: few enough for one workgroup, one dispatch; a batch in several
           // chunks (each with its own sequences) combines a partial per chunk afterwards
           return [
-            { kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: { chunks: 'one' } },
-            { kernel: k, code: reduceWhole(k, slots, materialized, workgroupSize, 'chunk-partial'), workgroupSize, grid: { per: 'segment', level: 'batch' }, when: { chunks: 'many' } },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'whole'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch', when: { chunks: 'many' } },
+            {
+              kernel: k,
+              code: reduceWhole(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'segment', level: 'batch' },
+              when: { chunks: 'one' },
+            },
+            {
+              kernel: k,
+              code: reduceWhole(k, slots, materialized, workgroupSize, 'chunk-partial'),
+              workgroupSize,
+              grid: { per: 'segment', level: 'batch' },
+              when: { chunks: 'many' },
+            },
+            {
+              kernel: k,
+              code: combinePartials(k, slots, materialized, workgroupSize, 'whole'),
+              workgroupSize,
+              grid: { per: 'segment', level: 'batch' },
+              scope: 'batch',
+              when: { chunks: 'many' },
+            },
           ];
         }
         if (to === 'batch') {
@@ -97,15 +146,50 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
           const short = { from: 'token' as Level, to: 'seq' as Level, meanBelow: SHORT_SEGMENT };
           const long = { from: 'token' as Level, to: 'seq' as Level, meanAtLeast: SHORT_SEGMENT };
           return [
-            { kernel: k, code: reducePartialsVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: from, chunk }, when: short, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: short },
-            { kernel: k, code: reduceSequencesToBatchVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk', level: 'seq', chunk: sequencesPerWorkgroup(workgroupSize) }, when: long, vec4: true },
-            { kernel: k, code: combinePartials(k, slots, materialized, workgroupSize, 'sequence-threads'), workgroupSize, grid: { per: 'segment', level: 'batch' }, scope: 'batch' as const, when: long },
+            {
+              kernel: k,
+              code: reducePartialsVec4(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'chunk', level: from, chunk },
+              when: short,
+              vec4: true,
+            },
+            {
+              kernel: k,
+              code: combinePartials(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'segment', level: 'batch' },
+              scope: 'batch' as const,
+              when: short,
+            },
+            {
+              kernel: k,
+              code: reduceSequencesToBatchVec4(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'chunk', level: 'seq', chunk: sequencesPerWorkgroup(workgroupSize) },
+              when: long,
+              vec4: true,
+            },
+            {
+              kernel: k,
+              code: combinePartials(k, slots, materialized, workgroupSize, 'sequence-threads'),
+              workgroupSize,
+              grid: { per: 'segment', level: 'batch' },
+              scope: 'batch' as const,
+              when: long,
+            },
           ];
         }
         if (from !== 'token') {
           // segments of sequences (a group's responses) are small: one thread each, no barriers
-          return [{ kernel: k, code: reducePerThread(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to } }];
+          return [
+            {
+              kernel: k,
+              code: reducePerThread(k, slots, materialized, workgroupSize),
+              workgroupSize,
+              grid: { per: 'element', level: to },
+            },
+          ];
         }
         // tokens: many short segments → a thread per segment; long ones → a workgroup per segment
         // Reductions to the batch folded through the segments (the plan's fuseAlongside) and the values stored
@@ -119,33 +203,125 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
         const split = k.viaSegments.length > 0 || k.alongside.length > 0;
         return [
           to === 'seq'
-            ? { kernel: k, code: reducePerThreadVec4(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short, vec4: true }
-            : { kernel: k, code: reducePerThread(split ? own : k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: to }, when: short },
+            ? {
+                kernel: k,
+                code: reducePerThreadVec4(split ? own : k, slots, materialized, workgroupSize),
+                workgroupSize,
+                grid: { per: 'element', level: to },
+                when: short,
+                vec4: true,
+              }
+            : {
+                kernel: k,
+                code: reducePerThread(split ? own : k, slots, materialized, workgroupSize),
+                workgroupSize,
+                grid: { per: 'element', level: to },
+                when: short,
+              },
           ...(split && toBatch.nodes.length
             ? [
-                { kernel: k, code: reducePartialsVec4(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true },
-                { kernel: k, code: combinePartials(toBatch, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: short },
+                {
+                  kernel: k,
+                  code: reducePartialsVec4(toBatch, slots, materialized, workgroupSize),
+                  workgroupSize,
+                  grid: { per: 'chunk' as const, level: from, chunk },
+                  when: short,
+                  vec4: true,
+                },
+                {
+                  kernel: k,
+                  code: combinePartials(toBatch, slots, materialized, workgroupSize),
+                  workgroupSize,
+                  grid: { per: 'segment' as const, level: 'batch' as Level },
+                  scope: 'batch' as const,
+                  when: short,
+                },
               ]
             : split
-              ? [{ kernel: k, code: mapKernelVec4({ kind: 'map', level: from, outputs: k.alongside, stage: k.stage }, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'chunk' as const, level: from, chunk }, when: short, vec4: true }]
+              ? [
+                  {
+                    kernel: k,
+                    code: mapKernelVec4(
+                      { kind: 'map', level: from, outputs: k.alongside, stage: k.stage },
+                      slots,
+                      materialized,
+                      workgroupSize,
+                    ),
+                    workgroupSize,
+                    grid: { per: 'chunk' as const, level: from, chunk },
+                    when: short,
+                    vec4: true,
+                  },
+                ]
               : []),
           to === 'seq'
-            ? { kernel: k, code: reducePerSequenceVec4(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long, vec4: true }
-            : { kernel: k, code: reducePerSegment(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment', level: to }, when: long },
-          ...(to === 'seq' ? [] : [{ kernel: k, code: foldSegmentPartials(k, slots, workgroupSize), workgroupSize, grid: { per: 'element' as const, level: to }, when: long }]),
-          ...(k.viaSegments.length ? [{ kernel: k, code: combinePartials(k, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'segment' as const, level: 'batch' as Level }, scope: 'batch' as const, when: long }] : []),
+            ? {
+                kernel: k,
+                code: reducePerSequenceVec4(k, slots, materialized, workgroupSize),
+                workgroupSize,
+                grid: { per: 'segment', level: to },
+                when: long,
+                vec4: true,
+              }
+            : {
+                kernel: k,
+                code: reducePerSegment(k, slots, materialized, workgroupSize),
+                workgroupSize,
+                grid: { per: 'segment', level: to },
+                when: long,
+              },
+          ...(to === 'seq'
+            ? []
+            : [
+                {
+                  kernel: k,
+                  code: foldSegmentPartials(k, slots, workgroupSize),
+                  workgroupSize,
+                  grid: { per: 'element' as const, level: to },
+                  when: long,
+                },
+              ]),
+          ...(k.viaSegments.length
+            ? [
+                {
+                  kernel: k,
+                  code: combinePartials(k, slots, materialized, workgroupSize),
+                  workgroupSize,
+                  grid: { per: 'segment' as const, level: 'batch' as Level },
+                  scope: 'batch' as const,
+                  when: long,
+                },
+              ]
+            : []),
         ];
       }
       case 'group-local':
-        return [{ kernel: k, code: groupLocalKernel(k.steps, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'group' } }];
+        return [
+          {
+            kernel: k,
+            code: groupLocalKernel(k.steps, slots, materialized, workgroupSize),
+            workgroupSize,
+            grid: { per: 'element', level: 'group' },
+          },
+        ];
       case 'seqwise':
-        if (k.node.op === 'shift' && !Number.isFinite((k.node.args as { fill: number }).fill)) throw new InternalError('codegen-wgsl', 'non-finite shift fill');
-        return [{ kernel: k, code: seqwiseKernelVec4(k.node, slots, materialized, workgroupSize), workgroupSize, grid: { per: 'element', level: 'seq' }, vec4: true }];
+        if (k.node.op === 'shift' && !Number.isFinite((k.node.args as { fill: number }).fill))
+          throw new InternalError('codegen-wgsl', 'non-finite shift fill');
+        return [
+          {
+            kernel: k,
+            code: seqwiseKernelVec4(k.node, slots, materialized, workgroupSize),
+            workgroupSize,
+            grid: { per: 'element', level: 'seq' },
+            vec4: true,
+          },
+        ];
     }
   });
   const global = new Set(slots.sections.flatMap((key, k) => (arenaOf(key) === 'G' ? [k] : [])));
   const finish = (k: Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }): WgslKernel => {
-    if (!k.code.startsWith(PRELUDE)) throw new InternalError('codegen-wgsl', 'a kernel template must start with the prelude');
+    if (!k.code.startsWith(PRELUDE))
+      throw new InternalError('codegen-wgsl', 'a kernel template must start with the prelude');
     const body = k.code.slice(PRELUDE.length);
     const code = hoistSections(toGlobalArena(preludeFor(body) + body, global));
     return { ...k, scope: k.scope ?? 'chunk', code: k.vec4 ? toVec4Arenas(code) : code };

@@ -159,11 +159,17 @@ export class ExprEmitter {
     if (known) return known;
     if (level === 'seq') {
       const t = this.index.token ?? fail('no token index to derive a seq index from');
-      return (this.index.seq = this.bind('u32', this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'seq_of' }), t)));
+      return (this.index.seq = this.bind(
+        'u32',
+        this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'seq_of' }), t),
+      ));
     }
     if (level === 'group') {
       const s = this.indexAt('seq');
-      return (this.index.group = this.bind('u32', this.gather('I', this.slots.slot({ buffer: 'I', kind: 'group_of' }), s)));
+      return (this.index.group = this.bind(
+        'u32',
+        this.gather('I', this.slots.slot({ buffer: 'I', kind: 'group_of' }), s),
+      ));
     }
     return fail(`no index for level ${level}`);
   }
@@ -175,9 +181,11 @@ export class ExprEmitter {
 
   private load(slot: number, level: Level, bool: boolean): string {
     const v =
-      level === 'token' ? this.tokenElement('D', slot, this.indexAt('token'))
-      : level === 'batch' ? this.splat('f32', `D[sec(${slot}u)]`)
-      : this.gather('D', slot, this.indexAt(level));
+      level === 'token'
+        ? this.tokenElement('D', slot, this.indexAt('token'))
+        : level === 'batch'
+          ? this.splat('f32', `D[sec(${slot}u)]`)
+          : this.gather('D', slot, this.indexAt(level));
     return bool ? `(${v} != ${this.splat('f32', '0.0')})` : v;
   }
 
@@ -194,7 +202,8 @@ export class ExprEmitter {
       return name;
     }
     let code: string;
-    if (this.materialized.has(n.id)) code = this.load(this.slots.slot({ buffer: 'D', kind: 'value', node: n }), n.type.level, bool);
+    if (this.materialized.has(n.id))
+      code = this.load(this.slots.slot({ buffer: 'D', kind: 'value', node: n }), n.type.level, bool);
     else code = this.compute(n, bool);
     // literals are inlined, and pass-throughs (stop-gradient, broadcast) name their operand: no
     // `let` that only renames (shorter shaders compile faster)
@@ -230,7 +239,8 @@ export class ExprEmitter {
         return (this.vec4 ? BINARY4 : BINARY)[a.fn as BinaryOp](this.value(n.src[0]), this.value(n.src[1]));
       case 'cast': {
         const x = this.value(n.src[0]);
-        if (n.src[0].type.dtype === 'bool') return `select(${this.splat('f32', '0.0')}, ${this.splat('f32', '1.0')}, ${x})`;
+        if (n.src[0].type.dtype === 'bool')
+          return `select(${this.splat('f32', '0.0')}, ${this.splat('f32', '1.0')}, ${x})`;
         return a.to === 'i32' ? `trunc(${x})` : x;
       }
       case 'where':

@@ -9,7 +9,12 @@ import type { Slots } from './slots.js';
  * Group-local steps (the plan's fuseGroupLocal) with one thread per group: group-level maps at the group,
  * seq→group reductions and seq-level maps in loops over the group's sequences.
  */
-export function groupLocalKernel(steps: readonly GroupStep[], slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function groupLocalKernel(
+  steps: readonly GroupStep[],
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'seq', to: 'group' });
   const members = slots.slot({ buffer: 'I', kind: 'csr_members', from: 'seq', to: 'group' });
   const blocks = steps.map((step) => {

@@ -75,7 +75,14 @@ export function folded(fn: ReduceFn, acc: string, cnt: string): string {
  * (sum, prod), or, for those without one (max, min), the first member replacing whatever `acc`
  * holds while the count `cnt` is 0. `zero`/`one` are the literals of the operands' type.
  */
-function foldStep(fn: ReduceFn, acc: string, cnt: string, v: string, take: string, wrap: (lit: string) => string): string {
+function foldStep(
+  fn: ReduceFn,
+  acc: string,
+  cnt: string,
+  v: string,
+  take: string,
+  wrap: (lit: string) => string,
+): string {
   const identity = REDUCERS[fn].identity;
   if (identity !== null) return `${acc} = ${combine(fn, acc, `select(${wrap(literal(identity))}, ${v}, ${take})`)};`;
   return `${acc} = select(${acc}, select(${combine(fn, acc, v)}, ${v}, ${cnt} == ${wrap('0.0')}), ${take});
@@ -94,13 +101,23 @@ export function accumulate(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; quad?: VectorQuad; invariant?: Invariant } = {},
+  opts: {
+    alongside?: readonly Node[];
+    scope?: Partial<Record<Level, string>>;
+    quad?: VectorQuad;
+    invariant?: Invariant;
+  } = {},
 ): { decls: string; vectorDecls: string; body: string; collapse: string } {
   if (opts.quad) return accumulateQuad(nodes, slots, materialized, indent, { ...opts, quad: opts.quad });
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
-  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, [from]: 'e' }, invariant: opts.invariant }, 'p');
+  const e = new ExprEmitter(
+    slots,
+    computing,
+    { index: { ...opts.scope, [from]: 'e' }, invariant: opts.invariant },
+    'p',
+  );
   const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));
   const valid = from !== 'token' ? 'true' : `I[sec(${slots.slot({ buffer: 'I', kind: 'mask' })}u) + e] != 0u`;
   const parts = nodes.map((n, k) => {
@@ -110,7 +127,11 @@ export function accumulate(
     const xv = x.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
     const [take, v] = [`take${k}`, `xv${k}`];
     // a reduction with an identity needs no count: its empty value is the identity it starts from (see decls)
-    return [`let ${take}: bool = ${keep};`, `let ${v}: f32 = ${xv};`, ...foldStep(n.args.fn, `acc${k}`, `cnt${k}`, v, take, (l) => l).split('\n')];
+    return [
+      `let ${take}: bool = ${keep};`,
+      `let ${v}: f32 = ${xv};`,
+      ...foldStep(n.args.fn, `acc${k}`, `cnt${k}`, v, take, (l) => l).split('\n'),
+    ];
   });
   return {
     decls: scalarDecls(nodes),
@@ -144,14 +165,24 @@ function accumulateQuad(
   slots: Slots,
   materialized: ReadonlySet<number>,
   indent: string,
-  opts: { alongside?: readonly Node[]; scope?: Partial<Record<Level, string>>; quad: VectorQuad; invariant?: Invariant },
+  opts: {
+    alongside?: readonly Node[];
+    scope?: Partial<Record<Level, string>>;
+    quad: VectorQuad;
+    invariant?: Invariant;
+  },
 ): { decls: string; vectorDecls: string; body: string; collapse: string } {
   const from = nodes[0].src[0].type.level;
   if (from !== 'token') throw new InternalError('codegen-wgsl', 'four at a time is for tokens');
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
   const q = opts.quad;
-  const e = new ExprEmitter(slots, computing, { index: { ...opts.scope, token: q.token }, tokenLoad: q.load, invariant: opts.invariant, vec4: true }, 'p');
+  const e = new ExprEmitter(
+    slots,
+    computing,
+    { index: { ...opts.scope, token: q.token }, tokenLoad: q.load, invariant: opts.invariant, vec4: true },
+    'p',
+  );
   const stores = alongside.map((o) => q.store(o, e.value(o)));
   const valid = `(${q.load('I', slots.slot({ buffer: 'I', kind: 'mask' }))} != vec4<u32>(0u))${q.guard ? ` & ${q.guard}` : ''}`;
   const parts = nodes.map((n, k) => {
@@ -160,9 +191,15 @@ function accumulateQuad(
     const keep = cond ? `${valid} & ${e.value(cond)}` : valid;
     const xv = x.type.dtype === 'bool' ? `select(vec4f(0.0), vec4f(1.0), ${value})` : value;
     const [take, v, acc, cnt] = [`take${k}`, `xv${k}`, `acc${k}v`, `cnt${k}v`];
-    return [`let ${take} = ${keep};`, `let ${v}: vec4f = ${xv};`, ...foldStep(n.args.fn, acc, cnt, v, take, (l) => `vec4f(${l})`).split('\n')];
+    return [
+      `let ${take} = ${keep};`,
+      `let ${v}: vec4f = ${xv};`,
+      ...foldStep(n.args.fn, acc, cnt, v, take, (l) => `vec4f(${l})`).split('\n'),
+    ];
   });
-  const vectorDecls = nodes.map((n, k) => `var acc${k}v = vec4f(${literal(REDUCERS[n.args.fn].identity ?? 0)});\n  var cnt${k}v = vec4f(0.0);`).join('\n  ');
+  const vectorDecls = nodes
+    .map((n, k) => `var acc${k}v = vec4f(${literal(REDUCERS[n.args.fn].identity ?? 0)});\n  var cnt${k}v = vec4f(0.0);`)
+    .join('\n  ');
   const collapse = nodes.flatMap((n, k) =>
     [0, 1, 2, 3].map((c) =>
       REDUCERS[n.args.fn].identity !== null
@@ -187,7 +224,12 @@ export type Invariant = { readonly outer: ExprEmitter; readonly levels: Readonly
  * token that the scope fixes (the sequence's, its group's, the batch's in a kernel over one
  * sequence; the batch's otherwise). `lines()` goes before the loop.
  */
-export function loopInvariant(slots: Slots, materialized: ReadonlySet<number>, alongside: readonly Node[], scope: Partial<Record<Level, string>>): Invariant & { lines: () => string[] } {
+export function loopInvariant(
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  alongside: readonly Node[],
+  scope: Partial<Record<Level, string>>,
+): Invariant & { lines: () => string[] } {
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
   const outer = new ExprEmitter(slots, computing, { index: { ...scope } }, 'inv');
   const levels = new Set<Level>(scope.seq ? ['seq', 'group', 'batch'] : ['batch']);
@@ -222,20 +264,36 @@ export function epilogue(k: ReduceKernel, slots: Slots, materialized: ReadonlySe
  * the chunked first pass, or of the workgroup-per-sequence first pass, or — folded through
  * segments (the plan's fuseAlongside) — one per segment.
  */
-export function batchPartials(k: ReduceKernel, n: Node<'reduce'>, wg: number, layout: BatchPartialsLayout = 'chunks'): { key: SectionKey; count: string } {
+export function batchPartials(
+  k: ReduceKernel,
+  n: Node<'reduce'>,
+  wg: number,
+  layout: BatchPartialsLayout = 'chunks',
+): { key: SectionKey; count: string } {
   // `count`: pairs in all chunks' slices together (slots.ts), for the combine
-  if (k.viaSegments.includes(n)) return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level }, count: `${CHUNKS} * ${CAP[k.nodes[0].type.level]}` };
+  if (k.viaSegments.includes(n))
+    return {
+      key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: k.nodes[0].type.level },
+      count: `${CHUNKS} * ${CAP[k.nodes[0].type.level]}`,
+    };
   // a workgroup per run of sequences straight to the batch (reduceSequencesToBatchVec4): one partial per thread of each
   if (layout === 'sequence-threads') {
     const per = sequencesPerWorkgroup(wg);
-    return { key: { buffer: 'D', kind: 'partials', node: n, chunk: per, threads: wg, over: 'seq' }, count: `${CHUNKS} * ((${CAP.seq} + ${per - 1}u) / ${per}u * ${wg}u)` };
+    return {
+      key: { buffer: 'D', kind: 'partials', node: n, chunk: per, threads: wg, over: 'seq' },
+      count: `${CHUNKS} * ((${CAP.seq} + ${per - 1}u) / ${per}u * ${wg}u)`,
+    };
   }
   // one workgroup over a whole level (reduceWhole), when the batch runs in several chunks: one partial per chunk
-  if (layout === 'whole') return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'batch' }, count: CHUNKS };
+  if (layout === 'whole')
+    return { key: { buffer: 'D', kind: 'partials', node: n, chunk: 1, threads: 1, over: 'batch' }, count: CHUNKS };
   const chunk = wg * CHUNK_PER_THREAD;
   const from = n.src[0].type.level;
   // one partial per thread of every first-pass workgroup
-  return { key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg }, count: `${CHUNKS} * ((${CAP[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u)` };
+  return {
+    key: { buffer: 'D', kind: 'partials', node: n, chunk, threads: wg },
+    count: `${CHUNKS} * ((${CAP[from]} + ${chunk - 1}u) / ${chunk}u * ${wg}u)`,
+  };
 }
 
 /** Where a batch reduction's first pass leaves its partials: per thread of a chunk of tokens or of a sequence, or one per batch chunk. */
@@ -251,7 +309,10 @@ export function memberOf(slots: Slots, from: Level, to: Level, j: string): strin
 }
 
 export function workgroupArrays(count: number, wg: number): string {
-  return Array.from({ length: count }, (_, k) => `var<workgroup> part${k}: array<f32, ${wg}>;\nvar<workgroup> pcnt${k}: array<f32, ${wg}>;`).join('\n');
+  return Array.from(
+    { length: count },
+    (_, k) => `var<workgroup> part${k}: array<f32, ${wg}>;\nvar<workgroup> pcnt${k}: array<f32, ${wg}>;`,
+  ).join('\n');
 }
 
 /**

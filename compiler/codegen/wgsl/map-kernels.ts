@@ -6,7 +6,12 @@ import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
 
-export function mapKernel(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function mapKernel(
+  k: Extract<Kernel, { kind: 'map' }>,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   // the outputs of this kernel are computed here, not loaded
   const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
   const e = new ExprEmitter(slots, computing, { index: { [k.level]: 'i' } });
@@ -29,12 +34,22 @@ ${indent([...e.lines, ...stores], '    ')}
 }
 
 /** A map over tokens, four per step (vec4 values, loads and stores, see vectorQuad). */
-export function mapKernelVec4(k: Extract<Kernel, { kind: 'map' }>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function mapKernelVec4(
+  k: Extract<Kernel, { kind: 'map' }>,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const computing = new Set([...materialized].filter((id) => !k.outputs.some((o) => o.id === id)));
   const groups = (wg * CHUNK_PER_THREAD) / 4;
   const v = vectorQuad(slots, 'g');
   const invariant = loopInvariant(slots, materialized, k.outputs, {});
-  const e = new ExprEmitter(slots, computing, { index: { token: v.token }, tokenLoad: v.load, invariant, vec4: true }, 'p');
+  const e = new ExprEmitter(
+    slots,
+    computing,
+    { index: { token: v.token }, tokenLoad: v.load, invariant, vec4: true },
+    'p',
+  );
   const stores = k.outputs.map((o) => v.store(o, e.value(o)));
   const bodies = [[...e.lines, ...stores]];
   return `${PRELUDE}

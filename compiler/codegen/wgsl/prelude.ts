@@ -86,7 +86,7 @@ const HELPERS: readonly { readonly name: string; readonly text: string }[] = (()
 export function preludeFor(body: string): string {
   const needed = new Set<string>();
   let text = body;
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const h of HELPERS) {
       if (!needed.has(h.name) && new RegExp(`\\b${h.name}\\(`).test(text)) {
@@ -97,5 +97,7 @@ export function preludeFor(body: string): string {
     }
   }
   const head = PRELUDE.slice(0, PRELUDE.indexOf('\nfn '));
-  return `${head}\n${HELPERS.filter((h) => needed.has(h.name)).map((h) => h.text).join('\n')}\n`;
+  return `${head}\n${HELPERS.filter((h) => needed.has(h.name))
+    .map((h) => h.text)
+    .join('\n')}\n`;
 }

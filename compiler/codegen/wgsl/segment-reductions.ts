@@ -1,7 +1,23 @@
 /** Reductions to sequences or groups: a thread per short segment, a workgroup per long one. */
 import { InternalError } from '../../../core/diagnostics/diagnostic.js';
 import type { ReduceKernel } from '../../plan/plan.js';
-import { COUNT, SHORT_SEGMENT, accumulate, batchPartials, combine, folded, indent, loopInvariant, memberOf, origins, segmentPass, sequencesPerWorkgroup, store, treeFold, workgroupArrays } from './kernel-parts.js';
+import {
+  COUNT,
+  SHORT_SEGMENT,
+  accumulate,
+  batchPartials,
+  combine,
+  folded,
+  indent,
+  loopInvariant,
+  memberOf,
+  origins,
+  segmentPass,
+  sequencesPerWorkgroup,
+  store,
+  treeFold,
+  workgroupArrays,
+} from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
 import { vectorQuad } from './vector-lanes.js';
@@ -12,7 +28,12 @@ import { vectorQuad } from './vector-lanes.js';
  * tokens are folded in order, as by reducePerThread. Only the reductions' results are stored (one
  * per sequence): no alongside values, no folding through to the batch.
  */
-export function reducePerThreadVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function reducePerThreadVec4(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const nodes = k.nodes;
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const invariant = loopInvariant(slots, materialized, [], { seq: 'seg' });
@@ -79,7 +100,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
 export function reducePerSegment(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
   const { nodes, from, to, starts, acc } = segmentPass(k, slots, materialized);
   const results = nodes.map((n, i) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: to, threads: wg, minMean: SHORT_SEGMENT });
+    const partials = slots.slot({
+      buffer: 'D',
+      kind: 'segment_partials',
+      node: n,
+      segments: to,
+      threads: wg,
+      minMean: SHORT_SEGMENT,
+    });
     return `D[sec(${partials}u) + 2u * q] = acc${i};\n  D[sec(${partials}u) + 2u * q + 1u] = cnt${i};`;
   });
   return `${PRELUDE}
@@ -110,13 +138,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
  * reductions to seqs store their result, reductions to the batch (directly, or folded through the
  * sequences) store the sequence's (value, count) partial for combinePartials.
  */
-export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function reducePerSequenceVec4(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const toBatch = k.nodes[0].type.level === 'batch';
   const nodes = [...k.nodes, ...k.viaSegments];
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const v = vectorQuad(slots, 'g', { lo: 'lo', hi: 'hi' });
   const invariant = loopInvariant(slots, materialized, k.alongside, { seq: 'seg' });
-  const bodies = [accumulate(nodes, slots, materialized, '    ', { alongside: k.alongside, quad: v, scope: { seq: 'seg' }, invariant })];
+  const bodies = [
+    accumulate(nodes, slots, materialized, '    ', {
+      alongside: k.alongside,
+      quad: v,
+      scope: { seq: 'seg' },
+      invariant,
+    }),
+  ];
   const results = nodes.map((n, i) => {
     if (k.viaSegments.includes(n)) {
       const partials = slots.slot(batchPartials(k, n, wg).key);
@@ -124,8 +164,12 @@ export function reducePerSequenceVec4(k: ReduceKernel, slots: Slots, materialize
     }
     return store(slots, n, 'seg', folded(n.args.fn, `part${i}[0]`, `pcnt${i}[0]`));
   });
-  if (toBatch) throw new InternalError('codegen-wgsl', 'a reduction straight to the batch takes reduceSequencesToBatchVec4');
-  const fold = `${treeFold(wg, nodes.map((n) => combine(n.args.fn, 'a', 'b')))}
+  if (toBatch)
+    throw new InternalError('codegen-wgsl', 'a reduction straight to the batch takes reduceSequencesToBatchVec4');
+  const fold = `${treeFold(
+    wg,
+    nodes.map((n) => combine(n.args.fn, 'a', 'b')),
+  )}
   if (lid.x == 0u) {
     ${results.join('\n    ')}
   }`;
@@ -158,13 +202,23 @@ ${fold}
  * own values are one uniform load), each thread folding into its own (value, count) partial, which
  * the combine folds: no barrier, no fold in the workgroup.
  */
-export function reduceSequencesToBatchVec4(k: ReduceKernel, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function reduceSequencesToBatchVec4(
+  k: ReduceKernel,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const nodes = k.nodes;
   const per = sequencesPerWorkgroup(wg);
   const starts = slots.slot({ buffer: 'I', kind: 'csr_starts', from: 'token', to: 'seq' });
   const v = vectorQuad(slots, 'g', { lo: 'lo', hi: 'hi' });
   const invariant = loopInvariant(slots, materialized, k.alongside, { seq: 'seg' });
-  const body = accumulate(nodes, slots, materialized, '      ', { alongside: k.alongside, quad: v, scope: { seq: 'seg' }, invariant });
+  const body = accumulate(nodes, slots, materialized, '      ', {
+    alongside: k.alongside,
+    quad: v,
+    scope: { seq: 'seg' },
+    invariant,
+  });
   const partials = nodes.map((n, i) => {
     const at = slots.slot(batchPartials(k, n, wg, 'sequence-threads').key);
     return `D[sec(${at}u) + 2u * q] = acc${i};\n  D[sec(${at}u) + 2u * q + 1u] = cnt${i};`;
@@ -198,7 +252,14 @@ ${indent([...v.loads(), body.body, ...v.stores()], '      ')}
 export function foldSegmentPartials(k: ReduceKernel, slots: Slots, wg: number): string {
   const to = k.nodes[0].type.level;
   const blocks = [...k.nodes, ...k.viaSegments].map((n) => {
-    const partials = slots.slot({ buffer: 'D', kind: 'segment_partials', node: n, segments: k.nodes[0].type.level, threads: wg, minMean: SHORT_SEGMENT });
+    const partials = slots.slot({
+      buffer: 'D',
+      kind: 'segment_partials',
+      node: n,
+      segments: k.nodes[0].type.level,
+      threads: wg,
+      minMean: SHORT_SEGMENT,
+    });
     const fold = combine(n.args.fn, 'a', 'b');
     return `  {
     var acc: f32 = 0.0;

@@ -12,12 +12,18 @@ import { vectorLanes } from './vector-lanes.js';
  * between the sequence's unaligned ends (as in reducePerThreadVec4), whose outputs are stored as
  * one vec4, the ends token by token.
  */
-export function seqwiseKernelVec4(n: Node<'scan' | 'cumprod' | 'shift'>, slots: Slots, materialized: ReadonlySet<number>, wg: number): string {
+export function seqwiseKernelVec4(
+  n: Node<'scan' | 'cumprod' | 'shift'>,
+  slots: Slots,
+  materialized: ReadonlySet<number>,
+  wg: number,
+): string {
   const offsets = slots.slot({ buffer: 'I', kind: 'offsets' });
   const mask = slots.slot({ buffer: 'I', kind: 'mask' });
   const out = slots.slot({ buffer: 'D', kind: 'value', node: n });
   const isShift = n.op === 'shift';
-  const reverse = n.op === 'shift' ? (n.args as { dir: 'next' | 'prev' }).dir === 'next' : (n.args as { reverse: boolean }).reverse;
+  const reverse =
+    n.op === 'shift' ? (n.args as { dir: 'next' | 'prev' }).dir === 'next' : (n.args as { reverse: boolean }).reverse;
   const v = vectorLanes('g');
   /** One token's step: its lines, then its output (before the update for shifts, after it otherwise). */
   const step = (e: ExprEmitter, valid: string, o: string): string[] => {
@@ -37,7 +43,12 @@ export function seqwiseKernelVec4(n: Node<'scan' | 'cumprod' | 'shift'>, slots: 
   const order = reverse ? [3, 2, 1, 0] : [0, 1, 2, 3];
   const lanes = order.flatMap((k) => {
     const lane = v.lanes[k];
-    const e = new ExprEmitter(slots, materialized, { index: { token: lane.token, seq: 's' }, tokenLoad: lane.load }, `p${k}_`);
+    const e = new ExprEmitter(
+      slots,
+      materialized,
+      { index: { token: lane.token, seq: 's' }, tokenLoad: lane.load },
+      `p${k}_`,
+    );
     return step(e, `${lane.load('I', mask)} != 0u`, `o${k}`);
   });
   const scalarEmitter = new ExprEmitter(slots, materialized, { index: { token: 't', seq: 's' } }, 'p');
@@ -46,7 +57,9 @@ export function seqwiseKernelVec4(n: Node<'scan' | 'cumprod' | 'shift'>, slots: 
     reverse
       ? `  for (var k = ${to}; k > ${from}; k = k - 1u) {\n    let t = k - 1u;\n${indent(scalar, '    ')}\n  }`
       : `  for (var t = ${from}; t < ${to}; t = t + 1u) {\n${indent(scalar, '    ')}\n  }`;
-  const groups = reverse ? `for (var k = last; k > first; k = k - 1u) {\n    let g = k - 1u;` : `for (var g = first; g < last; g = g + 1u) {`;
+  const groups = reverse
+    ? `for (var k = last; k > first; k = k - 1u) {\n    let g = k - 1u;`
+    : `for (var g = first; g < last; g = g + 1u) {`;
   const body = `  ${groups}
 ${indent([...v.loads(), ...lanes, `VD[(sec(${out}u) >> 2u) + g] = vec4f(o0, o1, o2, o3);`], '    ')}
   }`;

@@ -32,13 +32,27 @@ export type SectionKey =
    * (value, count) partials of a reduction to the whole batch (two-pass): `threads` per chunk of
    * `chunk` elements of `over` (default: the level reduced from).
    */
-  | { readonly buffer: 'D'; readonly kind: 'partials'; readonly node: Node; readonly chunk: number; readonly threads: number; readonly over?: Level }
+  | {
+      readonly buffer: 'D';
+      readonly kind: 'partials';
+      readonly node: Node;
+      readonly chunk: number;
+      readonly threads: number;
+      readonly over?: Level;
+    }
   /**
    * (value, count) partials of a reduction over the `segments` (seqs or groups), `threads` per segment, for the
    * workgroup-per-segment strategy: only laid out when a batch's mean segment length is at least
    * `minMean` (when that strategy runs), else empty.
    */
-  | { readonly buffer: 'D'; readonly kind: 'segment_partials'; readonly node: Node; readonly segments: Level; readonly threads: number; readonly minMean: number }
+  | {
+      readonly buffer: 'D';
+      readonly kind: 'segment_partials';
+      readonly node: Node;
+      readonly segments: Level;
+      readonly threads: number;
+      readonly minMean: number;
+    }
   | { readonly buffer: 'I'; readonly kind: 'offsets' | 'seq_of' | 'group_of' | 'mask' }
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
@@ -71,7 +85,8 @@ export function givenValues(v: RunValues): Record<string, number> {
 /** The inverse of givenValues. */
 export function runValuesOf(given: Readonly<Record<string, number>>): RunValues {
   const params: Record<string, number> = {};
-  for (const [key, value] of Object.entries(given)) if (key.startsWith('param:')) params[key.slice('param:'.length)] = value;
+  for (const [key, value] of Object.entries(given))
+    if (key.startsWith('param:')) params[key.slice('param:'.length)] = value;
   return { params, step: given['clock:step'] ?? 0, totalSteps: given['clock:total_steps'] ?? 0 };
 }
 
@@ -82,7 +97,14 @@ export class Slots {
   readonly scalarIndex: ReadonlyMap<string, number>;
 
   constructor(program: Program) {
-    const names = [...program.params.map((p) => `param:${p.name}`), 'clock:step', 'clock:total_steps', 'size:num_seqs', 'size:num_groups', 'size:num_tokens'];
+    const names = [
+      ...program.params.map((p) => `param:${p.name}`),
+      'clock:step',
+      'clock:total_steps',
+      'size:num_seqs',
+      'size:num_groups',
+      'size:num_tokens',
+    ];
     this.scalarIndex = new Map(names.map((n, i) => [n, i] as const));
   }
 
@@ -110,14 +132,20 @@ export class Slots {
 
 export function keyString(key: SectionKey): string {
   switch (key.kind) {
-    case 'input': return `input:${key.name}`;
-    case 'size': return `size:${key.which}`;
-    case 'value': return `value:${key.node.id}`;
-    case 'partials': return `partials:${key.node.id}:${key.chunk}:${key.threads}:${key.over ?? ''}`;
-    case 'segment_partials': return `segment_partials:${key.node.id}`;
+    case 'input':
+      return `input:${key.name}`;
+    case 'size':
+      return `size:${key.which}`;
+    case 'value':
+      return `value:${key.node.id}`;
+    case 'partials':
+      return `partials:${key.node.id}:${key.chunk}:${key.threads}:${key.over ?? ''}`;
+    case 'segment_partials':
+      return `segment_partials:${key.node.id}`;
     case 'csr_starts':
     case 'csr_members':
       return `${key.kind}:${key.from}:${key.to}`;
-    default: return key.kind;
+    default:
+      return key.kind;
   }
 }

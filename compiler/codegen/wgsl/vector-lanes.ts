@@ -39,7 +39,9 @@ export function vectorLanes(group: string): { lanes: VectorLane[]; loads: () => 
     lanes,
     loads: () => [
       ...lanes.map((l) => `let ${l.token} = 4u * ${group} + ${l.k}u;`),
-      ...[...loaded.values()].map(({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`),
+      ...[...loaded.values()].map(
+        ({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`,
+      ),
     ],
   };
 }
@@ -79,7 +81,9 @@ export function vectorQuad(slots: Slots, group: string, range?: { lo: string; hi
     loads: () => [
       `let tq = 4u * ${group} + vec4<u32>(0u, 1u, 2u, 3u);`,
       ...(range ? [`let inq = (tq >= vec4<u32>(${range.lo})) & (tq < vec4<u32>(${range.hi}));`] : []),
-      ...[...loaded.values()].map(({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`),
+      ...[...loaded.values()].map(
+        ({ buffer, slot }) => `let ${vname(buffer, slot)} = V${buffer}[(sec(${slot}u) >> 2u) + ${group}];`,
+      ),
     ],
     stores: () => {
       const whole = [...stored].map(([slot, value]) => `VD[(sec(${slot}u) >> 2u) + ${group}] = ${value};`);
@@ -87,8 +91,17 @@ export function vectorQuad(slots: Slots, group: string, range?: { lo: string; hi
       // a vec4 shared with a neighbouring range: only this range's tokens, one by one (another
       // workgroup writes the others)
       const values = [...stored].map(([slot, value], i) => ({ slot, name: `sq${i}`, value }));
-      const parts = lanes.map((k) => `if (inq[${k}]) { ${values.map((v) => `D[sec(${v.slot}u) + tq[${k}]] = ${v.name}[${k}];`).join(' ')} }`);
-      return [...values.map((v) => `let ${v.name} = ${v.value};`), `if (all(inq)) {`, ...values.map((v) => `  VD[(sec(${v.slot}u) >> 2u) + ${group}] = ${v.name};`), `} else {`, ...parts.map((p) => `  ${p}`), `}`];
+      const parts = lanes.map(
+        (k) => `if (inq[${k}]) { ${values.map((v) => `D[sec(${v.slot}u) + tq[${k}]] = ${v.name}[${k}];`).join(' ')} }`,
+      );
+      return [
+        ...values.map((v) => `let ${v.name} = ${v.value};`),
+        `if (all(inq)) {`,
+        ...values.map((v) => `  VD[(sec(${v.slot}u) >> 2u) + ${group}] = ${v.name};`),
+        `} else {`,
+        ...parts.map((p) => `  ${p}`),
+        `}`,
+      ];
     },
   };
 }
