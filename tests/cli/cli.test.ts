@@ -160,7 +160,8 @@ describe('credo run', () => {
   it('--backend gpu --json prints the adapter and GPU timings (when an adapter exists)', async () => {
     const r = await credo('run', 'dapo', '--backend', 'gpu', '--json', '--tokens', '2000');
     if (r.code === 1) {
-      expect(r.err).toMatch(/--backend gpu: no WebGPU adapter|could not be loaded/);
+      // no adapter: with --json the error is JSON on stdout, like every other error
+      expect(JSON.parse(r.out).error.message).toMatch(/--backend gpu: no WebGPU adapter|could not be loaded/);
       return;
     }
     expect(r.code, r.err).toBe(0);
