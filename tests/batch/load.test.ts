@@ -2,8 +2,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
-import { loadBatch, writeOutputs, type LoadSpec } from './load.js';
-import { readSafetensors, writeSafetensors, type RawTensor, type TensorToWrite } from './safetensors.js';
+import { loadBatch, writeOutputs, type LoadSpec } from '../../runtime/batch/load.js';
+import {
+  readSafetensors,
+  writeSafetensors,
+  type RawTensor,
+  type TensorToWrite,
+} from '../../runtime/batch/safetensors.js';
 
 function raw(dtype: string, shape: number[], data: ArrayLike<number>): RawTensor {
   return { dtype, shape, data: Float64Array.from(data) };

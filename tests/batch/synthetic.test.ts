@@ -2,9 +2,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
-import { loadBatch } from './load.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { mulberry32, syntheticBatch, type SyntheticOptions } from './synthetic.js';
+import { loadBatch } from '../../runtime/batch/load.js';
+import { readSafetensors, writeSafetensors } from '../../runtime/batch/safetensors.js';
+import { mulberry32, syntheticBatch, type SyntheticOptions } from '../../runtime/batch/synthetic.js';
 
 const STANDARD: InputSpec[] = [
   { name: 'logp', level: 'token', dtype: 'f32' },

@@ -2,7 +2,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchError } from '../../core/batch/batch.js';
-import { bf16ToNumber, f16ToNumber, readSafetensors, writeSafetensors, type TensorToWrite } from './safetensors.js';
+import {
+  bf16ToNumber,
+  f16ToNumber,
+  readSafetensors,
+  writeSafetensors,
+  type TensorToWrite,
+} from '../../runtime/batch/safetensors.js';
 
 /** Builds a file from a header (object or raw string) and data bytes, without any validation. */
 function rawFile(header: unknown, data: ArrayLike<number> = [], declaredLength?: bigint): Uint8Array {
