@@ -12,6 +12,7 @@ import type { BinaryOp } from '../../core/ir/op.js';
 import type { InputDecl, ParamDecl, Program } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
 import { isDType, isLevel, LEVELS, showType } from '../../core/types/types.js';
+import { BINARY as INTERPRETED } from '../interp/eval.js';
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
@@ -529,19 +530,10 @@ export function constantValue(e: Expr): number | undefined {
   }
 }
 
+/** The arithmetic the checker folds when both operands are literals (docs/language.md §4). */
+const FOLDED: ReadonlySet<BinaryOp> = new Set(['add', 'sub', 'mul', 'div', 'pow']);
+
+/** A folded literal, computed by the interpreter's own arithmetic; undefined for an op that is not folded. */
 function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: boolean } | undefined {
-  switch (fn) {
-    case 'add':
-      return { value: a + b, bool: false };
-    case 'sub':
-      return { value: a - b, bool: false };
-    case 'mul':
-      return { value: a * b, bool: false };
-    case 'div':
-      return { value: a / b, bool: false };
-    case 'pow':
-      return { value: Math.pow(a, b), bool: false };
-    default:
-      return undefined;
-  }
+  return FOLDED.has(fn) ? { value: INTERPRETED[fn](a, b), bool: false } : undefined;
 }
