@@ -5,19 +5,12 @@
  * (sources without a section — constants, params, inputs — are evaluated here), and writes its
  * result's section.
  */
-import { Segments } from '../../core/batch/segments.js';
-import type { RaggedBatch } from '../../core/batch/batch.js';
+import { segmentsOf } from '../../core/batch/segments.js';
 import type { HostStep } from '../../core/device/program.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import type { Node } from '../../core/ir/node.js';
 import { evaluateNodes, evaluateOp } from '../interp/eval.js';
 import { runValuesOf } from '../codegen/wgsl/slots.js';
-
-/**
- * Per batch, so the index tables a step makes a Segments compute are kept for the batch's next run
- * (batches are not modified once built; entries go when the batch is collected).
- */
-const segmentsOf = new WeakMap<RaggedBatch, Segments>();
 
 /** @param sectionOf the section of a materialized node, undefined for a node without one. */
 export function hostStep(node: Node, origin: number, sectionOf: (n: Node) => number | undefined): HostStep {
@@ -37,9 +30,7 @@ export function hostStep(node: Node, origin: number, sectionOf: (n: Node) => num
         const section = sectionOf(s);
         return section !== undefined ? values.get(section)! : evaluateNodes([s], io.batch, opts).get(s.id)!;
       });
-      let seg = segmentsOf.get(io.batch);
-      if (!seg) segmentsOf.set(io.batch, (seg = new Segments(io.batch)));
-      const out = evaluateOp(node, sources, io.batch, seg);
+      const out = evaluateOp(node, sources, io.batch, segmentsOf(io.batch));
       if (out.length) io.write(output, out);
     },
   };

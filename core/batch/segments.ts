@@ -120,3 +120,16 @@ export class Segments {
     return this.batch.groupOf[i];
   }
 }
+
+/**
+ * Per batch, so tables computed once (a host step's, the valid-token count) are kept for the
+ * batch's next run: batches are not modified once built, and entries go when a batch is collected.
+ */
+const cached = new WeakMap<RaggedBatch, Segments>();
+
+/** The Segments of a batch, shared by every caller that asks for the same batch object. */
+export function segmentsOf(batch: RaggedBatch): Segments {
+  let seg = cached.get(batch);
+  if (!seg) cached.set(batch, (seg = new Segments(batch)));
+  return seg;
+}

@@ -14,7 +14,7 @@
  *    again); the inputs, which a caller might refill in place, are copied every time.
  */
 import { countAt, type RaggedBatch } from '../../core/batch/batch.js';
-import { Segments, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../core/batch/segments.js';
+import { segmentsOf, writeGroupSizes, writeLengths, writePositions, writeSeqOf } from '../../core/batch/segments.js';
 import { HEADER, sizesOf, type DeviceProgram, type Section, type Sizes } from '../../core/device/program.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import type { Level } from '../../core/types/types.js';
@@ -59,15 +59,6 @@ interface HostMemory {
 /** Per program: G's memory and each chunk's. */
 const memoryOf = new WeakMap<DeviceProgram, { G: Float32Array; chunks: HostMemory[] }>();
 
-/** Per batch, for its valid-token count (computed once; batches are not modified once built). */
-const segmentsOf = new WeakMap<RaggedBatch, Segments>();
-
-function segmentsFor(batch: RaggedBatch): Segments {
-  let seg = segmentsOf.get(batch);
-  if (!seg) segmentsOf.set(batch, (seg = new Segments(batch)));
-  return seg;
-}
-
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /**
@@ -110,7 +101,7 @@ export function buildArenas(
           ? batch.numSeqs
           : s.which === 'num_groups'
             ? batch.numGroups
-            : segmentsFor(batch).validTokens;
+            : segmentsOf(batch).validTokens;
   });
 
   const header = { caps, chunks: chunks.length };

@@ -82,11 +82,13 @@ function foldStep(
   v: string,
   take: string,
   wrap: (lit: string) => string,
-): string {
+): string[] {
   const identity = REDUCERS[fn].identity;
-  if (identity !== null) return `${acc} = ${combine(fn, acc, `select(${wrap(literal(identity))}, ${v}, ${take})`)};`;
-  return `${acc} = select(${acc}, select(${combine(fn, acc, v)}, ${v}, ${cnt} == ${wrap('0.0')}), ${take});
-${cnt} = ${cnt} + select(${wrap('0.0')}, ${wrap('1.0')}, ${take});`;
+  if (identity !== null) return [`${acc} = ${combine(fn, acc, `select(${wrap(literal(identity))}, ${v}, ${take})`)};`];
+  return [
+    `${acc} = select(${acc}, select(${combine(fn, acc, v)}, ${v}, ${cnt} == ${wrap('0.0')}), ${take});`,
+    `${cnt} = ${cnt} + select(${wrap('0.0')}, ${wrap('1.0')}, ${take});`,
+  ];
 }
 
 /**
@@ -130,7 +132,7 @@ export function accumulate(
     return [
       `let ${take}: bool = ${keep};`,
       `let ${v}: f32 = ${xv};`,
-      ...foldStep(n.args.fn, `acc${k}`, `cnt${k}`, v, take, (l) => l).split('\n'),
+      ...foldStep(n.args.fn, `acc${k}`, `cnt${k}`, v, take, (l) => l),
     ];
   });
   return {
@@ -194,7 +196,7 @@ function accumulateQuad(
     return [
       `let ${take} = ${keep};`,
       `let ${v}: vec4f = ${xv};`,
-      ...foldStep(n.args.fn, acc, cnt, v, take, (l) => `vec4f(${l})`).split('\n'),
+      ...foldStep(n.args.fn, acc, cnt, v, take, (l) => `vec4f(${l})`),
     ];
   });
   const vectorDecls = nodes
