@@ -6,8 +6,8 @@
  * steps to stderr.
  */
 import type { DeviceProgram } from '../core/device/program.js';
-import type { Node } from '../core/ir/node.js';
-import type { Program } from '../core/ir/program.js';
+import { topoSort, type Node } from '../core/ir/node.js';
+import { outputNodes, type Program } from '../core/ir/program.js';
 import { toDeviceProgram } from './codegen/wgsl/device-program.js';
 import { emitWgsl, type WgslProgram } from './codegen/wgsl/emit.js';
 import { hostStep } from './host/host-step.js';
@@ -26,7 +26,18 @@ export interface Lowered {
   sectionOf(n: Node): number | undefined;
 }
 
+/** A program the device back end cannot run (yet): the message says why and what to use instead. */
+export class NotOnDeviceError extends Error {}
+
+/** Why the device back end cannot run a program, or null when it can. */
+export function deviceUnsupported(program: Program): string | null {
+  const vocab = topoSort(outputNodes(program)).find((n) => n.type.level === 'vocab');
+  return vocab ? 'values over the vocabulary axis (`token x vocab`) have no GPU kernels yet' : null;
+}
+
 export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
+  const unsupported = deviceUnsupported(program);
+  if (unsupported) throw new NotOnDeviceError(`${program.name}: ${unsupported}`);
   const plan = planKernels(program, { fuse: opts.fuse }, (pass, state) =>
     debug(`plan: ${pass}`, () => describePlanState(state)),
   );

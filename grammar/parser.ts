@@ -52,6 +52,14 @@ class CredoParser extends CstParser {
     this.CONSUME(T.Ident, { LABEL: 'name' });
     this.CONSUME(T.Colon);
     this.CONSUME2(T.Ident, { LABEL: 'level' });
+    // `token x vocab`: an inner axis. `x` is an ordinary name, so it counts as one only before another name.
+    this.OPTION3({
+      GATE: () => this.LA(1).image === 'x' && this.LA(2).tokenType === T.Ident,
+      DEF: () => {
+        this.CONSUME4(T.Ident, { LABEL: 'cross' });
+        this.CONSUME5(T.Ident, { LABEL: 'axis' });
+      },
+    });
     // NOTE: `mask` is also a name, so a following `mask NAME : token` item must not be read as a dtype.
     this.OPTION({ GATE: () => this.LA(1).tokenType !== T.Mask, DEF: () => this.CONSUME3(T.Ident, { LABEL: 'dtype' }) });
     this.OPTION2(() => this.CONSUME(T.Grad, { LABEL: 'grad' }));

@@ -2,7 +2,8 @@
  * Reverse-mode autodiff on the typed IR: walks the loss's ancestors in reverse topological order,
  * applies one VJP rule per op (vjp-rules.ts) and sums the contributions of several consumers.
  * Only nodes that depend on a `grad` input through differentiable edges are visited.
- * Gradients at masked-out tokens are 0 by definition (those tokens never reach the loss).
+ * Gradients at masked-out tokens (and at every vocabulary entry of one) are 0 by definition: those
+ * tokens never reach the loss.
  */
 import { IrBuilder } from '../../core/ir/build.js';
 import { topoSort, type Node } from '../../core/ir/node.js';
@@ -37,7 +38,7 @@ export function differentiate(program: Program): Program {
   for (const input of program.inputs.filter((i) => i.grad)) {
     const node = order.find((n) => n.op === 'input' && (n.args as { name: string }).name === input.name);
     let g = (node && adjoint.get(node.id)) ?? b.broadcast(b.constant(0), input.level);
-    if (input.level === 'token')
+    if (input.level === 'token' || input.level === 'vocab')
       g = b.where(b.graph.node('mask', { dtype: 'bool', level: 'token' }, [], {}), g, b.constant(0));
     grads.set(input.name, g);
   }

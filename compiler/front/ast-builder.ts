@@ -74,6 +74,7 @@ class Builder {
           kind: 'input',
           name: name(),
           level: this.ident(this.token(c, 'level')),
+          axis: c.axis ? this.ident(this.token(c, 'axis')) : undefined,
           dtype: c.dtype ? this.ident(this.token(c, 'dtype')) : undefined,
           grad: c.grad ? this.tokenSpan(this.token(c, 'grad')) : undefined,
           span,

@@ -44,6 +44,8 @@ export type Item =
       readonly kind: 'input';
       readonly name: Ident;
       readonly level: Ident;
+      /** The inner axis of `token x vocab`. */
+      readonly axis?: Ident;
       readonly dtype?: Ident;
       readonly grad?: Span;
       readonly span: Span;

@@ -13,6 +13,8 @@ export const BUILTIN_VALUES = [
   'num_seqs',
   'num_groups',
   'num_tokens',
+  'vocab_index',
+  'vocab_size',
   'pi',
 ] as const;
 export type BuiltinValue = (typeof BUILTIN_VALUES)[number];
@@ -86,6 +88,9 @@ export const OTHER_FUNCTIONS: Record<string, number> = {
   prefix_id: 1,
 };
 
+/** Terms over the vocabulary axis and their arity (lowered in vocab.ts). */
+export const VOCAB_FUNCTIONS: Readonly<Record<string, number>> = { log_softmax: 1, softmax: 1, gather: 2 };
+
 /** Reductions that accept a key (`per LEVEL by KEY`). */
 export const KEYED_REDUCTIONS: readonly string[] = ['sum', 'mean', 'count', 'max', 'min'];
 
@@ -104,6 +109,7 @@ export function allBuiltinNames(): string[] {
     ...Object.keys(SCANS),
     ...Object.keys(SCHEDULES),
     ...Object.keys(OTHER_FUNCTIONS),
+    ...Object.keys(VOCAB_FUNCTIONS),
   ];
 }
 
@@ -114,6 +120,7 @@ export function isFunctionName(name: string): boolean {
     name in QUANTILES ||
     name in SCANS ||
     name in SCHEDULES ||
-    name in OTHER_FUNCTIONS
+    name in OTHER_FUNCTIONS ||
+    name in VOCAB_FUNCTIONS
   );
 }

@@ -18,9 +18,11 @@ import {
   SCANS,
   SCHEDULES,
   UNARY_FUNCTIONS,
+  VOCAB_FUNCTIONS,
   type Reduction,
 } from './builtins.js';
 import type { Env, Lowering } from './context.js';
+import { logSumExp, lowerVocabCall, requireNotVocab } from './vocab.js';
 
 type Call = Extract<Expr, { kind: 'call' }>;
 
@@ -58,6 +60,7 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
     return c.b.unary(UNARY_FUNCTIONS[name], x, e.span);
   }
   if ((REDUCTIONS as readonly string[]).includes(name)) return reduction(c, e, env, name as Reduction);
+  if (name in VOCAB_FUNCTIONS) return lowerVocabCall(c, e, env);
   if (name in QUANTILES) return quantile(c, e, env);
   if (name in SCANS) return scan(c, e, env);
   if (name in SCHEDULES) return schedule(c, e, env);
@@ -98,6 +101,7 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
     case 'prefix_id': {
       const xs = args(c, e, env, 1);
       if (!xs || !c.requireNumber(xs[0], e.args[0].span, '`prefix_id`')) return null;
+      if (!requireNotVocab(c, xs[0], e.args[0].span, '`prefix_id`')) return null;
       return c.b.prefixId(xs[0], e.span);
     }
   }
@@ -137,6 +141,21 @@ function target(c: Lowering, e: Call, x: Node): Level | null {
       );
     }
     to = e.per.text;
+  }
+  if (x.type.level === 'vocab' && to !== 'token') {
+    // a vocabulary row is one token's: reducing it with the tokens of a sequence at once has no kernel and no use
+    return c.report(
+      error(
+        'E0203',
+        `\`${e.callee.text}\` of a token x vocab value reduces over the vocabulary, to token`,
+        e.per?.span ?? e.span,
+        {
+          label: e.per ? `per ${to}` : `reduces to ${to}`,
+          secondary: [{ span: e.args[0].span, message: 'this is per token x vocab' }],
+          help: `write \`${e.callee.text}(… per token)\`, then reduce the token values: \`mean(${e.callee.text}(… per token))\``,
+        },
+      ),
+    );
   }
   if (levelRank(to) <= levelRank(x.type.level)) {
     const span = e.per?.span ?? e.span;
@@ -248,17 +267,8 @@ function reduction(c: Lowering, e: Call, env: Env, fn: Reduction): Node | null {
       return safeSqrt(b.div(sqDev(), b.binary('max', n(), b.constant(1), s), s));
     case 'std_unbiased':
       return safeSqrt(b.div(sqDev(), b.binary('max', b.sub(n(), b.constant(1), s), b.constant(1), s), s));
-    case 'logsumexp': {
-      const m = b.sg(b.reduce('max', x, to, cond, s), s);
-      const total = sum(b.unary('exp', only(b.sub(x, b.broadcast(m, x.type.level, s), s)), s));
-      const nonEmpty = b.binary('gt', n(), b.constant(0), s);
-      return b.where(
-        nonEmpty,
-        b.add(m, b.unary('log', b.where(nonEmpty, total, b.constant(1), s), s), s),
-        b.constant(0),
-        s,
-      );
-    }
+    case 'logsumexp':
+      return logSumExp(b, x, to, cond, only, s).value;
   }
 }
 
@@ -266,6 +276,8 @@ function reduction(c: Lowering, e: Call, env: Env, fn: Reduction): Node | null {
 function keyed(c: Lowering, e: Call, env: Env, fn: Reduction, value: Node): Node | null {
   const key = c.expr(e.by!, env);
   if (!key || !c.requireNumber(key, e.by!.span, 'the key of `by`')) return null;
+  if (!requireNotVocab(c, value, e.args[0].span, 'a keyed reduction') || !requireNotVocab(c, key, e.by!.span, 'a key'))
+    return null;
   const b = c.b;
   // the elements are at the finer of the value's and the key's level (a seq reward keyed by a token prefix)
   const level = levelRank(key.type.level) < levelRank(value.type.level) ? key.type.level : value.type.level;
@@ -338,7 +350,8 @@ function batchScalar(c: Lowering, x: Node, span: Span, what: string): boolean {
 function scan(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
   const xs = args(c, e, env, SCANS[name]);
-  if (!xs) return null;
+  if (!xs || !xs.every((x, i) => requireNotVocab(c, x, e.args[i].span, `\`${name}\` (a walk along a sequence)`)))
+    return null;
   if (
     !xs.every((x, i) =>
       (name === 'next' || name === 'prev') && i === 0 ? true : c.requireNumber(x, e.args[i].span, `\`${name}\``),

@@ -11,13 +11,14 @@ import type { Node } from '../../core/ir/node.js';
 import type { BinaryOp } from '../../core/ir/op.js';
 import type { InputDecl, ParamDecl, Program } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
-import { isDType, isLevel, LEVELS, showType } from '../../core/types/types.js';
+import { isDType, isLevel, LEVELS, showLevel, showType } from '../../core/types/types.js';
 import { BINARY as INTERPRETED } from '../interp/eval.js';
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
 import type { Decl, Scope } from './resolve.js';
 import type { Env, Lowering } from './context.js';
+import { vocabIndex } from './vocab.js';
 
 const BINARY: Record<AstBinaryOp, BinaryOp> = {
   '+': 'add',
@@ -94,10 +95,44 @@ export class Checker implements Lowering {
     };
   }
 
+  /** The level of an input: its word, or `vocab` for `token x vocab`; null after reporting a misuse. */
+  private inputLevel(item: Extract<Item, { kind: 'input' }>): string | null {
+    const level = item.level.text;
+    if (item.axis) {
+      if (item.axis.text !== 'vocab') {
+        return this.report(
+          error('E0202', `\`${item.axis.text}\` is not an axis of a token`, item.axis.span, {
+            label: 'expected vocab',
+            help: 'the inner axis of a token is its vocabulary: `token x vocab`',
+          }),
+        );
+      }
+      if (level !== 'token') {
+        return this.report(
+          error('E0202', `a ${level}-level input has no vocabulary axis`, item.level.span, {
+            label: 'only tokens have one',
+            help: 'values over the vocabulary are per token: `token x vocab`',
+          }),
+        );
+      }
+      return 'vocab';
+    }
+    if (level === 'vocab') {
+      return this.report(
+        error('E0202', 'a vocabulary axis belongs to a token', item.level.span, {
+          label: 'write `token x vocab`',
+          help: `declare \`input ${item.name.text} : token x vocab\` (one value per token and vocabulary entry)`,
+        }),
+      );
+    }
+    return level;
+  }
+
   private declare(item: Item): void {
     if (this.root.decls.get((item as { name?: { text: string } }).name?.text ?? '') !== item) return;
     if (item.kind === 'input') {
-      const level = item.level.text;
+      const level = this.inputLevel(item);
+      if (level === null) return;
       if (!isLevel(level) || level === 'batch') {
         this.report(
           error('E0202', `\`${level}\` is not a level an input can have`, item.level.span, {
@@ -158,7 +193,7 @@ export class Checker implements Lowering {
     if (n.type.level !== 'batch') {
       return this.report(
         error('E0402', `${what} must be a batch scalar, but this is ${showType(n.type)}`, e.span, {
-          label: `one value per ${n.type.level}`,
+          label: `one value per ${showLevel(n.type.level)}`,
           secondary: [{ span: at, message: 'declared here' }],
           help: 'reduce it, e.g. `mean(…)` (token-mean over the batch) or `mean(mean(… per seq) where length > 0)` (seq-mean-token-mean)',
         }),
@@ -400,6 +435,8 @@ export class Checker implements Lowering {
         return this.b.constant(Math.PI, 'f32', span);
       case 'position':
         return g.node('size', { dtype: 'f32', level: 'token' }, [], { which }, span);
+      case 'vocab_index':
+        return vocabIndex(this.b, span);
       case 'length':
         return g.node('size', { dtype: 'f32', level: 'seq' }, [], { which }, span);
       case 'group_size':

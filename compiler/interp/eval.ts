@@ -4,6 +4,7 @@
  * level (bools as 0/1). It evaluates nodes in topological order, each op by one rule in `RULES`.
  */
 import type { RaggedBatch } from '../../core/batch/batch.js';
+import type { Level } from '../../core/types/types.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { topoSort, type Node } from '../../core/ir/node.js';
 import {
@@ -28,7 +29,7 @@ export interface EvalResult {
   readonly loss: number;
   readonly metrics: Record<string, number>;
   readonly exports: Record<string, { level: string; data: Float64Array }>;
-  readonly grads: Record<string, { level: 'token' | 'seq' | 'group'; data: Float64Array }>;
+  readonly grads: Record<string, { level: Exclude<Level, 'batch'>; data: Float64Array }>;
 }
 
 interface Ctx {
@@ -58,7 +59,7 @@ export function evaluate(program: Program, batch: RaggedBatch, opts: EvalOptions
   };
 }
 
-/** Values of the given nodes and all their ancestors, keyed by node id. */
+/** Values of the given nodes, keyed by node id (an ancestor is dropped once its last consumer ran). */
 export function evaluateNodes(
   roots: readonly Node[],
   batch: RaggedBatch,
@@ -74,11 +75,18 @@ export function evaluateNodes(
     totalSteps: opts.totalSteps ?? 0,
     value: (n) => values.get(n.id) ?? fail(`value of %${n.id} needed before it was computed`),
   };
-  for (const n of topoSort(roots)) {
+  const order = topoSort(roots);
+  // a value is dropped after its last consumer ran (roots are kept): over the vocabulary axis each
+  // value is T × V numbers, and a program's whole graph of them would not fit in memory
+  const lastUse = new Map<number, number>();
+  order.forEach((n, i) => n.src.forEach((s) => lastUse.set(s.id, i)));
+  const keep = new Set(roots.map((r) => r.id));
+  order.forEach((n, i) => {
     const out = new Float64Array(seg.size(n.type.level));
     (RULES[n.op] as Rule<Op>)(n, ctx, out);
     values.set(n.id, out);
-  }
+    for (const s of n.src) if (lastUse.get(s.id) === i && !keep.has(s.id)) values.delete(s.id);
+  });
   return values;
 }
 
@@ -254,6 +262,14 @@ const RULES: { [K in Op]: Rule<K> } = {
         return;
       case 'num_tokens':
         out[0] = s.validTokens;
+        return;
+      case 'vocab_index': {
+        const V = ctx.batch.vocabSize;
+        map(out, (i) => i % V);
+        return;
+      }
+      case 'vocab_size':
+        out[0] = ctx.batch.vocabSize;
         return;
     }
   },

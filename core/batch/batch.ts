@@ -12,7 +12,7 @@ import type { DType, Level } from '../types/types.js';
 export interface HostTensor {
   readonly level: Exclude<Level, 'batch'>;
   readonly dtype: DType;
-  /** token: length numTokens; seq: numSeqs; group: numGroups. */
+  /** token: length numTokens; seq: numSeqs; group: numGroups; vocab: numTokens × vocabSize, row per token. */
   readonly data: Float64Array;
 }
 
@@ -23,6 +23,8 @@ export interface RaggedBatch {
   readonly numTokens: number;
   readonly numSeqs: number;
   readonly numGroups: number;
+  /** Entries of the vocabulary axis (the last dimension of every `token x vocab` tensor); 0 without one. */
+  readonly vocabSize: number;
   /** [numSeqs + 1]: tokens of seq s are offsets[s] .. offsets[s+1]-1. */
   readonly offsets: Int32Array;
   /** [numSeqs]: dense group index of each sequence. */
@@ -54,11 +56,15 @@ export class BatchError extends Error {
 }
 
 /** The element counts of a batch (or a chunk of one), by level. */
-export type BatchSizes = Pick<RaggedBatch, 'numTokens' | 'numSeqs' | 'numGroups'>;
+export type BatchSizes = Pick<RaggedBatch, 'numTokens' | 'numSeqs' | 'numGroups'> & {
+  readonly vocabSize?: number;
+};
 
 /** How many elements a level has: the one place that says it. */
 export function countAt(sizes: BatchSizes, level: Level): number {
   switch (level) {
+    case 'vocab':
+      return sizes.numTokens * (sizes.vocabSize ?? 0);
     case 'token':
       return sizes.numTokens;
     case 'seq':

@@ -106,7 +106,11 @@ export class Segments {
     return countAt(this.batch, level);
   }
 
-  /** Whether element i of a level takes part in reductions (masked-out tokens do not). */
+  /**
+   * Whether element i of a level takes part in reductions (masked-out tokens do not). Every
+   * vocabulary entry of every token takes part in its token's reductions over the vocabulary:
+   * the token's mask applies when token values reduce further.
+   */
   valid(level: Level, i: number): boolean {
     return level !== 'token' || this.batch.mask[i] === 1;
   }
@@ -115,6 +119,11 @@ export class Segments {
   parent(from: Level, to: Level, i: number): number {
     if (from === to) return i;
     if (to === 'batch') return 0;
+    if (from === 'vocab') {
+      i = Math.floor(i / this.batch.vocabSize);
+      if (to === 'token') return i;
+      from = 'token';
+    }
     if (from === 'token') i = this.seqOf[i];
     if (to === 'seq') return i;
     return this.batch.groupOf[i];

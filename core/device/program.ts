@@ -15,7 +15,7 @@
  * A batch too large for one binding runs in chunks of whole groups; a `perChunk` G section holds
  * one equal slice per chunk (sized for the caps), and chunk c's header points at its own slice.
  */
-import type { RaggedBatch } from '../batch/batch.js';
+import { countAt, type BatchSizes, type RaggedBatch } from '../batch/batch.js';
 import type { Level } from '../types/types.js';
 
 /** Element counts per level of a batch or of one chunk of it (batch: 1). */
@@ -106,6 +106,6 @@ export interface DeviceProgram {
 }
 
 /** The sizes of a batch. */
-export function sizesOf(b: Pick<RaggedBatch, 'numTokens' | 'numSeqs' | 'numGroups'>): Sizes {
-  return { token: b.numTokens, seq: b.numSeqs, group: b.numGroups, batch: 1 };
+export function sizesOf(b: BatchSizes): Sizes {
+  return { vocab: countAt(b, 'vocab'), token: b.numTokens, seq: b.numSeqs, group: b.numGroups, batch: 1 };
 }

@@ -14,6 +14,7 @@ export const CODES = {
   E0106: 'not a value',
   E0201: 'reduction to a finer level',
   E0202: 'level mismatch',
+  E0203: 'a token x vocab value where one value per token is needed',
   E0301: 'bool and number mixed',
   E0302: '`grad` on a non-f32 input',
   E0303: 'type mismatch',

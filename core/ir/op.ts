@@ -59,7 +59,17 @@ export const BINARY_OPS = [
 ] as const;
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
-export type SizeKind = 'position' | 'length' | 'group_size' | 'num_seqs' | 'num_groups' | 'num_tokens';
+export type SizeKind =
+  | 'position'
+  | 'length'
+  | 'group_size'
+  | 'num_seqs'
+  | 'num_groups'
+  | 'num_tokens'
+  /** Index of each vocabulary entry in its token's row (0 … V−1), at vocab level. */
+  | 'vocab_index'
+  /** V, the number of entries of the vocabulary axis. */
+  | 'vocab_size';
 export type ClockKind = 'step' | 'total_steps';
 
 /**

@@ -13,7 +13,7 @@ import {
   type Layout,
   type RaggedBatch,
 } from '../../core/batch/batch.js';
-import type { DType, Level } from '../../core/types/types.js';
+import { showLevel, type DType, type Level } from '../../core/types/types.js';
 import { formatShape, writeSafetensors, type RawTensor, type TensorToWrite } from './safetensors.js';
 
 /** What {@link loadBatch} needs besides the tensors. */
@@ -29,7 +29,7 @@ export interface LoadSpec {
 export interface BatchOutputs {
   readonly loss: number;
   readonly metrics: Readonly<Record<string, number>>;
-  /** Gradient per input name, at the input's level, packed like the batch (token: [numTokens]). */
+  /** Gradient per input name, at the input's level, packed like the batch (token: [T]; vocab: [T × V]). */
   readonly grads: Readonly<Record<string, { readonly level: Exclude<Level, 'batch'>; readonly data: Float64Array }>>;
 }
 
@@ -61,6 +61,24 @@ interface Frame {
   readonly reference: string | null;
 }
 
+/** The tensor whose shape decides the layout: the mask, a token-level input or a `token x vocab` one. */
+interface Reference {
+  readonly name: string;
+  readonly level: 'token' | 'vocab';
+  /** The tensor's shape in the file. */
+  readonly shape: readonly number[];
+  /** Its token dimensions: the shape without the vocabulary dimension (for vocab). */
+  readonly tokenShape: readonly number[];
+}
+
+/** The vocabulary axis once a `token x vocab` input has fixed it. */
+interface VocabAxis {
+  /** V, the last dimension of every `token x vocab` tensor. */
+  readonly size: number;
+  /** The input V was read from, for messages. */
+  readonly from: string;
+}
+
 interface Grouping {
   readonly numGroups: number;
   readonly groupOf: Int32Array;
@@ -74,19 +92,32 @@ interface Grouping {
 /**
  * Builds the packed RaggedBatch from a file's tensors, following the batch contract: token
  * tensors `[S, L]` mean padded layout (first seq_lens[s] columns of each row are kept), `[T]`
- * packed (seq_lens required). Values at padded or masked-out positions are never checked; where
- * they are not valid for the input's type (NaN, ±Inf, not 0/1 for bool, …) they are stored as 0.
+ * packed (seq_lens required); `token x vocab` tensors are `[S, L, V]` / `[T, V]`, their rows
+ * packed like token tensors, and all share V. Values at padded or masked-out positions are never
+ * checked; where they are not valid for the input's type (NaN, ±Inf, not 0/1 for bool, …) they are
+ * stored as 0 (`-Inf` is valid in a `token x vocab` f32 input and kept). A `token x vocab` input
+ * without padding rows (packed, or padded with every sequence L long) is not copied: the batch
+ * shares the RawTensor's array (T × V can be large), copying it only to zero masked-out values.
  * @throws BatchError naming the offending tensor and what was expected.
  */
 export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpec): RaggedBatch {
   const frame = resolveFrame(tensors, spec);
   const grouping = resolveGroups(tensors, frame.numSeqs, spec.groupSize);
   const loaded = new Map<string, HostTensor>();
-  for (const input of spec.inputs) loaded.set(input.name, loadInput(tensors, input, frame, grouping));
+  let vocab: VocabAxis | null = null;
+  for (const input of spec.inputs) {
+    const level = input.level;
+    if (level === 'vocab') {
+      const result = loadVocabInput(tensors, input, frame, grouping, vocab);
+      vocab = result.vocab;
+      loaded.set(input.name, result.tensor);
+    } else loaded.set(input.name, loadInput(tensors, input, level, frame, grouping));
+  }
   return {
     numTokens: frame.numTokens,
     numSeqs: frame.numSeqs,
     numGroups: grouping.numGroups,
+    vocabSize: vocab?.size ?? 0,
     offsets: frame.offsets,
     groupOf: grouping.groupOf,
     groupIds: grouping.groupIds,
@@ -99,30 +130,49 @@ export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpe
 /**
  * Picks the tensor whose shape decides the layout: the mask when present, else the token-level
  * input with the highest rank (≤ 2) and then the most elements, so that a per-sequence tensor
- * wrongly given for a token input is reported against the others rather than setting the layout.
+ * wrongly given for a token input is reported against the others rather than setting the layout;
+ * with no token-level input present, the `token x vocab` input chosen the same way by its token
+ * dimensions (its shape without the last, vocabulary, dimension).
  */
-function findReference(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpec): string | null {
-  if (spec.maskName !== null && tensors.has(spec.maskName)) return spec.maskName;
-  const present = spec.inputs.filter((i) => i.level === 'token' && tensors.has(i.name)).map((i) => i.name);
-  if (present.length === 0) return null;
-  const score = (name: string): [number, number] => {
-    const shape = tensors.get(name)!.shape;
-    if (shape.length < 1 || shape.length > 2) return [-1, 0];
-    return [shape.length, shape.reduce((a, b) => a * b, 1)];
-  };
-  const better = (a: [number, number], b: [number, number]): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
-  return present.reduce((best, name) => (better(score(name), score(best)) ? name : best));
+function findReference(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpec): Reference | null {
+  if (spec.maskName !== null && tensors.has(spec.maskName)) {
+    const shape = tensors.get(spec.maskName)!.shape;
+    return { name: spec.maskName, level: 'token', shape, tokenShape: shape };
+  }
+  for (const level of ['token', 'vocab'] as const) {
+    const present = spec.inputs.filter((i) => i.level === level && tensors.has(i.name)).map((i) => i.name);
+    if (present.length === 0) continue;
+    const tokenShape = (name: string): readonly number[] => {
+      const shape = tensors.get(name)!.shape;
+      return level === 'vocab' ? shape.slice(0, -1) : shape;
+    };
+    const score = (name: string): [number, number] => {
+      const shape = tokenShape(name);
+      if (shape.length < 1 || shape.length > 2) return [-1, 0];
+      return [shape.length, shape.reduce((a, b) => a * b, 1)];
+    };
+    const better = (a: [number, number], b: [number, number]): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+    const name = present.reduce((best, n) => (better(score(n), score(best)) ? n : best));
+    return { name, level, shape: tensors.get(name)!.shape, tokenShape: tokenShape(name) };
+  }
+  return null;
 }
 
 function resolveFrame(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpec): Frame {
   const reference = findReference(tensors, spec);
   if (reference === null) return tokenlessFrame(tensors, spec);
-  const shape = tensors.get(reference)!.shape;
-  if (shape.length === 2) return paddedFrame(tensors, spec.maskName, shape[0], shape[1], reference);
-  if (shape.length === 1) return packedFrame(tensors, spec, shape[0], reference);
+  const dims = reference.tokenShape;
+  if (dims.length === 2) return paddedFrame(tensors, spec.maskName, dims[0], dims[1], reference.name);
+  if (dims.length === 1) return packedFrame(tensors, spec, dims[0], reference);
+  if (reference.level === 'vocab') {
+    throw new BatchError(
+      reference.name,
+      `shape ${formatShape(reference.shape)} is not token x vocab-shaped; expected [S, L, V] (padded layout) or [T, V] (packed layout)`,
+    );
+  }
   throw new BatchError(
-    reference,
-    `shape ${formatShape(shape)} is not token-shaped; expected [S, L] (padded layout) or [T] (packed layout)`,
+    reference.name,
+    `shape ${formatShape(reference.shape)} is not token-shaped; expected [S, L] (padded layout) or [T] (packed layout)`,
   );
 }
 
@@ -161,29 +211,37 @@ function packedFrame(
   tensors: ReadonlyMap<string, RawTensor>,
   spec: LoadSpec,
   numTokens: number,
-  reference: string,
+  ref: Reference,
 ): Frame {
   const maskName = spec.maskName;
+  const reference = ref.name;
+  const vocab = ref.level === 'vocab';
   const raw = tensors.get(SEQ_LENS);
   if (raw === undefined) {
     throw new BatchError(
       SEQ_LENS,
-      `missing; the packed layout (${reference} has shape [T] = ${formatShape([numTokens])}) needs seq_lens of shape [S] (I32/I64)`,
+      `missing; the packed layout (${reference} has shape ${vocab ? '[T, V]' : '[T]'} = ${formatShape(ref.shape)}) needs seq_lens of shape [S] (I32/I64)`,
     );
   }
   const lengths = readSeqLens(raw);
   const total = lengths.reduce((a, b) => a + b, 0);
   if (total !== numTokens) {
-    const agreeing = spec.inputs.find(
-      (i) => i.level === 'token' && sameShape(tensors.get(i.name)?.shape ?? [], [total]),
-    );
+    const agreeing = spec.inputs.find((i) => {
+      const shape = tensors.get(i.name)?.shape ?? [];
+      if (i.level === 'token') return sameShape(shape, [total]);
+      return i.level === 'vocab' && shape.length === 2 && shape[0] === total;
+    });
     if (agreeing !== undefined) {
+      const expected = vocab ? `[T, V] = ${formatShape([total, ref.shape[1]])}` : `[T] = ${formatShape([total])}`;
       throw new BatchError(
         reference,
-        `shape ${formatShape([numTokens])}; expected [T] = ${formatShape([total])} (the sum of seq_lens, like ${agreeing.name})`,
+        `shape ${formatShape(ref.shape)}; expected ${expected} (the sum of seq_lens, like ${agreeing.name})`,
       );
     }
-    throw new BatchError(SEQ_LENS, `sums to ${total}; expected T = ${numTokens} (the length of ${reference})`);
+    throw new BatchError(
+      SEQ_LENS,
+      `sums to ${total}; expected T = ${numTokens} (the ${vocab ? 'first dimension' : 'length'} of ${reference})`,
+    );
   }
   const expected = `[T] = ${formatShape([numTokens])} (packed layout, like ${reference})`;
   const mask = readMask(tensors, maskName, [numTokens], expected);
@@ -378,18 +436,20 @@ function consecutiveGroups(numSeqs: number, size: number): Grouping {
 // Inputs
 // ---------------------------------------------------------------------------------------------
 
+/** Loads a token-, seq- or group-level input (`level` is input.level). */
 function loadInput(
   tensors: ReadonlyMap<string, RawTensor>,
   input: InputSpec,
+  level: Exclude<InputSpec['level'], 'vocab'>,
   frame: Frame,
   grouping: Grouping,
 ): HostTensor {
   const raw = tensors.get(input.name);
-  const shape = expectedShape(input.level, frame, grouping);
+  const shape = expectedShape(level, frame, grouping);
   if (raw === undefined) {
     throw new BatchError(
       input.name,
-      `missing; expected a ${input.level}-level ${input.dtype} tensor of shape ${shape.text}`,
+      `missing; expected a ${levelPhrase(input.level)} ${input.dtype} tensor of shape ${shape.text}`,
     );
   }
   checkDtype(input, raw);
@@ -400,9 +460,9 @@ function loadInput(
   return { level: input.level, dtype: input.dtype, data };
 }
 
-/** The shape an input of `level` must have, and how messages describe it. */
+/** The shape an input of `level` (not vocab: see {@link vocabShape}) must have, and how messages describe it. */
 function expectedShape(
-  level: InputSpec['level'],
+  level: Exclude<InputSpec['level'], 'vocab'>,
   frame: Frame,
   grouping: Grouping,
 ): { dims: number[] | null; text: string } {
@@ -443,13 +503,23 @@ function checkShape(
 
 /** When a tensor has the shape of another level, say so: the declared level is authoritative. */
 function levelHint(input: InputSpec, shape: readonly number[], frame: Frame, grouping: Grouping): string {
-  const levels = (['token', 'seq', 'group'] as const).filter((level) => {
+  const levels = (['token', 'seq', 'group', 'vocab'] as const).filter((level) => {
     if (level === input.level) return false;
+    if (level === 'vocab') {
+      // [S, L, V] / [T, V] for any V
+      const dims = expectedShape('token', frame, grouping).dims;
+      return dims !== null && shape.length === dims.length + 1 && sameShape(shape.slice(0, -1), dims);
+    }
     const dims = expectedShape(level, frame, grouping).dims;
     return dims !== null && sameShape(shape, dims);
   });
   if (levels.length === 0) return '';
-  return ` (that is the ${levels[0]}-level shape, but the method declares ${input.name} at ${input.level} level)`;
+  return ` (that is the ${levelPhrase(levels[0])} shape, but the method declares ${input.name} at ${showLevel(input.level)} level)`;
+}
+
+/** How messages name a level's tensors: `token-level`, `token x vocab`. */
+function levelPhrase(level: Exclude<Level, 'batch'>): string {
+  return level === 'vocab' ? showLevel(level) : `${level}-level`;
 }
 
 /** Token values in packed order: padded rows are cut to their lengths. */
@@ -517,13 +587,158 @@ function seqOfToken(offsets: Int32Array, i: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// token x vocab inputs
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Loads a `token x vocab` input: `[S, L, V]` padded or `[T, V]` packed, its token rows packed like
+ * token tensors. The first such input fixes V (≥ 1); every later one must have the same V.
+ * Returns the tensor and the vocabulary axis as it now stands.
+ */
+function loadVocabInput(
+  tensors: ReadonlyMap<string, RawTensor>,
+  input: InputSpec,
+  frame: Frame,
+  grouping: Grouping,
+  vocab: VocabAxis | null,
+): { tensor: HostTensor; vocab: VocabAxis } {
+  const raw = tensors.get(input.name);
+  const shape = vocabShape(frame, vocab);
+  if (raw === undefined) {
+    throw new BatchError(input.name, `missing; expected a token x vocab ${input.dtype} tensor of shape ${shape.text}`);
+  }
+  checkDtype(input, raw);
+  const dims = raw.shape;
+  if (
+    shape.tokenDims === null ||
+    dims.length !== shape.tokenDims.length + 1 ||
+    !sameShape(dims.slice(0, -1), shape.tokenDims)
+  ) {
+    const hint = levelHint(input, dims, frame, grouping);
+    throw new BatchError(input.name, `shape ${formatShape(dims)}; expected ${shape.text}${hint}`);
+  }
+  const size = dims[dims.length - 1];
+  if (vocab !== null && size !== vocab.size) {
+    throw new BatchError(
+      input.name,
+      `vocabulary size V = ${size} (the last dimension of ${formatShape(dims)}) differs from V = ${vocab.size} of ${vocab.from}; expected every token x vocab tensor to have the same V`,
+    );
+  }
+  if (size < 1) {
+    throw new BatchError(
+      input.name,
+      `vocabulary size V = ${size} (the last dimension of ${formatShape(dims)}); expected V ≥ 1`,
+    );
+  }
+  const axis = vocab ?? { size, from: input.name };
+  // without padding (packed, or every sequence L long) the rows are already packed: no copy
+  const shared = frame.layout.kind === 'packed' || frame.lengths.every((len) => len === frame.width);
+  const data = shared ? raw.data : vocabRows(raw.data, frame, size);
+  return {
+    tensor: { level: 'vocab', dtype: input.dtype, data: checkVocabValues(input, data, !shared, frame, size) },
+    vocab: axis,
+  };
+}
+
+/** The shape a `token x vocab` input must have: its token dimensions (null: unknown) and how messages say it. */
+function vocabShape(frame: Frame, vocab: VocabAxis | null): { tokenDims: number[] | null; text: string } {
+  if (frame.reference === null) return { tokenDims: null, text: '[S, L, V] (padded) or [T, V] (packed)' };
+  const v = vocab === null ? 'V' : String(vocab.size);
+  const known = vocab === null ? '' : `; V = ${vocab.size}, as in ${vocab.from}`;
+  if (frame.layout.kind === 'padded') {
+    return {
+      tokenDims: [frame.numSeqs, frame.width],
+      text: `[S, L, V] = [${frame.numSeqs}, ${frame.width}, ${v}] (padded layout${known})`,
+    };
+  }
+  return { tokenDims: [frame.numTokens], text: `[T, V] = [${frame.numTokens}, ${v}] (packed layout${known})` };
+}
+
+/** Padded [S, L, V] values → packed [T, V]: the first lengths[s] rows of each sequence, one copy per sequence. */
+function vocabRows(padded: Float64Array, frame: Frame, size: number): Float64Array {
+  const out = new Float64Array(frame.numTokens * size);
+  const rowStride = frame.width * size;
+  for (let s = 0; s < frame.numSeqs; s++) {
+    const begin = s * rowStride;
+    out.set(padded.subarray(begin, begin + frame.lengths[s] * size), frame.offsets[s] * size);
+  }
+  return out;
+}
+
+/**
+ * Checks a packed `token x vocab` tensor at valid (mask = 1) tokens: f32 values must be finite or
+ * −Inf (a masked-out vocabulary entry); i32/bool as at other levels. At masked-out tokens invalid
+ * values become 0, in a copy unless `owned` (the array is then the file's, not to be written).
+ * Returns the array to keep.
+ */
+function checkVocabValues(
+  input: InputSpec,
+  data: Float64Array,
+  owned: boolean,
+  frame: Frame,
+  size: number,
+): Float64Array {
+  let out = data;
+  for (let t = 0; t < frame.numTokens; t++) {
+    const begin = t * size;
+    const end = begin + size;
+    const bad = input.dtype === 'f32' ? firstNotBelowInf(out, begin, end) : firstInvalid(input.dtype, out, begin, end);
+    if (bad < 0) continue;
+    if (frame.mask[t] === 0) {
+      if (!owned) {
+        out = Float64Array.from(out);
+        owned = true;
+      }
+      for (let i = bad; i < end; i++) if (vocabValueProblem(input.dtype, out[i]) !== null) out[i] = 0;
+      continue;
+    }
+    const problem = vocabValueProblem(input.dtype, out[bad])!;
+    throw new BatchError(
+      input.name,
+      `${problem} at ${formatVocabIndex(t, bad - begin, frame)}, a valid (mask = 1) position; ${vocabExpectation(input.dtype)}`,
+    );
+  }
+  return out;
+}
+
+/** First index in [begin, end) holding NaN or +Inf (the values `v < Infinity` rejects), or −1. */
+function firstNotBelowInf(data: Float64Array, begin: number, end: number): number {
+  for (let i = begin; i < end; i++) if (!(data[i] < Infinity)) return i;
+  return -1;
+}
+
+function firstInvalid(dtype: DType, data: Float64Array, begin: number, end: number): number {
+  for (let i = begin; i < end; i++) if (valueProblem(dtype, data[i]) !== null) return i;
+  return -1;
+}
+
+/** As {@link valueProblem}, but −Inf is a valid f32 value (a vocabulary entry with probability 0). */
+function vocabValueProblem(dtype: DType, v: number): string | null {
+  if (dtype === 'f32' && v === -Infinity) return null;
+  return valueProblem(dtype, v);
+}
+
+function vocabExpectation(dtype: DType): string {
+  return dtype === 'f32' ? 'expected finite values or -Inf (a masked-out vocabulary entry)' : expectation(dtype);
+}
+
+/** Index of entry v of packed token t as the user sees it in their file. */
+function formatVocabIndex(t: number, v: number, frame: Frame): string {
+  const s = seqOfToken(frame.offsets, t);
+  const position = t - frame.offsets[s];
+  if (frame.layout.kind === 'padded') return `[${s}, ${position}, ${v}]`;
+  return `[${t}, ${v}] (sequence ${s}, position ${position}, vocabulary entry ${v})`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // writeOutputs
 // ---------------------------------------------------------------------------------------------
 
 /**
  * Serializes a run's results: `loss` (F32, shape []), `metric.NAME` (F32 scalars) and `grad.NAME`
  * (F32) in the input's layout: token grads [S, L] with 0 at padding when the batch was padded,
- * [T] when packed; seq grads [S]; group grads [G].
+ * [T] when packed; `token x vocab` grads [S, L, V] (0 in padding rows) or [T, V]; seq grads [S];
+ * group grads [G].
  * @throws BatchError naming `grad.NAME` when a gradient has the wrong length for its level.
  */
 export function writeOutputs(batch: RaggedBatch, out: BatchOutputs): Uint8Array {
@@ -542,22 +757,34 @@ function gradTensor(
 ): TensorToWrite {
   const count = countAt(batch, grad.level);
   if (grad.data.length !== count) {
-    throw new BatchError(name, `has ${grad.data.length} values; expected ${count} for a ${grad.level}-level gradient`);
+    const detail =
+      grad.level === 'vocab'
+        ? `a token x vocab gradient ([T, V] = ${formatShape([batch.numTokens, batch.vocabSize])})`
+        : `a ${grad.level}-level gradient`;
+    throw new BatchError(name, `has ${grad.data.length} values; expected ${count} for ${detail}`);
+  }
+  if (grad.level === 'vocab') {
+    const V = batch.vocabSize;
+    if (batch.layout.kind === 'padded') {
+      const shape = [batch.numSeqs, batch.layout.maxLen, V];
+      return { name, dtype: 'F32', shape, data: scatterRows(batch, grad.data, V) };
+    }
+    return { name, dtype: 'F32', shape: [batch.numTokens, V], data: grad.data };
   }
   if (grad.level === 'token' && batch.layout.kind === 'padded') {
-    return { name, dtype: 'F32', shape: [batch.numSeqs, batch.layout.maxLen], data: scatterRows(batch, grad.data) };
+    return { name, dtype: 'F32', shape: [batch.numSeqs, batch.layout.maxLen], data: scatterRows(batch, grad.data, 1) };
   }
   return { name, dtype: 'F32', shape: [count], data: grad.data };
 }
 
-/** Packed token values → padded [S, L] rows, 0 at padding. */
-function scatterRows(batch: RaggedBatch, packed: Float64Array): Float64Array {
+/** Packed token rows of `rowSize` values → padded [S, L, rowSize] rows, 0 at padding. */
+function scatterRows(batch: RaggedBatch, packed: Float64Array, rowSize: number): Float64Array {
   if (batch.layout.kind !== 'padded') return packed;
   const width = batch.layout.maxLen;
-  const out = new Float64Array(batch.numSeqs * width);
+  const out = new Float64Array(batch.numSeqs * width * rowSize);
   for (let s = 0; s < batch.numSeqs; s++) {
-    const begin = batch.offsets[s];
-    out.set(packed.subarray(begin, batch.offsets[s + 1]), s * width);
+    const begin = batch.offsets[s] * rowSize;
+    out.set(packed.subarray(begin, batch.offsets[s + 1] * rowSize), s * width * rowSize);
   }
   return out;
 }

@@ -25,6 +25,8 @@ export interface SyntheticOptions {
   readonly maskName: string | null;
   /** Mean sequence length the group count is sized for (default 64); lengths spread over [1, 2·mean). */
   readonly meanSeqLen?: number;
+  /** Entries of the vocabulary axis for `token x vocab` inputs (default 256: T × V float64 values are held on the host). */
+  readonly vocabSize?: number;
 }
 
 /** The mean sequence length the group count is sized for. */
@@ -32,6 +34,7 @@ const MEAN_SEQ_LEN = 64;
 const MAX_SEQ_LEN = 127;
 const MASKED_SEQ_FRACTION = 0.1;
 const VOCAB_SIZE = 32000;
+const SYNTHETIC_VOCAB_SIZE = 256;
 
 /** Batch structure shared by every tensor. */
 interface Structure {
@@ -54,11 +57,14 @@ export function syntheticBatch(opts: SyntheticOptions): RaggedBatch {
   checkOptions(opts);
   const structure = makeStructure(opts);
   const tensors = new Map<string, HostTensor>();
-  for (const input of opts.inputs) tensors.set(input.name, makeInput(input, structure, opts.seed));
+  // token ids index the vocabulary the batch carries, when it carries one
+  const vocabSize = opts.inputs.some((i) => i.level === 'vocab') ? (opts.vocabSize ?? SYNTHETIC_VOCAB_SIZE) : 0;
+  for (const input of opts.inputs) tensors.set(input.name, makeInput(input, structure, opts.seed, vocabSize));
   return {
     numTokens: opts.tokens,
     numSeqs: structure.numSeqs,
     numGroups: structure.numGroups,
+    vocabSize,
     offsets: structure.offsets,
     groupOf: Int32Array.from({ length: structure.numSeqs }, (_, s) => Math.floor(s / structure.groupSize)),
     groupIds: Array.from({ length: structure.numGroups }, (_, g) => g),
@@ -77,6 +83,19 @@ function checkOptions(opts: SyntheticOptions): void {
   }
   if (opts.meanSeqLen !== undefined && !(Number.isSafeInteger(opts.meanSeqLen) && opts.meanSeqLen >= 1)) {
     throw new BatchError('batch', `mean sequence length ${opts.meanSeqLen}; expected a positive integer`);
+  }
+  if (opts.vocabSize !== undefined && !(Number.isSafeInteger(opts.vocabSize) && opts.vocabSize >= 1)) {
+    throw new BatchError('batch', `--vocab ${opts.vocabSize}; expected a positive integer`);
+  }
+  if (
+    opts.vocabSize !== undefined &&
+    opts.inputs.some((i) => i.level === 'vocab') &&
+    opts.tokens * opts.vocabSize > 2 ** 28
+  ) {
+    throw new BatchError(
+      'batch',
+      `--tokens ${opts.tokens} × --vocab ${opts.vocabSize} is over 2^28 vocabulary values; the CPU interpreter holds them as float64: use fewer tokens or a smaller vocabulary`,
+    );
   }
   if (!Number.isFinite(opts.seed)) {
     throw new BatchError('batch', `--seed ${opts.seed}; expected a number`);
@@ -178,17 +197,24 @@ function maskRuns(rng: Rng, offsets: Int32Array, mask: Uint8Array): void {
 // Values
 // ---------------------------------------------------------------------------------------------
 
-function makeInput(input: InputSpec, st: Structure, seed: number): HostTensor {
+function makeInput(input: InputSpec, st: Structure, seed: number, vocabSize: number): HostTensor {
   const count = countAt(
-    { numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups },
+    { numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups, vocabSize },
     input.level,
   );
-  const data = standardValues(input, st, seed, count) ?? genericValues(input, stream(seed, input.name), count);
+  const data =
+    standardValues(input, st, seed, count, vocabSize) ?? genericValues(input, stream(seed, input.name), count);
   return { level: input.level, dtype: input.dtype, data };
 }
 
 /** Values for the standard names of the batch contract, or null for any other name. */
-function standardValues(input: InputSpec, st: Structure, seed: number, count: number): Float64Array | null {
+function standardValues(
+  input: InputSpec,
+  st: Structure,
+  seed: number,
+  count: number,
+  vocabSize: number,
+): Float64Array | null {
   const rng = stream(seed, input.name);
   switch (input.name) {
     case 'logp':
@@ -200,7 +226,7 @@ function standardValues(input: InputSpec, st: Structure, seed: number, count: nu
     case 'entropy':
       return f32(Float64Array.from({ length: count }, () => 3 * rng()));
     case 'token_id':
-      return Float64Array.from({ length: count }, () => intBelow(rng, VOCAB_SIZE));
+      return Float64Array.from({ length: count }, () => intBelow(rng, vocabSize || VOCAB_SIZE));
     case 'chosen':
       return Float64Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
     case 'reward':
@@ -242,7 +268,9 @@ function seqRewards(rng: Rng, st: Structure): Float64Array {
 function genericValues(input: InputSpec, rng: Rng, count: number): Float64Array {
   if (input.dtype === 'i32') return Float64Array.from({ length: count }, () => intBelow(rng, 100));
   if (input.dtype === 'bool') return Float64Array.from({ length: count }, () => bernoulli(rng));
-  return f32(Float64Array.from({ length: count }, () => normal(rng)));
+  // logits: N(0, 2²), a peaked-enough distribution over the vocabulary
+  const scale = input.level === 'vocab' ? 2 : 1;
+  return f32(Float64Array.from({ length: count }, () => scale * normal(rng)));
 }
 
 function bernoulli(rng: Rng): number {

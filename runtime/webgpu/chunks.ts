@@ -110,6 +110,8 @@ function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly 
       : new (data.constructor as new (n: number) => T)(numTokens);
   const tensors = new Map<string, HostTensor>();
   for (const [name, t] of batch.tensors) {
+    // vocab tensors are read only by programs over the vocabulary axis, which have no GPU kernels yet
+    if (t.level === 'vocab') continue;
     // groups g0..g1 are always one run; sequences and tokens when `contiguous`
     const data =
       t.level === 'token'
@@ -125,6 +127,7 @@ function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly 
     numTokens,
     numSeqs: seqs.length,
     numGroups: g1 - g0,
+    vocabSize: batch.vocabSize,
     offsets,
     groupOf: Int32Array.from(seqs, (s) => batch.groupOf[s] - g0),
     groupIds: batch.groupIds.slice(g0, g1),

@@ -74,6 +74,7 @@ export function buildArenas(
 ): Arenas {
   const whole = sizesOf(batch);
   const caps: Sizes = {
+    vocab: 0,
     token: Math.max(0, ...chunks.map((c) => c.numTokens)),
     seq: Math.max(0, ...chunks.map((c) => c.numSeqs)),
     group: Math.max(0, ...chunks.map((c) => c.numGroups)),
@@ -214,7 +215,7 @@ export function chunkBindingBytes(
   sizes: { token: number; seq: number; group: number },
   whole: Sizes,
 ): number {
-  const chunk: Sizes = { ...sizes, batch: 1 };
+  const chunk: Sizes = { ...sizes, vocab: 0, batch: 1 };
   const lengths = program.sections.map((s) => (s.arena === 'G' ? 0 : s.length(chunk, whole)));
   const { dLength, iLength } = layout(program.sections, lengths);
   return 4 * Math.max(dLength, iLength);
@@ -274,7 +275,7 @@ function writeIndexTables(
   });
 }
 
-const ORDER: Readonly<Record<Level, number>> = { token: 0, seq: 1, group: 2, batch: 3 };
+const ORDER: Readonly<Record<Level, number>> = { vocab: -1, token: 0, seq: 1, group: 2, batch: 3 };
 
 /**
  * The members of each segment at level `to` among the elements at level `from`, grouped (CSR):

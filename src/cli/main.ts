@@ -16,7 +16,7 @@ import { checkParams, compile, locateObjective, parseSetFlags } from '../objecti
 import { listObjectives } from '../stdlib.js';
 import { runEquiv, type EquivFlags } from './equiv-command.js';
 import type { EvalResult } from '../../compiler/interp/eval.js';
-import { lowerToDevice } from '../../compiler/lower-to-device.js';
+import { deviceUnsupported, lowerToDevice, NotOnDeviceError } from '../../compiler/lower-to-device.js';
 import { printPlan } from '../../compiler/plan/plan.js';
 import { GpuError, gpuWorkgroupSize, NoAdapterError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { compileGpu } from '../gpu.js';
@@ -42,7 +42,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       else io.err(`error: batch: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof GpuError) {
+    if (e instanceof GpuError || e instanceof NotOnDeviceError) {
       if (json) io.out(JSON.stringify({ error: { kind: 'gpu', message: e.message } }) + '\n');
       else io.err(`error: gpu: ${e.message}\n`);
       return 1;
@@ -147,6 +147,11 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--backend <kind>', 'auto | cpu | gpu', 'auto')
     .option('--seed <n>', 'synthetic batch seed', intOption('--seed', 0), 0)
     .option('--tokens <n>', 'synthetic batch size in tokens', intOption('--tokens', 0), 4096)
+    .option(
+      '--vocab <n>',
+      'synthetic vocabulary size, for `token x vocab` inputs (default 256)',
+      intOption('--vocab', 1),
+    )
     .option('--group-size <n>', 'responses per prompt (consecutive groups)', intOption('--group-size', 1))
     .action(async (method: string, o: RunFlags) => {
       setJson(!!o.json);
@@ -231,6 +236,7 @@ interface RunFlags {
   backend: string;
   seed: number;
   tokens: number;
+  vocab?: number;
   groupSize?: number;
 }
 
@@ -274,12 +280,16 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
       seed: o.seed,
       tokens: o.tokens,
       groupSize: o.groupSize ?? 8,
+      vocabSize: o.vocab,
       inputs: objective.inputs,
       maskName: objective.maskName,
     });
   }
   const t2 = performance.now();
-  const device = await chooseDevice(o.backend, io);
+  const unsupported = o.backend === 'cpu' ? null : deviceUnsupported(objective.program);
+  if (unsupported && o.backend === 'gpu') throw new CliError(`--backend gpu: ${unsupported}; use --backend cpu`);
+  if (unsupported) io.err(`note: ${unsupported}; running on the CPU (float64 reference interpreter)\n`);
+  const device = unsupported ? null : await chooseDevice(o.backend, io);
   let result: EvalResult;
   let backend = 'cpu-interpreter';
   let adapter: string | undefined;

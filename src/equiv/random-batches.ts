@@ -22,6 +22,9 @@ export interface BatchShape {
 
 const STEPS = 1 << 20;
 
+/** Entries of the vocabulary axis when a program reads `token x vocab` inputs: i32 values (token ids) are drawn below it. */
+export const EQUIV_VOCAB_SIZE = 5;
+
 function uniform(lo: number, hi: number): fc.Arbitrary<number> {
   return fc.integer({ min: -STEPS, max: STEPS }).map((k) => Math.fround((lo + hi) / 2 + ((hi - lo) / 2) * (k / STEPS)));
 }
@@ -53,7 +56,8 @@ function logRatio(shape: BatchShape): fc.Arbitrary<number> {
 function values(spec: InputSpec, n: number): fc.Arbitrary<number[]> {
   const of = (a: fc.Arbitrary<number>) => fc.array(a, { minLength: n, maxLength: n });
   if (spec.dtype === 'bool') return of(fc.constantFrom(0, 1));
-  if (spec.dtype === 'i32') return of(fc.integer({ min: 0, max: 4 }));
+  if (spec.dtype === 'i32') return of(fc.integer({ min: 0, max: EQUIV_VOCAB_SIZE - 1 }));
+  if (spec.level === 'vocab') return of(fc.oneof(uniform(-4, 4), fc.constantFrom(0, 8, -8)));
   switch (spec.name) {
     case 'logp':
       return of(uniform(-5, 0));
@@ -76,7 +80,9 @@ export function arbBatch(shape: BatchShape): fc.Arbitrary<RaggedBatch> {
     const S = st.lengths.length;
     const T = st.lengths.reduce((a, b) => a + b, 0);
     const G = st.groupSizes.length;
-    const size = (level: InputSpec['level']) => (level === 'token' ? T : level === 'seq' ? S : G);
+    const V = shape.inputs.some((i) => i.level === 'vocab') ? EQUIV_VOCAB_SIZE : 0;
+    const size = (level: InputSpec['level']) =>
+      level === 'vocab' ? T * V : level === 'token' ? T : level === 'seq' ? S : G;
     const tensors: Record<string, fc.Arbitrary<number[]>> = {};
     for (const spec of shape.inputs) {
       if (
@@ -110,6 +116,7 @@ export function arbBatch(shape: BatchShape): fc.Arbitrary<RaggedBatch> {
         numTokens: T,
         numSeqs: S,
         numGroups: G,
+        vocabSize: V,
         offsets: offsetsFromLengths(st.lengths),
         groupOf,
         groupIds: Array.from({ length: G }, (_, g) => g),

@@ -14,6 +14,7 @@ import type { RefBatch } from '../reference/batch.js';
 import { dapoRef } from '../reference/dapo.js';
 import { grpoRef } from '../reference/grpo.js';
 import { gspoRef } from '../reference/gspo.js';
+import { logitsPolicyLoss } from '../reference/vocab.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'credo-cli-'));
 
@@ -190,6 +191,61 @@ describe('credo run', () => {
     const r = await credo('run', 'dapo', '--batch', input, '--group-size', '2', '--json', '--backend', 'cpu');
     expect(r.code, r.err).toBe(0);
     expect(Math.abs(JSON.parse(r.out).loss - dapoRef(b).loss)).toBeLessThan(1e-9);
+  });
+
+  it('runs an objective over logits on the interpreter: a note with --backend auto, an error with --backend gpu', async () => {
+    const auto = await credo('run', 'dapo_logits', '--tokens', '96', '--vocab', '10', '--json');
+    expect(auto.code, auto.err).toBe(0);
+    const out = JSON.parse(auto.out);
+    expect(out.backend).toBe('cpu-interpreter');
+    expect(Number.isFinite(out.loss)).toBe(true);
+    expect(out.metrics.entropy).toBeGreaterThan(0);
+    expect(out.metrics.entropy).toBeLessThanOrEqual(Math.log(10) + 1e-12);
+    expect(auto.err).toMatch(/vocabulary axis .* no GPU kernels yet/);
+    const gpu = await credo('run', 'dapo_logits', '--tokens', '96', '--vocab', '10', '--backend', 'gpu');
+    expect(gpu.code).toBe(1);
+    expect(gpu.err).toMatch(/--backend gpu: .*vocabulary axis/);
+  });
+});
+
+describe('credo run over logits from a file', () => {
+  it('reads [S, L, V] logits, writes grad.logits as [S, L, V] with zero padding rows, equal to the reference', async () => {
+    const src = join(dir, 'nll.credo');
+    writeFileSync(
+      src,
+      'objective nll\nimport vocab\nparam c = 0.1\ninput logits : token x vocab grad\ninput token_id : token i32\nmask mask : token\n' +
+        'loss = -mean(vocab.logp(logits, token_id)) - c * mean(vocab.entropy(logits))\n',
+    );
+    const [S, L, V] = [2, 3, 5];
+    const lens = [3, 1];
+    const logits = Array.from({ length: S * L * V }, (_, i) => Math.fround(Math.sin(i * 1.7) * 3));
+    logits[1] = -Infinity; // a masked-out vocabulary entry
+    const ids = [2, 4, 0, 2, 0, 0];
+    const mask = [1, 0, 1, 1, 0, 0];
+    const input = join(dir, 'logits.safetensors');
+    writeFileSync(
+      input,
+      writeSafetensors([
+        { name: 'logits', dtype: 'F32', shape: [S, L, V], data: logits },
+        { name: 'token_id', dtype: 'I32', shape: [S, L], data: ids },
+        { name: 'mask', dtype: 'U8', shape: [S, L], data: mask },
+        { name: 'seq_lens', dtype: 'I32', shape: [S], data: lens },
+      ]),
+    );
+    const out = join(dir, 'logits-out.safetensors');
+    const r = await credo('run', src, '--batch', input, '--out', out, '--json', '--backend', 'cpu');
+    expect(r.code, r.err).toBe(0);
+    // the reference on the packed valid rows: sequence 0 has 3 tokens, sequence 1 one
+    const rows = [0, 1, 2, 3].map((k) => {
+      const t = k < 3 ? k : L; // packed token k → padded row
+      return logits.slice(t * V, (t + 1) * V);
+    });
+    const ref = logitsPolicyLoss({ V, logits: rows, tokenId: [2, 4, 0, 2], mask: [1, 0, 1, 1] }, 0.1);
+    expect(Math.abs(JSON.parse(r.out).loss - ref.loss)).toBeLessThan(1e-9);
+    const g = readSafetensors(readFileSync(out)).get('grad.logits')!;
+    expect(g.shape).toEqual([S, L, V]);
+    const want = [...ref.grad[0], ...ref.grad[1], ...ref.grad[2], ...ref.grad[3], ...new Array(2 * V).fill(0)];
+    want.forEach((w, i) => expect(Math.abs(g.data[i] - w), `grad.logits[${i}]`).toBeLessThan(1e-7));
   });
 });
 

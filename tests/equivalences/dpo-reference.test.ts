@@ -42,6 +42,7 @@ function tiny(b: Tiny): RaggedBatch {
     numTokens: T,
     numSeqs: b.lengths.length,
     numGroups: G,
+    vocabSize: 0,
     offsets: offsetsFromLengths(b.lengths),
     groupOf: Int32Array.from(b.groupOf),
     groupIds: Array.from({ length: G }, (_, g) => g),

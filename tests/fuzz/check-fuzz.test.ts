@@ -299,13 +299,17 @@ function mutate(text: string, m: Mutation): string {
  */
 const SEEDS = STDLIB.map(({ name, text }) => {
   if (!name.startsWith('stdlib/lib/')) return { name, text };
+  // an argument of the level its name says: logits over the vocabulary, token ids, a mixing weight, else a token value
+  const arg = (p: string) =>
+    /logits$|^z$|^d$/.test(p) ? 'seed_logits' : p === 'token_id' ? 'seed_id' : p === 'beta' ? '0.5' : 'seed_tok';
   const calls = [...text.matchAll(/^def\s+([A-Za-z0-9_]+)\(([^)]*)\)/gm)].map(([, fn, ps]) => {
-    const args = ps.trim() ? ps.split(',').map(() => 'logp') : [];
+    const args = ps.trim() ? ps.split(',').map((p) => arg(p.trim())) : [];
     return `export x_${fn} = ${fn}(${args.join(', ')})`;
   });
+  const inputs = 'input seed_tok : token grad\ninput seed_logits : token x vocab grad\ninput seed_id : token i32';
   return {
     name,
-    text: `${text}\ninput logp : token grad\nmask mask : token\nloss = mean(logp)\n${calls.join('\n')}\n`,
+    text: `${text}\n${inputs}\nmask mask : token\nloss = mean(seed_tok) + mean(sum(seed_logits per token))\n${calls.join('\n')}\n`,
   };
 });
 

@@ -18,7 +18,7 @@ import { compileSource } from '../../src/compile.js';
 import { arbBatch } from '../../src/equiv/random-batches.js';
 import { compileGpu, type GpuObjective } from '../../src/gpu.js';
 import { compile } from '../../src/objective.js';
-import { objectiveNames } from '../../src/stdlib.js';
+import { notOnDevice, onDevice } from '../helpers/device-objectives.js';
 import { toRagged } from '../helpers/batches.js';
 import { agree } from '../helpers/gpu-agree.js';
 import { randomProgram } from '../helpers/random-program.js';
@@ -159,7 +159,8 @@ describe('splitting a batch into chunks of whole groups', () => {
 });
 
 describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName ?? opened.reason})`, () => {
-  it.each(objectiveNames())('stdlib %s in chunks of whole groups equals the one-chunk run', async (name) => {
+  it.skip.each(notOnDevice)('stdlib %s: no GPU kernels over the vocabulary axis yet (runs on the CPU)', () => {});
+  it.each(onDevice)('stdlib %s in chunks of whole groups equals the one-chunk run', async (name) => {
     const cpu = compile(name);
     const whole = await compileGpu(cpu, { device });
     const samples = fc.sample(
@@ -265,6 +266,7 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
       numTokens: tokens,
       numSeqs: lengths.length,
       numGroups: 2,
+      vocabSize: 0,
       offsets: offsetsFromLengths(lengths),
       groupOf: Int32Array.from(lengths, (_, s) => (s < 2 ? 0 : 1)),
       groupIds: [0, 1],

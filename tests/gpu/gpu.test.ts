@@ -14,7 +14,7 @@ import { compileSource } from '../../src/compile.js';
 import { arbBatch } from '../../src/equiv/random-batches.js';
 import { compileGpu } from '../../src/gpu.js';
 import { compile } from '../../src/objective.js';
-import { objectiveNames } from '../../src/stdlib.js';
+import { notOnDevice, onDevice } from '../helpers/device-objectives.js';
 import { randomProgram } from '../helpers/random-program.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
@@ -41,7 +41,8 @@ function seedOf(name: string): number {
 }
 
 describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`, () => {
-  it.each(objectiveNames())('stdlib %s equals the interpreter on random ragged batches', async (name) => {
+  it.skip.each(notOnDevice)('stdlib %s: no GPU kernels over the vocabulary axis yet (runs on the CPU)', () => {});
+  it.each(onDevice)('stdlib %s equals the interpreter on random ragged batches', async (name) => {
     const cpu = compile(name);
     const gpu = await compileGpu(cpu, { device });
     try {

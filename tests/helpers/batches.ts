@@ -26,6 +26,7 @@ export function toRagged(b: RefBatch, opts: ToRaggedOptions = {}): RaggedBatch {
   return {
     numTokens: T,
     numSeqs: S,
+    vocabSize: 0,
     numGroups: b.numGroups,
     offsets: Int32Array.from(b.offsets),
     groupOf: Int32Array.from(b.groupOf),

@@ -23,7 +23,7 @@ import { randomProgram } from '../helpers/random-program.js';
 
 /** Launches in one run on a batch of short sequences (64 tokens each) in one chunk, as the device program decides. */
 function dispatches(plan: KernelPlan): number {
-  const short = { token: 6400, seq: 100, group: 25, batch: 1 };
+  const short = { vocab: 0, token: 6400, seq: 100, group: 25, batch: 1 };
   const { device } = lowerToDevice(plan.program, { workgroupSize: 64 });
   return device.steps.filter((s) => s.kind === 'launch' && (!s.runIf || s.runIf(short, 1))).length;
 }

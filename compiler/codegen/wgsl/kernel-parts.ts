@@ -30,7 +30,15 @@ export function sequencesPerWorkgroup(wg: number): number {
   return Math.max(1, Math.floor(64 / wg));
 }
 
-export const COUNT: Record<Level, string> = { token: 'I[0]', seq: 'I[1]', group: 'I[2]', batch: '1u' };
+// NOTE: vocab-level values have no kernels yet (lowerToDevice rejects them first); the entry only
+// keeps the table total.
+export const COUNT: Record<Level, string> = {
+  vocab: 'vocab_has_no_kernels',
+  token: 'I[0]',
+  seq: 'I[1]',
+  group: 'I[2]',
+  batch: '1u',
+};
 
 export function origins(nodes: readonly Node[]): string {
   const lines = new Set<string>();

@@ -57,7 +57,13 @@ export type SectionKey =
   | { readonly buffer: 'I'; readonly kind: 'csr_starts' | 'csr_members'; readonly from: Level; readonly to: Level };
 
 /** Header expressions (u32): the chunk's element counts, their caps over all chunks, the number of chunks. */
-export const CAP: Record<Level, string> = { token: 'I[3]', seq: 'I[4]', group: 'I[5]', batch: '1u' };
+export const CAP: Record<Level, string> = {
+  vocab: 'vocab_has_no_kernels',
+  token: 'I[3]',
+  seq: 'I[4]',
+  group: 'I[5]',
+  batch: '1u',
+};
 export const CHUNKS = 'I[6]';
 
 /** The arena a section lives in: batch-level values and batch partials are shared by all chunks. */
