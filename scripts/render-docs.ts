@@ -4,6 +4,7 @@
  * tests/docs/generated-docs.test.ts fails when a committed file is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { LOGITS_SIBLINGS, renderSibling, siblingName } from './logits-siblings.js';
 import { join } from 'node:path';
 import { compile } from '../src/objective.js';
 import { packageRoot } from '../src/package-root.js';
@@ -81,6 +82,8 @@ export function renderEquivalences(): string {
 }
 
 export const GENERATED: Record<string, () => string> = {
+  // the siblings first: the stdlib page lists them
+  ...Object.fromEntries(LOGITS_SIBLINGS.map((s) => [`stdlib/${siblingName(s.base)}.credo`, () => renderSibling(s)])),
   'docs/stdlib.md': renderStdlib,
   'docs/equivalences.md': renderEquivalences,
 };

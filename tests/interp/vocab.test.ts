@@ -134,6 +134,7 @@ describe('every vocab term is finite and matches finite differences', () => {
   const terms: Record<string, string> = {
     'log_softmax + gather': '-mean(vocab.logp(logits / temperature, token_id))',
     entropy: 'mean(vocab.entropy(logits)) * 2',
+    'entropy bonus': 'mean(vocab.entropy_bonus(logits / temperature, 0.3))',
     'forward KL to a teacher': 'mean(vocab.kl(teacher, logits))',
     'reverse KL': 'mean(vocab.reverse_kl(teacher, logits))',
     'JSD (beta 0.5)': 'mean(vocab.jsd(teacher, logits, 0.5))',

@@ -72,3 +72,14 @@ export function logitsPolicyLoss(b: VocabRefBatch, coeff: number, temperature = 
   const denom = Math.max(n, 1);
   return { loss: -sumLogp / denom - (coeff * sumH) / denom, entropyMean: sumH / denom, grad };
 }
+
+/**
+ * Logits of a row whose log-softmax at `id` is exactly `logp` (< 0): the other entries are given,
+ * S = Σ_{j≠id} exp(o_j), and z_id = logp + log S − log(1 − exp(logp)).
+ */
+export function rowWithLogp(others: readonly number[], id: number, logp: number): number[] {
+  const S = others.reduce((a, o, j) => (j === id ? a : a + Math.exp(o)), 0);
+  const z = [...others];
+  z[id] = logp + Math.log(S) - Math.log(-Math.expm1(logp));
+  return z;
+}

@@ -12,18 +12,7 @@ import type { RaggedBatch } from '../../core/batch/batch.js';
 import { compile } from '../../src/objective.js';
 import { toRagged } from '../helpers/batches.js';
 import { arbRefBatch } from '../reference/arbitrary.js';
-import { logitsPolicyLoss, rowStats } from '../reference/vocab.js';
-
-/**
- * Logits of a row whose log-softmax at `id` is exactly `logp` (< 0): the other entries are given,
- * S = Σ_{j≠id} exp(o_j), and z_id = logp + log S − log(1 − exp(logp)).
- */
-function rowWithLogp(others: readonly number[], id: number, logp: number): number[] {
-  const S = others.reduce((a, o, j) => (j === id ? a : a + Math.exp(o)), 0);
-  const z = [...others];
-  z[id] = logp + Math.log(S) - Math.log(-Math.expm1(logp));
-  return z;
-}
+import { logitsPolicyLoss, rowStats, rowWithLogp } from '../reference/vocab.js';
 
 const V = 6;
 
