@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { evaluate, type EvalResult } from '../compiler/interp/eval.js';
-import type { InputSpec, RaggedBatch } from '../core/batch/batch.js';
+import { checkVocabIndexes, type InputSpec, type RaggedBatch } from '../core/batch/batch.js';
 import { compileSource } from './compile.js';
 import { error, UserError, type Diagnostic } from '../core/diagnostics/diagnostic.js';
 import { closest } from '../core/diagnostics/suggest.js';
@@ -56,10 +56,11 @@ export function compile(method: string | { source: string; path: string }): Obje
     name: program.name,
     program,
     diagnostics: result.diagnostics,
-    inputs: program.inputs.map(({ name, level, dtype }) => ({ name, level, dtype })),
+    inputs: program.inputs.map(({ name, level, dtype, vocabIndex }) => ({ name, level, dtype, vocabIndex })),
     maskName: program.maskName ?? 'mask',
     run(batch, opts = {}) {
       const params = checkParams(program, opts.params ?? {});
+      checkVocabIndexes(batch, program.inputs);
       return evaluate(program, batch, { params, step: opts.step, totalSteps: opts.totalSteps });
     },
   };

@@ -45,8 +45,14 @@ export class Checker implements Lowering {
   private readonly inputs: InputDecl[] = [];
   private readonly params: ParamDecl[] = [];
   private maskName: string | null = null;
+  /** Inputs `gather` indexes the vocabulary with. */
+  private readonly vocabIndexes = new Set<string>();
 
   constructor(private readonly root: Scope) {}
+
+  markVocabIndex(input: string): void {
+    this.vocabIndexes.add(input);
+  }
 
   report(d: Diagnostic): null {
     this.diagnostics.push(d);
@@ -85,7 +91,7 @@ export class Checker implements Lowering {
     return {
       name: this.root.name,
       graph: this.b.graph,
-      inputs: this.inputs,
+      inputs: this.inputs.map((i) => (this.vocabIndexes.has(i.name) ? { ...i, vocabIndex: true } : i)),
       params: this.params,
       maskName: this.maskName,
       loss,

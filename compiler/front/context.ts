@@ -24,6 +24,8 @@ export interface Lowering {
   expr(e: Expr, env: Env): Node | null;
   requireNumber(x: Node, span: Span, what: string): boolean;
   requireBool(x: Node, span: Span, what: string): boolean;
+  /** Records that an input indexes the vocabulary (`gather(x, NAME)`), so its values get checked against V. */
+  markVocabIndex(input: string): void;
   /** Reports an unknown name (with a suggestion); `functions`: the name was called. */
   unknown(id: { text: string; span: Span }, env: Env, functions?: boolean): null;
 }

@@ -133,6 +133,7 @@ export function lowerVocabCall(c: Lowering, e: Call, env: Env): Node | null {
           ),
         );
       }
+      if (index.op === 'input') c.markVocabIndex((index.args as { name: string }).name);
       const hit = b.binary('eq', vocabIndex(b, s), b.cast(index, 'f32', s), s);
       return b.reduce('sum', b.where(hit, x, b.constant(0), s), 'token', undefined, s);
     }

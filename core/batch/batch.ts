@@ -42,6 +42,8 @@ export interface InputSpec {
   readonly name: string;
   readonly level: Exclude<Level, 'batch'>;
   readonly dtype: DType;
+  /** Indexes the vocabulary (`gather(x, NAME)`): values at valid tokens must lie in 0 … V − 1. */
+  readonly vocabIndex?: boolean;
 }
 
 /** A problem with the user's batch: always names the tensor (or 'batch') and says what was expected. */
@@ -73,6 +75,30 @@ export function countAt(sizes: BatchSizes, level: Level): number {
       return sizes.numGroups;
     case 'batch':
       return 1;
+  }
+}
+
+/**
+ * Checks that every input that indexes the vocabulary holds, at every valid token, an entry of it
+ * (0 … V − 1): `gather` with any other index would silently give 0.
+ * @throws BatchError naming the input, the first bad value and its token.
+ */
+export function checkVocabIndexes(batch: RaggedBatch, inputs: readonly InputSpec[]): void {
+  const V = batch.vocabSize;
+  for (const input of inputs) {
+    if (!input.vocabIndex) continue;
+    const data = batch.tensors.get(input.name)?.data;
+    if (!data) continue; // a missing tensor is the loader's message
+    for (let s = 0; s < batch.numSeqs; s++) {
+      for (let t = batch.offsets[s]; t < batch.offsets[s + 1]; t++) {
+        const v = data[t];
+        if (batch.mask[t] && !(Number.isInteger(v) && v >= 0 && v < V))
+          throw new BatchError(
+            input.name,
+            `${v} at token ${t} (sequence ${s}, position ${t - batch.offsets[s]}) is not an entry of the vocabulary; expected 0 ≤ ${input.name} < V = ${V} (the last dimension of the token x vocab tensors)`,
+          );
+      }
+    }
   }
 }
 

@@ -7,6 +7,8 @@ export interface InputDecl {
   readonly level: Exclude<Level, 'batch'>;
   readonly dtype: DType;
   readonly grad: boolean;
+  /** An i32 token input that `gather` indexes the vocabulary with: its values must lie in 0 … V − 1. */
+  readonly vocabIndex?: boolean;
 }
 
 export interface ParamDecl {

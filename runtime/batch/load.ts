@@ -6,6 +6,7 @@
  */
 import {
   BatchError,
+  checkVocabIndexes,
   countAt,
   offsetsFromLengths,
   type HostTensor,
@@ -113,7 +114,7 @@ export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpe
       loaded.set(input.name, result.tensor);
     } else loaded.set(input.name, loadInput(tensors, input, level, frame, grouping));
   }
-  return {
+  const batch: RaggedBatch = {
     numTokens: frame.numTokens,
     numSeqs: frame.numSeqs,
     numGroups: grouping.numGroups,
@@ -125,6 +126,8 @@ export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpe
     tensors: loaded,
     layout: frame.layout,
   };
+  checkVocabIndexes(batch, spec.inputs);
+  return batch;
 }
 
 /**

@@ -17,11 +17,12 @@ export function batchToSafetensors(batch: RaggedBatch): Uint8Array {
     { name: 'mask', dtype: 'U8', shape: [batch.numTokens], data: batch.mask },
   ];
   for (const [name, t] of batch.tensors) {
-    const n = countAt(batch, t.level);
+    // a token x vocab tensor is [T, V]: one row per token
+    const shape = t.level === 'vocab' ? [batch.numTokens, batch.vocabSize] : [countAt(batch, t.level)];
     tensors.push({
       name,
       dtype: t.dtype === 'f32' ? 'F32' : t.dtype === 'i32' ? 'I32' : 'U8',
-      shape: [n],
+      shape,
       data: t.data,
     });
   }

@@ -9,14 +9,7 @@ import {
   type RawTensor,
   type TensorToWrite,
 } from '../../runtime/batch/safetensors.js';
-
-function raw(dtype: string, shape: number[], data: ArrayLike<number>): RawTensor {
-  return { dtype, shape, data: Float64Array.from(data) };
-}
-
-function file(entries: Record<string, RawTensor>): Map<string, RawTensor> {
-  return new Map(Object.entries(entries));
-}
+import { expectBatchError, file, raw, with_ } from '../helpers/raw-tensors.js';
 
 const LOGP: InputSpec = { name: 'logp', level: 'token', dtype: 'f32' };
 const TOKEN_ID: InputSpec = { name: 'token_id', level: 'token', dtype: 'i32' };
@@ -47,20 +40,6 @@ function packedFile(): Map<string, RawTensor> {
   });
 }
 
-function expectBatchError(fn: () => unknown, tensor: string, pattern?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(BatchError);
-  const err = caught as BatchError;
-  expect(err.tensor).toBe(tensor);
-  expect(err.message).not.toContain('\n');
-  if (pattern) expect(err.message).toMatch(pattern);
-}
-
 /** Everything of a batch except its layout, as plain arrays for comparison. */
 function contents(batch: RaggedBatch): unknown {
   return {
@@ -73,15 +52,6 @@ function contents(batch: RaggedBatch): unknown {
     mask: [...batch.mask],
     tensors: [...batch.tensors].map(([name, t]) => [name, t.level, t.dtype, [...t.data]]),
   };
-}
-
-function with_(base: Map<string, RawTensor>, changes: Record<string, RawTensor | null>): Map<string, RawTensor> {
-  const out = new Map(base);
-  for (const [name, t] of Object.entries(changes)) {
-    if (t === null) out.delete(name);
-    else out.set(name, t);
-  }
-  return out;
 }
 
 describe('loadBatch layouts', () => {

@@ -9,6 +9,7 @@ import {
   writeSafetensors,
   type TensorToWrite,
 } from '../../runtime/batch/safetensors.js';
+import { expectBatchError } from '../helpers/raw-tensors.js';
 
 /** Builds a file from a header (object or raw string) and data bytes, without any validation. */
 function rawFile(header: unknown, data: ArrayLike<number> = [], declaredLength?: bigint): Uint8Array {
@@ -34,23 +35,6 @@ function i64le(values: bigint[]): number[] {
   const buf = new DataView(new ArrayBuffer(values.length * 8));
   values.forEach((v, i) => buf.setBigInt64(i * 8, v, true));
   return [...new Uint8Array(buf.buffer)];
-}
-
-/** Asserts that `fn` throws a one-line BatchError for `tensor` whose message matches `pattern`. */
-function expectBatchError(fn: () => unknown, tensor: string, pattern?: RegExp): BatchError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(BatchError);
-  const err = caught as BatchError;
-  expect(err.tensor).toBe(tensor);
-  expect(err.message.startsWith(`${tensor}: `)).toBe(true);
-  expect(err.message).not.toContain('\n');
-  if (pattern) expect(err.message).toMatch(pattern);
-  return err;
 }
 
 describe('writeSafetensors → readSafetensors', () => {

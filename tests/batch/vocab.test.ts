@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch, writeOutputs, type LoadSpec } from '../../runtime/batch/load.js';
+import { compile } from '../../src/objective.js';
 import {
   bf16ToNumber,
   f16ToNumber,
@@ -10,37 +11,7 @@ import {
   writeSafetensors,
   type RawTensor,
 } from '../../runtime/batch/safetensors.js';
-
-function raw(dtype: string, shape: number[], data: ArrayLike<number>): RawTensor {
-  return { dtype, shape, data: Float64Array.from(data) };
-}
-
-function file(entries: Record<string, RawTensor>): Map<string, RawTensor> {
-  return new Map(Object.entries(entries));
-}
-
-function with_(base: Map<string, RawTensor>, changes: Record<string, RawTensor | null>): Map<string, RawTensor> {
-  const out = new Map(base);
-  for (const [name, t] of Object.entries(changes)) {
-    if (t === null) out.delete(name);
-    else out.set(name, t);
-  }
-  return out;
-}
-
-function expectBatchError(fn: () => unknown, tensor: string, pattern?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(BatchError);
-  const err = caught as BatchError;
-  expect(err.tensor).toBe(tensor);
-  expect(err.message).not.toContain('\n');
-  if (pattern) expect(err.message).toMatch(pattern);
-}
+import { expectBatchError, file, raw, with_ } from '../helpers/raw-tensors.js';
 
 const LOGITS: InputSpec = { name: 'logits', level: 'vocab', dtype: 'f32' };
 const REF_LOGITS: InputSpec = { name: 'ref_logits', level: 'vocab', dtype: 'f32' };
@@ -733,5 +704,46 @@ describe('float fast paths of readSafetensors / writeSafetensors', () => {
         expect(Object.is(out.get(name)!.data[1], -0)).toBe(true);
       }
     }
+  });
+});
+
+describe('token ids that index the vocabulary', () => {
+  const INDEX: InputSpec = { ...TOKEN_ID, vocabIndex: true };
+  const spec: LoadSpec = { inputs: [LOGITS, INDEX], maskName: 'mask' };
+
+  it('are checked against V at valid tokens only (padding and masked tokens may hold anything)', () => {
+    // token (0, 1) is masked and holds 1; the padding holds 9 (≥ V = 3): both fine
+    expect(loadBatch(paddedFile(), spec).vocabSize).toBe(3);
+  });
+
+  it('an id ≥ V, a negative id at a valid token: a one-line error naming the token', () => {
+    for (const bad of [3, -1]) {
+      const f = with_(paddedFile(), { token_id: raw('I32', [2, 4], [0, 1, 2, 9, bad, 2, 9, 9]) });
+      expectBatchError(
+        () => loadBatch(f, spec),
+        'token_id',
+        new RegExp(`^token_id: ${bad} at token 3 \\(sequence 1, position 0\\).*0 ≤ token_id < V = 3`),
+      );
+    }
+  });
+
+  it('the checker marks the inputs gather indexes with, and the library API checks them too', () => {
+    const obj = compile({
+      path: 'index-test.credo',
+      source:
+        'objective t\ninput logits : token x vocab grad\ninput token_id : token i32\ninput other : token i32\nmask mask : token\nloss = -mean(gather(log_softmax(logits), token_id)) + 0 * mean(other)\n',
+    });
+    expect(obj.inputs.find((i) => i.name === 'token_id')?.vocabIndex).toBe(true);
+    expect(obj.inputs.find((i) => i.name === 'other')?.vocabIndex).toBeUndefined();
+    const batch = loadBatch(with_(paddedFile(), { other: raw('I32', [2, 4], [5, 5, 5, 5, 5, 5, 5, 5]) }), {
+      inputs: obj.inputs,
+      maskName: 'mask',
+    });
+    const ids = batch.tensors.get('token_id')!;
+    const tampered = {
+      ...batch,
+      tensors: new Map([...batch.tensors, ['token_id', { ...ids, data: Float64Array.from([0, 1, 2, 7, 2]) }]]),
+    };
+    expectBatchError(() => obj.run(tampered), 'token_id', /7 at token 3/);
   });
 });
