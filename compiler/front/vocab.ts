@@ -19,12 +19,6 @@ import type { Env, Lowering } from './context.js';
 
 type Call = Extract<Expr, { kind: 'call' }>;
 
-/**
- * Below every finite float32 (−3.4e38) and above −inf: `m > FINITE_FLOOR` tells a maximum that is
- * a number from one that is −inf without a non-finite constant in the kernel source.
- */
-const FINITE_FLOOR = -3e38;
-
 export interface LogSumExp {
   /** log Σ exp(x) over the members: −inf when every member is −inf, 0 for an empty set. */
   readonly value: Node;
@@ -47,7 +41,8 @@ export function logSumExp(
 ): LogSumExp {
   const s = span;
   const m = b.sg(b.reduce('max', x, to, cond, s), s);
-  const safeMax = b.where(b.binary('gt', m, b.constant(FINITE_FLOOR), s), m, b.constant(0), s);
+  // an all −inf set has maximum −inf, and x − (−inf) would be NaN: shift by 0 there instead
+  const safeMax = b.where(b.binary('gt', m, b.constant(-Infinity), s), m, b.constant(0), s);
   const total = b.reduce(
     'sum',
     b.unary('exp', only(b.sub(x, b.broadcast(safeMax, x.type.level, s), s)), s),
