@@ -168,4 +168,5 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
   },
   quantile_weight: none,
   rank: none,
+  sum_before: none,
 };

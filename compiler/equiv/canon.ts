@@ -234,5 +234,6 @@ const RULES: { [K in Op]: Rule<K> } = {
   quantile: (n, kids) => tagged(n, kids, `quantile_${n.args.method}[${n.src[0].type.level}→${n.type.level}]`),
   quantile_weight: (n, kids) => tagged(n, kids, `quantile_weight_${n.args.method}[→${n.args.to}]`),
   rank: (n, kids) => tagged(n, kids, `rank[→${n.args.to}]`),
+  sum_before: (n, kids) => tagged(n, kids, `sum_before[→${n.args.to}]`),
   prefix_id: (n, kids) => tagged(n, kids, 'prefix_id'),
 };

@@ -85,6 +85,7 @@ export const OTHER_FUNCTIONS: Record<string, number> = {
   i32: 1,
   rank: 1,
   top_k: 2,
+  top_p: 2,
   prefix_id: 1,
 };
 

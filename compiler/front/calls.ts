@@ -27,7 +27,7 @@ import { logSumExp, lowerVocabCall, requireNotVocab } from './vocab.js';
 type Call = Extract<Expr, { kind: 'call' }>;
 
 /** Functions that accept `per LEVEL` and `where COND`. */
-const SEGMENTED = new Set<string>([...REDUCTIONS, ...Object.keys(QUANTILES), 'rank', 'top_k']);
+const SEGMENTED = new Set<string>([...REDUCTIONS, ...Object.keys(QUANTILES), 'rank', 'top_k', 'top_p']);
 
 export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
   const name = e.callee.text;
@@ -98,6 +98,8 @@ export function lowerBuiltinCall(c: Lowering, e: Call, env: Env): Node | null {
     case 'rank':
     case 'top_k':
       return rank(c, e, env);
+    case 'top_p':
+      return topP(c, e, env);
     case 'prefix_id': {
       const xs = args(c, e, env, 1);
       if (!xs || !c.requireNumber(xs[0], e.args[0].span, '`prefix_id`')) return null;
@@ -333,6 +335,23 @@ function rank(c: Lowering, e: Call, env: Env): Node | null {
   const k = xs[1];
   if (!c.requireNumber(k, e.args[1].span, '`top_k`') || !batchScalar(c, k, e.args[1].span, 'k')) return null;
   const selected = c.b.binary('lt', r, k, e.span);
+  return cond ? c.b.binary('and', selected, cond, e.span) : selected;
+}
+
+/**
+ * `top_p(p, q per LEVEL where COND)`: the nucleus of each segment — the members whose larger
+ * members (ties by position, as `rank`) sum to less than q, so the member that crosses q is kept.
+ */
+function topP(c: Lowering, e: Call, env: Env): Node | null {
+  const xs = args(c, e, env, 2);
+  if (!xs) return null;
+  const [p, q] = xs;
+  if (!c.requireNumber(p, e.args[0].span, '`top_p`') || !c.requireNumber(q, e.args[1].span, '`top_p`')) return null;
+  if (!batchScalar(c, q, e.args[1].span, 'the mass q of `top_p`')) return null;
+  const to = target(c, e, p);
+  const cond = filter(c, e, env, p);
+  if (!to || cond === null) return null;
+  const selected = c.b.binary('lt', c.b.sumBefore(p, to, cond, e.span), q, e.span);
   return cond ? c.b.binary('and', selected, cond, e.span) : selected;
 }
 

@@ -425,4 +425,16 @@ const RULES: { [K in Op]: Rule<K> } = {
       order.forEach((i, r) => (out[i] = r));
     }
   },
+  sum_before: (n, ctx, out) => {
+    const [xn, cond] = n.src;
+    const x = ctx.value(xn);
+    out.fill(Infinity); // outside every segment: never within a top-p mass
+    for (const m of members(ctx, xn, cond, n.args.to)) {
+      let acc = 0;
+      for (const i of [...m].sort((a, b) => x[b] - x[a] || a - b)) {
+        out[i] = acc;
+        acc += x[i];
+      }
+    }
+  },
 };

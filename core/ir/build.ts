@@ -157,4 +157,9 @@ export class IrBuilder {
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
     return this.graph.node('rank', { dtype: 'f32', level: x.type.level }, src, { to }, span);
   }
+
+  sumBefore(x: Node, to: Level, cond?: Node, span?: Span): Node {
+    const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
+    return this.graph.node('sum_before', { dtype: 'f32', level: x.type.level }, src, { to }, span);
+  }
 }

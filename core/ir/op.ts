@@ -136,6 +136,12 @@ export interface OpArgs {
   prefix_id: Record<string, never>;
   /** Descending rank (0 = largest, ties by position) among the elements of the same segment. src: [x] or [x, cond]. */
   rank: { to: Level };
+  /**
+   * The sum of x over the members of the same segment ranked before each element (larger x first,
+   * ties by position), as `rank` orders them; +inf outside every segment. src: [x] or [x, cond].
+   * `top_p` (nucleus) masks are `sum_before(p) < q`.
+   */
+  sum_before: { to: Level };
 }
 
 export type Op = keyof OpArgs;
@@ -180,6 +186,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo } = {
   quantile: { role: 'host', differentiable: true },
   quantile_weight: { role: 'host', differentiable: false },
   rank: { role: 'host', differentiable: false },
+  sum_before: { role: 'host', differentiable: false },
   prefix_id: { role: 'host', differentiable: false },
 };
 

@@ -237,6 +237,17 @@ describe('rank and top_k', () => {
     expectArray(out.exports.t.data, [0, 0, 1, 1, 2], 0, 'ties');
   });
 
+  it('top_p keeps the largest members until their sum reaches q (the member that crosses q included)', () => {
+    const out = run(
+      ['loss = mean(logp)', 'export p4 = top_p(logp, 4 per seq)', 'export p0 = top_p(logp, 0 per seq)'].join('\n'),
+      A,
+    );
+    // s0 [t0 1, t2 3, t3 2]: t2 (before 0), t3 (before 3 < 4), not t0 (before 5); s2 [4, -1, 4]: t4 only
+    // (t6 ties and comes later: before 4, not < 4); s4 [t9 0, t10 2]: both; masked tokens never
+    expectArray(out.exports.p4.data, [0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1], 0, 'top_p 4 per seq');
+    expectArray(out.exports.p0.data, Array(11).fill(0), 0, 'top_p 0');
+  });
+
   it('top_k selects the k largest members, never masked or filtered-out ones', () => {
     const out = run(
       [

@@ -224,6 +224,19 @@ describe('edges', () => {
     expect([...evaluate(p, b).exports.g.data]).toEqual([6, 0]);
   });
 
+  it('top_p over the vocabulary: the nucleus of each row', () => {
+    const p = program(
+      'loss = 0 * mean(mean(logits per token))',
+      'export n6 = sum(f32(top_p(softmax(logits), 0.6 per token)) per token)\nexport n5 = sum(f32(top_p(softmax(logits), 0.5 per token)) per token)\nexport first = f32(gather(f32(top_p(softmax(logits), 0.5 per token)), token_id))',
+    );
+    const row = [Math.log(0.3), Math.log(0.5), Math.log(0.2)];
+    const b = toBatch({ lengths: [1], V: 3, rows: [row], teacher: [row], tokenId: [1], mask: [1] });
+    const out = evaluate(p, b);
+    expect([...out.exports.n6.data]).toEqual([2]); // 0.5 (before 0), 0.3 (before 0.5 < 0.6); not 0.2 (before 0.8)
+    expect([...out.exports.n5.data]).toEqual([1]); // 0.5 alone: 0.3 has 0.5 before it
+    expect([...out.exports.first.data]).toEqual([1]); // and that one is entry 1
+  });
+
   it('vocab_index and vocab_size', () => {
     const p = program(
       'loss = 0 * mean(mean(logits per token))',

@@ -274,6 +274,7 @@ export class ExprEmitter {
       case 'quantile':
       case 'quantile_weight':
       case 'rank':
+      case 'sum_before':
       case 'prefix_id':
         return fail(`${n.op} must be materialized before an elementwise kernel reads it`);
     }
