@@ -58,7 +58,7 @@ export function syntheticBatch(opts: SyntheticOptions): RaggedBatch {
   const structure = makeStructure(opts);
   const tensors = new Map<string, HostTensor>();
   // token ids index the vocabulary the batch carries, when it carries one
-  const vocabSize = opts.inputs.some((i) => i.level === 'vocab') ? (opts.vocabSize ?? SYNTHETIC_VOCAB_SIZE) : 0;
+  const vocabSize = vocabSizeOf(opts);
   for (const input of opts.inputs) tensors.set(input.name, makeInput(input, structure, opts.seed, vocabSize));
   return {
     numTokens: opts.tokens,
@@ -74,6 +74,11 @@ export function syntheticBatch(opts: SyntheticOptions): RaggedBatch {
   };
 }
 
+/** V of the batch: the option (or the default) when an input is `token x vocab`, else 0. */
+function vocabSizeOf(opts: SyntheticOptions): number {
+  return opts.inputs.some((i) => i.level === 'vocab') ? (opts.vocabSize ?? SYNTHETIC_VOCAB_SIZE) : 0;
+}
+
 function checkOptions(opts: SyntheticOptions): void {
   if (!Number.isSafeInteger(opts.tokens) || opts.tokens < 0) {
     throw new BatchError('batch', `--tokens ${opts.tokens}; expected a non-negative integer`);
@@ -87,14 +92,11 @@ function checkOptions(opts: SyntheticOptions): void {
   if (opts.vocabSize !== undefined && !(Number.isSafeInteger(opts.vocabSize) && opts.vocabSize >= 1)) {
     throw new BatchError('batch', `--vocab ${opts.vocabSize}; expected a positive integer`);
   }
-  if (
-    opts.vocabSize !== undefined &&
-    opts.inputs.some((i) => i.level === 'vocab') &&
-    opts.tokens * opts.vocabSize > 2 ** 28
-  ) {
+  const V = vocabSizeOf(opts);
+  if (opts.tokens * V > 2 ** 28) {
     throw new BatchError(
       'batch',
-      `--tokens ${opts.tokens} × --vocab ${opts.vocabSize} is over 2^28 vocabulary values; the CPU interpreter holds them as float64: use fewer tokens or a smaller vocabulary`,
+      `--tokens ${opts.tokens} × --vocab ${V} is over 2^28 vocabulary values; the CPU interpreter holds them as float64: use fewer tokens or a smaller vocabulary`,
     );
   }
   if (!Number.isFinite(opts.seed)) {

@@ -5,7 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { BatchError } from '../../core/batch/batch.js';
-import { loadBatch, writeOutputs } from '../../runtime/batch/load.js';
+import { loadBatch } from '../../runtime/batch/load.js';
+import { writeOutputs } from '../../runtime/batch/outputs.js';
 import { readSafetensors } from '../../runtime/batch/safetensors.js';
 import { syntheticBatch } from '../../runtime/batch/synthetic.js';
 import { compileSource } from '../compile.js';

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BatchError, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
-import { loadBatch, writeOutputs, type LoadSpec } from '../../runtime/batch/load.js';
+import { loadBatch, type LoadSpec } from '../../runtime/batch/load.js';
+import { writeOutputs } from '../../runtime/batch/outputs.js';
 import {
   readSafetensors,
   writeSafetensors,

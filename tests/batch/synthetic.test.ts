@@ -178,6 +178,28 @@ describe('syntheticBatch', () => {
   });
 });
 
+describe('syntheticBatch with a vocabulary axis', () => {
+  const logits: InputSpec = { name: 'logits', level: 'vocab', dtype: 'f32' };
+  const tokenId: InputSpec = { name: 'token_id', level: 'token', dtype: 'i32' };
+  const base = { seed: 3, groupSize: 4, maskName: 'mask', inputs: [logits, tokenId] };
+
+  it('holds T × V logits and token ids below V (default V = 256)', () => {
+    const b = syntheticBatch({ ...base, tokens: 300 });
+    expect(b.vocabSize).toBe(256);
+    expect(b.tensors.get('logits')!.data.length).toBe(300 * 256);
+    expect(Math.max(...b.tensors.get('token_id')!.data)).toBeLessThan(256);
+    expect(syntheticBatch({ ...base, tokens: 10, vocabSize: 7 }).tensors.get('logits')!.data.length).toBe(70);
+  });
+
+  it('refuses sizes whose T × V would not fit the host, with the default V too', () => {
+    expect(() => syntheticBatch({ ...base, tokens: 2 ** 21 })).toThrow(BatchError);
+    expect(() => syntheticBatch({ ...base, tokens: 2 ** 21 })).toThrow(/--vocab 256 is over 2\^28/);
+    expect(() => syntheticBatch({ ...base, tokens: 4, vocabSize: 0 })).toThrow(
+      /--vocab 0; expected a positive integer/,
+    );
+  });
+});
+
 describe('mulberry32', () => {
   it('is reproducible and uniform on [0, 1)', () => {
     const a = mulberry32(42);
