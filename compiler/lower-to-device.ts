@@ -12,6 +12,7 @@ import { toDeviceProgram } from './codegen/wgsl/device-program.js';
 import { emitWgsl, type WgslProgram } from './codegen/wgsl/emit.js';
 import { hostStep } from './host/host-step.js';
 import { describePlanState, planKernels, type KernelPlan, type PlanOptions } from './plan/plan.js';
+import { runsOnHost } from './plan/kernel-plan.js';
 
 export interface LowerOptions extends PlanOptions {
   /** Threads per workgroup: the adapter's choice (runtime/webgpu/device.ts chooseWorkgroupSize). */
@@ -24,15 +25,25 @@ export interface Lowered {
   readonly device: DeviceProgram;
   /** The section holding a materialized node's value, or undefined (leaves and unmaterialized nodes have none). */
   sectionOf(n: Node): number | undefined;
+  /** The `L` slot holding a value over the vocabulary that kernels write (a gradient w.r.t. logits), or undefined. */
+  rowSlotOf(n: Node): number | undefined;
 }
 
 /** A program the device back end cannot run (yet): the message says why and what to use instead. */
 export class NotOnDeviceError extends Error {}
 
-/** Why the device back end cannot run a program, or null when it can. */
+/**
+ * Why the device back end cannot run a program, or null when it can: the ops without device
+ * kernels (host steps) run on the host from values in `D`, which never holds values over the
+ * vocabulary (T × V of them), so none of them may take or give one (`top_p` over the vocabulary).
+ */
 export function deviceUnsupported(program: Program): string | null {
-  const vocab = topoSort(outputNodes(program)).find((n) => n.type.level === 'vocab');
-  return vocab ? 'values over the vocabulary axis (`token x vocab`) have no GPU kernels yet' : null;
+  const host = topoSort(outputNodes(program)).find(
+    (n) => runsOnHost(n) && [n, ...n.src].some((m) => m.type.level === 'vocab'),
+  );
+  return host
+    ? `\`${host.op}\` over the vocabulary axis (\`token x vocab\`: a top_p mask, say) has no GPU kernel yet`
+    : null;
 }
 
 export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
@@ -55,7 +66,7 @@ export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
       ...device.steps.map((s, i) => `step ${i} from kernel ${s.origin}: ${s.describe}`),
     ].join('\n'),
   );
-  return { plan, wgsl, device, sectionOf };
+  return { plan, wgsl, device, sectionOf, rowSlotOf: (n) => wgsl.slots.findRow(n) };
 }
 
 function debug(stage: string, dump: () => string): void {

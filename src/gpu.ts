@@ -35,7 +35,7 @@ export interface GpuObjective {
   dispose(): void;
 }
 
-export type GpuRunResult = EvalResult & Omit<DeviceRun, 'sections'>;
+export type GpuRunResult = EvalResult & Omit<DeviceRun, 'sections' | 'rows'>;
 
 export interface GpuRunOptions extends RunOptions {
   /** Time every dispatch on its own (`GpuRunResult.profile`); slower, for finding hot kernels. */
@@ -68,6 +68,11 @@ export async function compileGpu(
     const s = lowered.sectionOf(n);
     return s === undefined ? [] : [s];
   });
+  // gradients w.r.t. logits, from the L arena
+  const readRows = outputs.flatMap((n) => {
+    const s = lowered.rowSlotOf(n);
+    return s === undefined ? [] : [s];
+  });
   const lossSection = lowered.sectionOf(program.loss);
   let last: { batch: RaggedBatch; values: RunValues } | null = null;
   return {
@@ -81,9 +86,12 @@ export async function compileGpu(
       const overrides = checkParams(program, runOpts.params ?? {});
       const params = Object.fromEntries(program.params.map((p) => [p.name, overrides[p.name] ?? p.default]));
       const values = { params, step: runOpts.step ?? 0, totalSteps: runOpts.totalSteps ?? 0 };
-      const { sections, ...stats } = await executor.run(batch, givenValues(values), read, { profile: runOpts.profile });
+      const { sections, rows, ...stats } = await executor.run(batch, givenValues(values), read, {
+        profile: runOpts.profile,
+        rows: readRows,
+      });
       last = { batch, values };
-      return { ...assemble(sections, batch, values), ...stats };
+      return { ...assemble(sections, rows, batch, values), ...stats };
     },
     async rerunResident() {
       const { sections, ms } = await executor.rerunResident(lossSection === undefined ? [] : [lossSection]);
@@ -103,10 +111,16 @@ export async function compileGpu(
   };
 
   /** The result of a run from the sections read back. */
-  function assemble(sections: ReadonlyMap<number, Float64Array>, batch: RaggedBatch, values: RunValues): EvalResult {
+  function assemble(
+    sections: ReadonlyMap<number, Float64Array>,
+    rows: ReadonlyMap<number, Float64Array>,
+    batch: RaggedBatch,
+    values: RunValues,
+  ): EvalResult {
     const value = (n: Node) => {
       const s = lowered.sectionOf(n);
-      return s !== undefined ? sections.get(s)! : leafValue(n, batch, values);
+      const r = lowered.rowSlotOf(n);
+      return s !== undefined ? sections.get(s)! : r !== undefined ? rows.get(r)! : leafValue(n, batch, values);
     };
     const levelOf = (name: string) => program.inputs.find((i) => i.name === name)!.level;
     return {

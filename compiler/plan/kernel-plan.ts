@@ -32,6 +32,12 @@ export type ReduceKernel = {
 };
 /** One step of a group-local kernel: what one thread does for its group, in order. */
 export type GroupStep = MapKernel | ReduceKernel;
+/**
+ * One step of a row kernel: what one workgroup does for its token's row of the vocabulary, in
+ * order — a vocab→token reduction (its threads strided over the row), a map over the row (a
+ * gradient w.r.t. logits), or a map at the token (thread 0 computes the token's values).
+ */
+export type RowStep = MapKernel | ReduceKernel;
 
 export type Kernel =
   | MapKernel
@@ -39,7 +45,9 @@ export type Kernel =
   | { readonly kind: 'seqwise'; readonly node: Node<'scan' | 'cumprod' | 'shift'>; readonly stage: number }
   | { readonly kind: 'host'; readonly node: Node; readonly stage: number }
   /** Maps over seqs/groups and seq→group reductions, one thread per group (fuse-group-local). */
-  | { readonly kind: 'group-local'; readonly steps: readonly GroupStep[]; readonly stage: number };
+  | { readonly kind: 'group-local'; readonly steps: readonly GroupStep[]; readonly stage: number }
+  /** Passes over the vocabulary rows and the token work between them, one workgroup per row (fuse-rows). */
+  | { readonly kind: 'rows'; readonly steps: readonly RowStep[]; readonly stage: number };
 
 export interface KernelPlan {
   readonly program: Program;
@@ -134,6 +142,7 @@ export function kernelOutputs(k: Kernel): Node[] {
     case 'host':
       return [k.node];
     case 'group-local':
+    case 'rows':
       return k.steps.flatMap(kernelOutputs);
   }
 }
@@ -141,3 +150,9 @@ export function kernelOutputs(k: Kernel): Node[] {
 /** Whether a reduce kernel ends in batch-level results (its own, or folded through its segments). */
 export const reducesToBatch = (k: ReduceKernel): boolean =>
   k.nodes[0].type.level === 'batch' || k.viaSegments.length > 0;
+
+/** Whether a kernel works on vocabulary rows: a map over them or a reduction from them to the token. */
+export const overVocabulary = (k: Kernel): boolean =>
+  k.kind === 'rows' ||
+  (k.kind === 'map' && k.level === 'vocab') ||
+  (k.kind === 'reduce' && k.nodes[0].src[0].type.level === 'vocab');

@@ -10,7 +10,9 @@
  *    sequence's advantage from its group's statistics, say). What is materialized is the last
  *    value with two or more varying operands: cheap one-operand ops on top of it (`-adv`,
  *    `adv < 0`, `adv * c`) are recomputed.
- * Unfused (`fuse: 'none'`), every op but leaves and broadcasts is materialized.
+ * Unfused (`fuse: 'none'`), every op but leaves and broadcasts is materialized. Values over the
+ * vocabulary (`token x vocab`) never are, fused or not, except the outputs among them (gradients
+ * w.r.t. logits): the row kernels recompute them from the inputs (T × V values each).
  */
 import type { Node } from '../../core/ir/node.js';
 import { isBoundaryOp } from '../../core/ir/op.js';
@@ -41,6 +43,9 @@ export const materialize: PlanPass = {
     const { order, fuse } = state;
     const materialized = new Set<number>();
     for (const n of order) {
+      // values over the vocabulary are recomputed by every row pass that needs them, never stored
+      // (T × V of them): only the outputs among them (gradients w.r.t. logits) are written
+      if (n.type.level === 'vocab') continue;
       if (isBoundary(n, fuse)) materialized.add(n.id);
       if (runsOnHost(n)) for (const s of n.src) if (!isLeaf(s)) materialized.add(s.id);
       if (!fuse && !isLeaf(n) && n.op !== 'broadcast') materialized.add(n.id);

@@ -19,12 +19,15 @@
  *    reference semantics, scans and shifts per-sequence kernels; reductions between the same two
  *    levels share one kernel (up to MAX_FUSED_REDUCTIONS), so their inputs are read and their
  *    prologues computed once; the other materialized nodes get one map kernel per level.
- * Then three fusions cut dispatches (each is one pass over memory saved, and on a GPU every
+ * Then four fusions cut dispatches (each is one pass over memory saved, and on a GPU every
  * dispatch costs a launch and a barrier):
  *  - fuseGroupLocal (fuse-group-local.ts): maps over sequences and groups and seq→group reductions
  *    only ever combine a group's own sequences, so a chain of them — a GRPO advantage — runs as one
  *    kernel with a thread per group, whatever stages it spans (unless a kernel in between needs
  *    its results);
+ *  - fuseRows (fuse-rows.ts): passes over a token's vocabulary row (log-sum-exp, gather, entropy,
+ *    the gradient w.r.t. logits) and the token work between them run as one kernel with a
+ *    workgroup per row, back to back while the row is in cache;
  *  - fuseAlongside (fuse-alongside.ts): a token→batch reduction at the same stage as a token→seq
  *    one is folded through the sequences in that pass; then a map over the elements a reduction
  *    walks (the gradient of a token-mean loss beside the loss sum) is stored in that same pass;
@@ -40,6 +43,7 @@ import { formKernels } from './form-kernels.js';
 import { fuseAlongside } from './fuse-alongside.js';
 import { fuseEpilogues } from './fuse-epilogues.js';
 import { fuseGroupLocal } from './fuse-group-local.js';
+import { fuseRows } from './fuse-rows.js';
 import type { KernelPlan, PlanOptions } from './kernel-plan.js';
 import { materialize } from './materialize.js';
 import { initialPlanState, planOf, type PlanPass, type PlanState } from './plan-state.js';
@@ -49,6 +53,7 @@ export {
   countedSize,
   kernelOutputs,
   materializedReads,
+  overVocabulary,
   reducesToBatch,
   type CountSize,
   type GroupStep,
@@ -57,6 +62,7 @@ export {
   type MapKernel,
   type PlanOptions,
   type ReduceKernel,
+  type RowStep,
 } from './kernel-plan.js';
 export { describePlanState, type PlanPass, type PlanState } from './plan-state.js';
 export { printPlan } from './print-plan.js';
@@ -68,6 +74,7 @@ export const PLAN_PASSES: readonly PlanPass[] = [
   delayBatchReductions,
   formKernels,
   fuseGroupLocal,
+  fuseRows,
   fuseAlongside,
   fuseEpilogues,
 ];

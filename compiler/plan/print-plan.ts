@@ -40,6 +40,11 @@ export function kernelLines(program: Program, kernels: readonly Kernel[]): strin
           `group-local (one thread per group), ${k.steps.length} steps:`,
           ...k.steps.flatMap(describe).map((l) => `  ${l}`),
         ];
+      case 'rows':
+        return [
+          `rows (one workgroup per vocabulary row), ${k.steps.length} steps:`,
+          ...k.steps.flatMap(describe).map((l) => `  ${l}`),
+        ];
     }
   };
   return kernels.flatMap((k, i) => {

@@ -14,6 +14,11 @@ export interface HostTensor {
   readonly dtype: DType;
   /** token: length numTokens; seq: numSeqs; group: numGroups; vocab: numTokens × vocabSize, row per token. */
   readonly data: Float64Array;
+  /**
+   * The narrower float encoding the values came in (a BF16 or F16 tensor of the file), so every
+   * value is exact in it: a device may hold the tensor so (half the memory and bandwidth of f32).
+   */
+  readonly stored?: 'bf16' | 'f16';
 }
 
 /** How the batch was laid out in its file, so outputs can be written back the same way. */

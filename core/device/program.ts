@@ -14,6 +14,15 @@
  *    so a new batch shape changes data, never shader text.
  * A batch too large for one binding runs in chunks of whole groups; a `perChunk` G section holds
  * one equal slice per chunk (sized for the caps), and chunk c's header points at its own slice.
+ *
+ * Values over the vocabulary axis (`token x vocab`: logits, their gradient) live in a fourth arena,
+ * `L` (u32, bound only by `rows` launches), never in `D`: a row of V entries per token, rows split
+ * into *row chunks* of whole rows that each fit one binding, independently of groups (row chunks
+ * nest in the chunks of groups above). Every row chunk has its own `L`:
+ *   [first row (a token of the chunk), rows, V, then per row slot: offset, encoding, row stride]
+ * An input slot holds the batch's tensor in its stored encoding (ROW_ENCODING: f32, or bf16/f16
+ * two per word, decoded by the kernels); an output slot (a gradient) is f32. Rows start at
+ * multiples of 16 bytes.
  */
 import { countAt, type BatchSizes, type RaggedBatch } from '../batch/batch.js';
 import type { Level } from '../types/types.js';
@@ -62,7 +71,18 @@ export interface Section {
 /** The first elements of G: a value given with each run (by name), or a size of the batch. */
 export type Scalar =
   | { readonly kind: 'given'; readonly name: string }
-  | { readonly kind: 'size'; readonly which: 'num_seqs' | 'num_groups' | 'valid_tokens' };
+  | { readonly kind: 'size'; readonly which: 'num_seqs' | 'num_groups' | 'valid_tokens' | 'vocab_size' };
+
+/** A `token x vocab` tensor of the `L` arena: an input of the batch, or a value kernels write (a gradient, f32). */
+export type RowSlot = { readonly kind: 'input'; readonly name: string } | { readonly kind: 'output' };
+
+/** Words of an `L` arena before its slots' descriptors: first row, rows, V. */
+export const ROW_HEADER = 3;
+/** Words per row slot descriptor in the `L` header: offset, encoding, row stride (all in words). */
+export const ROW_SLOT_WORDS = 3;
+/** How an `L` slot stores its entries (the header's encoding word). */
+export const ROW_ENCODING = { f32: 0, bf16: 1, f16: 2 } as const;
+export type RowEncoding = keyof typeof ROW_ENCODING;
 
 export interface Launch {
   readonly kind: 'launch';
@@ -72,8 +92,12 @@ export interface Launch {
   readonly workgroups: (sizes: Sizes) => number;
   /** Whether it runs for a batch of these sizes in that many chunks (alternative strategies); always when absent. */
   readonly runIf?: (whole: Sizes, chunks: number) => boolean;
-  /** `chunk`: once per chunk, on its own D and I; `batch`: once for the whole batch, touching only G. */
-  readonly scope: 'chunk' | 'batch';
+  /**
+   * `chunk`: once per chunk, on its own D and I; `batch`: once for the whole batch, touching only G;
+   * `rows`: once per row chunk of each chunk, also binding that row chunk's `L`, with one workgroup
+   * per row (`workgroups` is given the chunk's sizes with `token` = the row chunk's rows).
+   */
+  readonly scope: 'chunk' | 'batch' | 'rows';
   /** Compile on first use: only batches in several chunks run it. */
   readonly lazy?: boolean;
   /** Which kernel of the plan it comes from (for profiles), and how it runs, in words. */
@@ -101,6 +125,8 @@ export interface HostStep {
 
 export interface DeviceProgram {
   readonly sections: readonly Section[];
+  /** The slots of the `L` arena, in slot order (none for a program without values over the vocabulary). */
+  readonly rowSlots: readonly RowSlot[];
   readonly scalars: readonly Scalar[];
   readonly steps: readonly (Launch | HostStep)[];
 }

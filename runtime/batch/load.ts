@@ -629,7 +629,12 @@ function loadVocabInput(
   const shared = frame.layout.kind === 'packed' || frame.lengths.every((len) => len === frame.width);
   const data = shared ? raw.data : vocabRows(raw.data, frame, size);
   return {
-    tensor: { level: 'vocab', dtype: input.dtype, data: checkVocabValues(input, data, !shared, frame, size) },
+    tensor: {
+      level: 'vocab',
+      dtype: input.dtype,
+      data: checkVocabValues(input, data, !shared, frame, size),
+      ...(raw.dtype === 'BF16' ? { stored: 'bf16' as const } : raw.dtype === 'F16' ? { stored: 'f16' as const } : {}),
+    },
     vocab: axis,
   };
 }

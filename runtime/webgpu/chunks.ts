@@ -108,19 +108,22 @@ function makeChunk(batch: RaggedBatch, g0: number, g1: number, seqsOf: readonly 
     contiguous
       ? (data.subarray(firstToken, firstToken + numTokens) as T)
       : new (data.constructor as new (n: number) => T)(numTokens);
+  const V = batch.vocabSize;
   const tensors = new Map<string, HostTensor>();
   for (const [name, t] of batch.tensors) {
-    // vocab tensors are read only by programs over the vocabulary axis, which have no GPU kernels yet
-    if (t.level === 'vocab') continue;
-    // groups g0..g1 are always one run; sequences and tokens when `contiguous`
+    // groups g0..g1 are always one run; sequences and tokens (and their vocabulary rows) when `contiguous`
     const data =
-      t.level === 'token'
-        ? tokenData(t.data)
-        : t.level === 'group'
-          ? t.data.subarray(g0, g1)
-          : contiguous && seqs.length
-            ? t.data.subarray(seqs[0], seqs[0] + seqs.length)
-            : new Float64Array(seqs.length);
+      t.level === 'vocab'
+        ? contiguous
+          ? t.data.subarray(firstToken * V, (firstToken + numTokens) * V)
+          : new Float64Array(numTokens * V)
+        : t.level === 'token'
+          ? tokenData(t.data)
+          : t.level === 'group'
+            ? t.data.subarray(g0, g1)
+            : contiguous && seqs.length
+              ? t.data.subarray(seqs[0], seqs[0] + seqs.length)
+              : new Float64Array(seqs.length);
     tensors.set(name, { ...t, data });
   }
   const chunkBatch: RaggedBatch = {
@@ -148,17 +151,22 @@ function refresh(batch: RaggedBatch, chunk: Chunk): void {
     const own = c.tensors.get(name)!.data;
     if (t.level === 'seq') chunk.seqs.forEach((s, j) => (own[j] = t.data[s]));
     else if (t.level === 'token') gatherTokens(batch, chunk, t.data, own);
+    else if (t.level === 'vocab') gatherTokens(batch, chunk, t.data, own, batch.vocabSize);
   }
   gatherTokens(batch, chunk, batch.mask, c.mask);
 }
 
+/** Copies each of the chunk's sequences' tokens (`width` values per token: V for vocabulary rows). */
 function gatherTokens(
   batch: RaggedBatch,
   chunk: Chunk,
   from: Float64Array | Uint8Array,
   to: Float64Array | Uint8Array,
+  width = 1,
 ): void {
-  chunk.seqs.forEach((s, j) => to.set(from.subarray(batch.offsets[s], batch.offsets[s + 1]), chunk.batch.offsets[j]));
+  chunk.seqs.forEach((s, j) =>
+    to.set(from.subarray(batch.offsets[s] * width, batch.offsets[s + 1] * width), chunk.batch.offsets[j] * width),
+  );
 }
 
 /**
@@ -196,4 +204,15 @@ export function partOf(batch: RaggedBatch, chunk: Chunk, level: Level, data: Arr
     for (let k = 0; k < c.offsets[j + 1] - c.offsets[j]; k++) out[c.offsets[j] + k] = data[batch.offsets[s] + k];
   });
   return out;
+}
+
+/** The batch's index of each of a chunk's tokens (by the chunk's token index). */
+export function batchTokens(batch: RaggedBatch, chunk: Chunk): (t: number) => number {
+  if (chunk.contiguous) return (t) => chunk.firstToken + t;
+  const map = new Int32Array(chunk.batch.numTokens);
+  chunk.seqs.forEach((s, j) => {
+    for (let k = 0; k < chunk.batch.offsets[j + 1] - chunk.batch.offsets[j]; k++)
+      map[chunk.batch.offsets[j] + k] = batch.offsets[s] + k;
+  });
+  return (t) => map[t];
 }

@@ -8,10 +8,19 @@
  * Knows nothing about the language: sections, launches and hooks are all it sees.
  */
 import { BatchError, countAt, type RaggedBatch } from '../../core/batch/batch.js';
-import { sizesOf, type DeviceProgram, type HostIo, type Launch } from '../../core/device/program.js';
+import {
+  ROW_HEADER,
+  ROW_SLOT_WORDS,
+  sizesOf,
+  type DeviceProgram,
+  type HostIo,
+  type Launch,
+  type Sizes,
+} from '../../core/device/program.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
-import { bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
+import { batchTokens, bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
+import { buildRowChunk, rowLayout, splitRows, type RowChunk } from './rows.js';
 import { buildArenas, chunkBindingBytes, type Arenas } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
@@ -22,23 +31,27 @@ const MAX_GROUPS_PER_DIM = 65535;
  */
 const pipelineCache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-/** The one pipeline layout of every kernel: D, I, G (a kernel may leave some unused). */
-const layoutCache = new WeakMap<GPUDevice, GPUPipelineLayout>();
+/**
+ * The two pipeline layouts: D, I, G for every kernel (a kernel may leave some unused), and D, I,
+ * G, L for the row kernels over the vocabulary (`rows` launches).
+ */
+const layoutCache = new WeakMap<GPUDevice, { plain: GPUPipelineLayout; rows: GPUPipelineLayout }>();
 
-function pipelineLayout(device: GPUDevice): GPUPipelineLayout {
-  let layout = layoutCache.get(device);
-  if (!layout) {
+function pipelineLayout(device: GPUDevice, rows: boolean): GPUPipelineLayout {
+  let layouts = layoutCache.get(device);
+  if (!layouts) {
     const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
       binding,
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type },
     });
-    const bindGroupLayout = device.createBindGroupLayout({
-      entries: [entry(0, 'storage'), entry(1, 'read-only-storage'), entry(2, 'storage')],
-    });
-    layoutCache.set(device, (layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] })));
+    const base = [entry(0, 'storage'), entry(1, 'read-only-storage'), entry(2, 'storage')];
+    const layout = (entries: GPUBindGroupLayoutEntry[]) =>
+      device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries })] });
+    layouts = { plain: layout(base), rows: layout([...base, entry(3, 'storage')]) };
+    layoutCache.set(device, layouts);
   }
-  return layout;
+  return rows ? layouts.rows : layouts.plain;
 }
 
 /** Where the last run left things, for rerunResident. */
@@ -47,12 +60,18 @@ interface RunState {
   readonly chunks: readonly Chunk[];
   readonly arenas: Arenas;
   readonly given: Readonly<Record<string, number>>;
+  /** Each chunk's row chunks (rows.ts; none without values over the vocabulary). */
+  readonly rowChunks: readonly (readonly RowChunk[])[];
 }
 
 /** What a run read back, and how it went. */
 export interface DeviceRun {
   /** Whole-batch values of the sections asked for. */
   readonly sections: ReadonlyMap<number, Float64Array>;
+  /** Whole-batch values ([T × V], a row per token) of the `L` output slots asked for. */
+  readonly rows: ReadonlyMap<number, Float64Array>;
+  /** How many row chunks the vocabulary rows ran in, over all chunks (0 without any). */
+  readonly rowChunks: number;
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
   /** How many chunks of whole groups the batch ran in (1 unless it is larger than one binding). */
@@ -80,6 +99,10 @@ export class GpuExecutor {
   /** The shared arena G, and each chunk's D and I. */
   private gBuf: GPUBuffer | null = null;
   private chunkBufs: { d: GPUBuffer; i: GPUBuffer }[] = [];
+  /** Each chunk's `L` buffers, one per row chunk. */
+  private rowBufs: GPUBuffer[][] = [];
+  /** Bind groups of row kernels per pipeline, chunk and row chunk. */
+  private rowBindGroups = new Map<GPUComputePipeline, GPUBindGroup[][]>();
   /** Upload staging memory, mapped for writing and reused while large enough. */
   private uploadStaging: GPUBuffer | null = null;
   /** The last run's batch, chunks and arenas (their offsets stay valid), for rerunResident. */
@@ -141,7 +164,10 @@ export class GpuExecutor {
     const device = this.gpu.device;
     const module = device.createShaderModule({ code: k.code });
     // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
-    return device.createComputePipeline({ layout: pipelineLayout(device), compute: { module, entryPoint: 'main' } });
+    return device.createComputePipeline({
+      layout: pipelineLayout(device, k.scope === 'rows'),
+      compute: { module, entryPoint: 'main' },
+    });
   }
 
   private async pipeline(k: Launch): Promise<GPUComputePipeline> {
@@ -161,6 +187,7 @@ export class GpuExecutor {
     if (current && current.size >= size) return current;
     current?.destroy();
     this.bindGroups.clear();
+    this.rowBindGroups.clear();
     return this.gpu.device.createBuffer({
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
@@ -219,8 +246,8 @@ export class GpuExecutor {
     }
   }
 
-  private grid(k: Launch, batch: RaggedBatch): [number, number] {
-    const groups = k.workgroups(sizesOf(batch));
+  private grid(k: Launch, sizes: Sizes): [number, number] {
+    const groups = k.workgroups(sizes);
     if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
   }
@@ -313,7 +340,7 @@ export class GpuExecutor {
     batch: RaggedBatch,
     given: Readonly<Record<string, number>>,
     read: readonly number[],
-    opts: { readonly profile?: boolean } = {},
+    opts: { readonly profile?: boolean; readonly rows?: readonly number[] } = {},
   ): Promise<DeviceRun> {
     const t0 = performance.now();
     const lost = this.gpu.lostReason();
@@ -369,16 +396,27 @@ export class GpuExecutor {
       extra.i.destroy();
       this.bindGroups.clear();
     }
+    const rowChunks = this.rowArenas(chunks);
+    rowChunks.forEach((list, c) => {
+      const old = this.rowBufs[c] ?? [];
+      this.rowBufs[c] = list.map((r, j) => this.buffer(old[j], r.L.byteLength));
+      for (const extra of old.slice(list.length)) (extra.destroy(), this.rowBindGroups.clear());
+      list.forEach((r, j) => uploads.push({ target: this.rowBufs[c][j], data: r.L }));
+    });
+    for (const extra of this.rowBufs.splice(rowChunks.length).flat()) (extra.destroy(), this.rowBindGroups.clear());
     await this.upload(uploads);
     const t1 = performance.now();
-    const state: RunState = { batch, chunks, arenas, given };
+    const state: RunState = { batch, chunks, arenas, given, rowChunks };
     const { dispatches, profile } = await this.dispatchAll(state, !!opts.profile);
     this.last = state;
     const t2 = performance.now();
     const sections = await this.readSections(read, state);
+    const rows = await this.readRows(opts.rows ?? [], state);
     const t3 = performance.now();
     return {
       sections,
+      rows,
+      rowChunks: rowChunks.reduce((n, list) => n + (this.program.rowSlots.length ? list.length : 0), 0),
       dispatches,
       chunks: chunks.length,
       ...(opts.profile ? { profile } : {}),
@@ -398,6 +436,89 @@ export class GpuExecutor {
     await this.dispatchAll(state, false);
     const sections = await this.readSections(read, state);
     return { sections, ms: performance.now() - t0 };
+  }
+
+  /** Each chunk's row chunks, each one's `L` at most one binding (none without values over the vocabulary). */
+  private rowArenas(chunks: readonly Chunk[]): RowChunk[][] {
+    if (!this.program.rowSlots.length) return [];
+    return chunks.map((c) => {
+      const layout = rowLayout(this.program, c.batch);
+      return splitRows(layout, c.batch.numTokens, c.batch.vocabSize, this.limit).map(([first, rows]) =>
+        buildRowChunk(this.program, layout, c.batch, first, rows),
+      );
+    });
+  }
+
+  /**
+   * Reads `L` output slots back as whole-batch [T × V] arrays (a row per token, in the batch's
+   * token order), each row chunk's slot through the staging buffer, in rounds of at most its size.
+   */
+  private async readRows(slots: readonly number[], state: RunState): Promise<Map<number, Float64Array>> {
+    const out = new Map<number, Float64Array>();
+    if (!slots.length) return out;
+    const device = this.gpu.device;
+    const { batch, chunks, rowChunks } = state;
+    const V = batch.vocabSize;
+    for (const k of new Set(slots)) {
+      if (this.program.rowSlots[k]?.kind !== 'output')
+        throw new InternalError('gpu-executor', `L slot ${k} is not an output`);
+      const whole = new Float64Array(batch.numTokens * V);
+      out.set(k, whole);
+      for (let c = 0; c < chunks.length; c++) {
+        const tokenOf = batchTokens(batch, chunks[c]);
+        for (let j = 0; j < rowChunks[c].length; j++) {
+          const r = rowChunks[c][j];
+          const stride = r.L[ROW_HEADER + ROW_SLOT_WORDS * k + 2];
+          // whole rows per round
+          const perRound = Math.max(1, Math.floor(this.stagingBytes / (4 * stride)));
+          for (let at = 0; at < r.rows; at += perRound) {
+            const n = Math.min(perRound, r.rows - at);
+            const bytes = Math.max(16, n * stride * 4);
+            if (!this.staging || this.staging.size < bytes) {
+              this.staging?.destroy();
+              this.staging = device.createBuffer({
+                size: bytes,
+                usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+              });
+            }
+            const enc = device.createCommandEncoder();
+            enc.copyBufferToBuffer(
+              this.rowBufs[c][j],
+              (r.offsets[k] + at * stride) * 4,
+              this.staging,
+              0,
+              n * stride * 4,
+            );
+            device.queue.submit([enc.finish()]);
+            await this.staging.mapAsync(GPUMapMode.READ, 0, bytes);
+            const f32 = new Float32Array(this.staging.getMappedRange(0, bytes));
+            for (let i = 0; i < n; i++) {
+              const t = tokenOf(r.firstRow + at + i);
+              whole.set(f32.subarray(i * stride, i * stride + V), t * V);
+            }
+            this.staging.unmap();
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private rowBindGroup(p: GPUComputePipeline, chunk: number, rowChunk: number): GPUBindGroup {
+    const groups = this.rowBindGroups.get(p) ?? [];
+    this.rowBindGroups.set(p, groups);
+    const { d, i } = this.chunkBufs[chunk];
+    groups[chunk] ??= [];
+    groups[chunk][rowChunk] ??= this.gpu.device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: d } },
+        { binding: 1, resource: { buffer: i } },
+        { binding: 2, resource: { buffer: this.gBuf! } },
+        { binding: 3, resource: { buffer: this.rowBufs[chunk][rowChunk] } },
+      ],
+    });
+    return groups[chunk][rowChunk];
   }
 
   private bindGroup(p: GPUComputePipeline, chunk: number): GPUBindGroup {
@@ -445,13 +566,25 @@ export class GpuExecutor {
       const p = await this.pipeline(k);
       const runs =
         k.scope === 'batch'
-          ? [{ chunk: 0, grid: this.grid(k, batch) }]
-          : chunks.map((c, i) => ({ chunk: i, grid: this.grid(k, c.batch) }));
-      for (const { chunk, grid } of runs) {
+          ? [{ chunk: 0, grid: this.grid(k, sizesOf(batch)), group: () => this.bindGroup(p, 0) }]
+          : k.scope === 'rows'
+            ? chunks.flatMap((c, i) =>
+                state.rowChunks[i].map((r, j) => ({
+                  chunk: i,
+                  grid: this.grid(k, { ...sizesOf(c.batch), token: r.rows }),
+                  group: () => this.rowBindGroup(p, i, j),
+                })),
+              )
+            : chunks.map((c, i) => ({
+                chunk: i,
+                grid: this.grid(k, sizesOf(c.batch)),
+                group: () => this.bindGroup(p, i),
+              }));
+      for (const { grid, group } of runs) {
         const [x, y] = grid;
         if (x === 0) continue;
         pass.setPipeline(p);
-        pass.setBindGroup(0, this.bindGroup(p, chunk));
+        pass.setBindGroup(0, group());
         pass.dispatchWorkgroups(x, y);
         dispatches++;
         if (profiling) {
@@ -503,6 +636,9 @@ export class GpuExecutor {
       i.destroy();
     }
     this.chunkBufs = [];
+    for (const b of this.rowBufs.flat()) b.destroy();
+    this.rowBufs = [];
+    this.rowBindGroups.clear();
     this.gBuf?.destroy();
     this.staging?.destroy();
     this.uploadStaging?.destroy();

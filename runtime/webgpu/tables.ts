@@ -102,7 +102,9 @@ export function buildArenas(
           ? batch.numSeqs
           : s.which === 'num_groups'
             ? batch.numGroups
-            : segmentsOf(batch).validTokens;
+            : s.which === 'vocab_size'
+              ? batch.vocabSize
+              : segmentsOf(batch).validTokens;
   });
 
   const header = { caps, chunks: chunks.length };

@@ -193,18 +193,34 @@ describe('credo run', () => {
     expect(Math.abs(JSON.parse(r.out).loss - dapoRef(b).loss)).toBeLessThan(1e-9);
   });
 
-  it('runs an objective over logits on the interpreter: a note with --backend auto, an error with --backend gpu', async () => {
+  it('runs an objective over logits with --backend auto (the GPU where there is one), the numbers of --backend cpu', async () => {
     const auto = await credo('run', 'dapo_logits', '--tokens', '96', '--vocab', '10', '--json');
+    const cpu = await credo('run', 'dapo_logits', '--tokens', '96', '--vocab', '10', '--json', '--backend', 'cpu');
     expect(auto.code, auto.err).toBe(0);
-    const out = JSON.parse(auto.out);
-    expect(out.backend).toBe('cpu-interpreter');
-    expect(Number.isFinite(out.loss)).toBe(true);
-    expect(out.metrics.entropy).toBeGreaterThan(0);
-    expect(out.metrics.entropy).toBeLessThanOrEqual(Math.log(10) + 1e-12);
-    expect(auto.err).toMatch(/vocabulary axis .* no GPU kernels yet/);
-    const gpu = await credo('run', 'dapo_logits', '--tokens', '96', '--vocab', '10', '--backend', 'gpu');
+    expect(cpu.code, cpu.err).toBe(0);
+    const [a, c] = [JSON.parse(auto.out), JSON.parse(cpu.out)];
+    expect(c.backend).toBe('cpu-interpreter');
+    expect(Math.abs(a.loss - c.loss)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(c.loss)));
+    expect(c.metrics.entropy).toBeGreaterThan(0);
+    expect(c.metrics.entropy).toBeLessThanOrEqual(Math.log(10) + 1e-12);
+    expect(Math.abs(a.metrics.entropy - c.metrics.entropy)).toBeLessThanOrEqual(1e-4 * (1 + c.metrics.entropy));
+  });
+
+  it('a top_p mask over the vocabulary has no GPU kernel: a note with --backend auto, an error with --backend gpu', async () => {
+    const src = join(dir, 'nucleus.credo');
+    writeFileSync(
+      src,
+      'objective nucleus\ninput logits : token x vocab grad\ninput token_id : token i32\nmask mask : token\n' +
+        'let keep = top_p(softmax(logits), 0.9 per token)\n' +
+        'loss = -mean(gather(where(keep, log_softmax(logits), 0), token_id))\n',
+    );
+    const auto = await credo('run', src, '--tokens', '32', '--vocab', '6', '--json');
+    expect(auto.code, auto.err).toBe(0);
+    expect(JSON.parse(auto.out).backend).toBe('cpu-interpreter');
+    expect(auto.err).toMatch(/`sum_before` over the vocabulary axis .* has no GPU kernel yet; running on the CPU/);
+    const gpu = await credo('run', src, '--tokens', '32', '--vocab', '6', '--backend', 'gpu');
     expect(gpu.code).toBe(1);
-    expect(gpu.err).toMatch(/--backend gpu: .*vocabulary axis/);
+    expect(gpu.err).toMatch(/--backend gpu: .*over the vocabulary axis/);
   });
 });
 

@@ -159,7 +159,7 @@ describe('splitting a batch into chunks of whole groups', () => {
 });
 
 describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName ?? opened.reason})`, () => {
-  it.skip.each(notOnDevice)('stdlib %s: no GPU kernels over the vocabulary axis yet (runs on the CPU)', () => {});
+  it.skip.each(notOnDevice)('stdlib %s: %s (runs on the CPU)', () => {});
   it.each(onDevice)('stdlib %s in chunks of whole groups equals the one-chunk run', async (name) => {
     const cpu = compile(name);
     const whole = await compileGpu(cpu, { device });

@@ -41,7 +41,7 @@ function seedOf(name: string): number {
 }
 
 describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`, () => {
-  it.skip.each(notOnDevice)('stdlib %s: no GPU kernels over the vocabulary axis yet (runs on the CPU)', () => {});
+  it.skip.each(notOnDevice)('stdlib %s: %s (runs on the CPU)', () => {});
   it.each(onDevice)('stdlib %s equals the interpreter on random ragged batches', async (name) => {
     const cpu = compile(name);
     const gpu = await compileGpu(cpu, { device });

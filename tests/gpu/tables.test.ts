@@ -44,7 +44,12 @@ function everySection(): Slots {
 /** The device program of a Slots' sections (no steps: the arenas are all this test looks at). */
 function deviceOf(slots: Slots): DeviceProgram {
   const level = new Map(objective.inputs.map((i) => [i.name, i.level] as const));
-  return { sections: deviceSections(slots, (name) => level.get(name)!), scalars: deviceScalars(slots), steps: [] };
+  return {
+    sections: deviceSections(slots, (name) => level.get(name)!),
+    rowSlots: [],
+    scalars: deviceScalars(slots),
+    steps: [],
+  };
 }
 
 function size(b: RaggedBatch, level: Level): number {
@@ -129,6 +134,7 @@ function check(arenas: Arenas, slots: Slots, b: RaggedBatch, values: RunValues):
             num_seqs: b.numSeqs,
             num_groups: b.numGroups,
             num_tokens: validTokens,
+            vocab_size: b.vocabSize,
           }[what];
     expect(G[index], name).toBe(Math.fround(want!));
   }

@@ -22,6 +22,7 @@ describe('the planning passes', () => {
       'delayBatchReductions',
       'formKernels',
       'fuseGroupLocal',
+      'fuseRows',
       'fuseAlongside',
       'fuseEpilogues',
     ]);

@@ -28,6 +28,9 @@ export function toDeviceProgram(
   const levelOf = new Map(program.inputs.map((i) => [i.name, i.level] as const));
   return {
     sections: deviceSections(wgsl.slots, (name) => levelOf.get(name) ?? fail(`no input ${name}`)),
+    rowSlots: wgsl.slots.rows.map((key) =>
+      key.kind === 'input' ? { kind: 'input', name: key.name } : { kind: 'output' },
+    ),
     scalars: deviceScalars(wgsl.slots),
     steps: wgsl.kernels.map((k) => ('code' in k ? launch(k, origin(k.kernel)) : hostStep(k.kernel, origin(k.kernel)))),
   };
@@ -102,6 +105,8 @@ function scalarOf(name: string): Scalar {
       return { kind: 'size', which: 'num_groups' };
     case 'size:num_tokens':
       return { kind: 'size', which: 'valid_tokens' };
+    case 'size:vocab_size':
+      return { kind: 'size', which: 'vocab_size' };
     default:
       return { kind: 'given', name };
   }
@@ -159,6 +164,7 @@ function describeLaunch(k: WgslKernel): string {
       : [
           `when ${k.when.from}s per ${k.when.to} ${k.when.meanBelow !== undefined ? `< ${k.when.meanBelow}` : `≥ ${k.when.meanAtLeast}`}`,
         ];
+  if (k.scope === 'rows') return 'one workgroup per vocabulary row, per row chunk';
   return [grid, ...(k.scope === 'batch' ? ['once for the whole batch'] : []), ...when].join('; ');
 }
 

@@ -21,7 +21,7 @@
  */
 import { InternalError } from '../../../core/diagnostics/diagnostic.js';
 import type { Level } from '../../../core/types/types.js';
-import type { Kernel, KernelPlan, ReduceKernel } from '../../plan/plan.js';
+import { overVocabulary, type Kernel, type KernelPlan, type ReduceKernel, type RowStep } from '../../plan/plan.js';
 import { hoistSections, toGlobalArena, toVec4Arenas } from './arena-access.js';
 import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reductions.js';
 import { groupLocalKernel } from './group-local.js';
@@ -35,6 +35,7 @@ import {
   reducePerThreadVec4,
   reduceSequencesToBatchVec4,
 } from './segment-reductions.js';
+import { rowKernel } from './row-kernels.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
 import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
@@ -50,9 +51,10 @@ export interface WgslKernel {
     | { readonly per: 'chunk'; readonly level: Level; readonly chunk: number };
   /**
    * Runs once per chunk of the batch on the chunk's `D` and `I` (`chunk`), or once for the whole
-   * batch, reading and writing only `G` (`batch`: combines and batch-level maps). See slots.ts.
+   * batch, reading and writing only `G` (`batch`: combines and batch-level maps), or once per row
+   * chunk of each chunk, with a workgroup per vocabulary row (`rows`, row-kernels.ts). See slots.ts.
    */
-  readonly scope: 'chunk' | 'batch';
+  readonly scope: 'chunk' | 'batch' | 'rows';
   /**
    * Alternative strategies of one kernel: the executor runs this one only when the batch's mean
    * segment size (elements of `from` per element of `to`) is below / at least the threshold, or
@@ -75,13 +77,27 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
   const slots = new Slots(plan.program);
   const materialized = new Set(plan.materialized.map((n) => n.id));
   // every materialized value and input gets its slot up front, so slot numbers do not depend on kernel order
-  for (const n of plan.materialized) slots.slot({ buffer: 'D', kind: 'value', node: n });
-  for (const i of plan.program.inputs) slots.slot({ buffer: 'D', kind: 'input', name: i.name });
+  // (values over the vocabulary live in L: row-kernels.ts gives them their slots)
+  for (const n of plan.materialized) if (n.type.level !== 'vocab') slots.slot({ buffer: 'D', kind: 'value', node: n });
+  for (const i of plan.program.inputs)
+    if (i.level !== 'vocab') slots.slot({ buffer: 'D', kind: 'input', name: i.name });
   const chunk = workgroupSize * CHUNK_PER_THREAD;
   type Emitted =
     | (Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] })
     | { readonly kernel: Extract<Kernel, { kind: 'host' }> };
   const kernels = plan.kernels.flatMap((k): Emitted[] => {
+    if (overVocabulary(k)) {
+      const steps = k.kind === 'rows' ? k.steps : [k as RowStep];
+      return [
+        {
+          kernel: k,
+          code: rowKernel(steps, slots, materialized, workgroupSize),
+          workgroupSize,
+          grid: { per: 'segment', level: 'token' },
+          scope: 'rows',
+        },
+      ];
+    }
     switch (k.kind) {
       case 'host':
         return [{ kernel: k }];
@@ -295,6 +311,8 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
             : []),
         ];
       }
+      case 'rows':
+        throw new InternalError('codegen-wgsl', 'row kernels are emitted above');
       case 'group-local':
         return [
           {

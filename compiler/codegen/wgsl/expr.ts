@@ -103,6 +103,11 @@ export interface Scope {
    * whole vec4s, coarser values are gathered per component or, when invariant, splat.
    */
   readonly vec4?: boolean;
+  /**
+   * Kernels over the vocabulary (row-kernels.ts): the expression of a `token x vocab` input's entry
+   * at this scope's vocabulary index. Unset: no value over the vocabulary is read here.
+   */
+  readonly rows?: { readonly input: (name: string) => string };
 }
 
 export class ExprEmitter {
@@ -112,6 +117,7 @@ export class ExprEmitter {
   private readonly tokenLoad?: (buffer: 'D' | 'I', slot: number) => string;
   private readonly invariant?: Scope['invariant'];
   private readonly vec4: boolean;
+  private readonly rows?: Scope['rows'];
   private counter = 0;
 
   constructor(
@@ -124,6 +130,7 @@ export class ExprEmitter {
     this.tokenLoad = scope.tokenLoad;
     this.invariant = scope.invariant;
     this.vec4 = !!scope.vec4;
+    this.rows = scope.rows;
   }
 
   /** The WGSL type of a value of element type `t` here. */
@@ -180,6 +187,7 @@ export class ExprEmitter {
   }
 
   private load(slot: number, level: Level, bool: boolean): string {
+    if (level === 'vocab') fail('values over the vocabulary are recomputed, never loaded from D');
     const v =
       level === 'token'
         ? this.tokenElement('D', slot, this.indexAt('token'))
@@ -213,10 +221,18 @@ export class ExprEmitter {
     return name;
   }
 
+  private rowsScope(): NonNullable<Scope['rows']> {
+    return this.rows ?? fail('a value over the vocabulary outside a row kernel');
+  }
+
   private compute(n: Node, bool: boolean): string {
     const a = n.args as Record<string, unknown>;
     switch (n.op) {
       case 'input':
+        if (n.type.level === 'vocab') {
+          const entry = this.rowsScope().input(a.name as string);
+          return bool ? `(${entry} != 0.0)` : entry;
+        }
         return this.load(this.slots.slot({ buffer: 'D', kind: 'input', name: a.name as string }), n.type.level, bool);
       case 'mask':
         return `(${this.tokenElement('I', this.slots.slot({ buffer: 'I', kind: 'mask' }), this.indexAt('token'))} != ${this.splat('u32', '0u')})`;
@@ -226,6 +242,7 @@ export class ExprEmitter {
         return this.splat('f32', `D[${this.slots.scalarIndex.get(`clock:${a.which}`)}u]`);
       case 'size': {
         const which = a.which as string;
+        if (which === 'vocab_index') return `f32(${this.indexAt('vocab')})`;
         if (which === 'position' || which === 'length' || which === 'group_size') {
           return this.load(this.slots.slot({ buffer: 'D', kind: 'size', which }), n.type.level, false);
         }

@@ -7,7 +7,7 @@ import type { Node } from '../../../core/ir/node.js';
 import { REDUCERS, emptyValue, type ReduceFn } from '../../../core/ir/op.js';
 import type { Level } from '../../../core/types/types.js';
 import type { ReduceKernel } from '../../plan/plan.js';
-import { ExprEmitter } from './expr.js';
+import { ExprEmitter, type Scope } from './expr.js';
 import { CAP, CHUNKS, type SectionKey, type Slots } from './slots.js';
 import type { VectorQuad } from './vector-lanes.js';
 
@@ -30,10 +30,9 @@ export function sequencesPerWorkgroup(wg: number): number {
   return Math.max(1, Math.floor(64 / wg));
 }
 
-// NOTE: vocab-level values have no kernels yet (lowerToDevice rejects them first); the entry only
-// keeps the table total.
+/** Elements at each level of the chunk (loop bounds); row kernels (row-kernels.ts) bind V as `V`. */
 export const COUNT: Record<Level, string> = {
-  vocab: 'vocab_has_no_kernels',
+  vocab: 'V',
   token: 'I[0]',
   seq: 'I[1]',
   group: 'I[2]',
@@ -116,6 +115,8 @@ export function accumulate(
     scope?: Partial<Record<Level, string>>;
     quad?: VectorQuad;
     invariant?: Invariant;
+    /** Over a vocabulary row (row-kernels.ts): how its `token x vocab` inputs are read. */
+    rows?: Scope['rows'];
   } = {},
 ): { decls: string; vectorDecls: string; body: string; collapse: string } {
   if (opts.quad) return accumulateQuad(nodes, slots, materialized, indent, { ...opts, quad: opts.quad });
@@ -125,7 +126,7 @@ export function accumulate(
   const e = new ExprEmitter(
     slots,
     computing,
-    { index: { ...opts.scope, [from]: 'e' }, invariant: opts.invariant },
+    { index: { ...opts.scope, [from]: 'e' }, invariant: opts.invariant, rows: opts.rows },
     'p',
   );
   const stores = alongside.map((o) => store(slots, o, 'e', e.value(o)));

@@ -58,7 +58,8 @@ export type SectionKey =
 
 /** Header expressions (u32): the chunk's element counts, their caps over all chunks, the number of chunks. */
 export const CAP: Record<Level, string> = {
-  vocab: 'vocab_has_no_kernels',
+  // rows of the vocabulary live in L, whose row chunks have no caps (row kernels loop over V)
+  vocab: 'no_cap_over_the_vocabulary',
   token: 'I[3]',
   seq: 'I[4]',
   group: 'I[5]',
@@ -96,10 +97,21 @@ export function runValuesOf(given: Readonly<Record<string, number>>): RunValues 
   return { params, step: given['clock:step'] ?? 0, totalSteps: given['clock:total_steps'] ?? 0 };
 }
 
+/**
+ * A slot of the `L` arena (core/device/program.ts): a `token x vocab` input, or a value over the
+ * vocabulary that kernels write (a gradient w.r.t. logits). Values over the vocabulary are never
+ * stored anywhere else: every other one is recomputed where it is used.
+ */
+export type RowKey =
+  { readonly kind: 'input'; readonly name: string } | { readonly kind: 'output'; readonly node: Node };
+
 export class Slots {
   readonly sections: SectionKey[] = [];
+  /** The `L` slots, in slot order. */
+  readonly rows: RowKey[] = [];
+  private readonly rowByKey = new Map<string, number>();
   private readonly byKey = new Map<string, number>();
-  /** G indices of params, then step, total_steps, num_seqs, num_groups, num_tokens. */
+  /** G indices of params, then step, total_steps, num_seqs, num_groups, num_tokens, vocab_size. */
   readonly scalarIndex: ReadonlyMap<string, number>;
 
   constructor(program: Program) {
@@ -110,6 +122,7 @@ export class Slots {
       'size:num_seqs',
       'size:num_groups',
       'size:num_tokens',
+      'size:vocab_size',
     ];
     this.scalarIndex = new Map(names.map((n, i) => [n, i] as const));
   }
@@ -121,6 +134,23 @@ export class Slots {
   /** Slot number of a section that exists, or undefined (never adds one). */
   find(key: SectionKey): number | undefined {
     return this.byKey.get(keyString(key));
+  }
+
+  /** Slot number of an `L` slot (its descriptor is in the `L` header), added if new. */
+  rowSlot(key: RowKey): number {
+    const k = key.kind === 'input' ? `input:${key.name}` : `output:${key.node.id}`;
+    let s = this.rowByKey.get(k);
+    if (s === undefined) {
+      s = this.rows.length;
+      this.rows.push(key);
+      this.rowByKey.set(k, s);
+    }
+    return s;
+  }
+
+  /** The `L` slot of a value kernels write, or undefined. */
+  findRow(node: Node): number | undefined {
+    return this.rowByKey.get(`output:${node.id}`);
   }
 
   /** Slot number of a section (its offset is at I[HEADER + slot]), added if new. */
