@@ -418,4 +418,97 @@ export async function benchJax(objective: JaxObjective, batch: JaxBatch, reps: n
 export function disposeJax(): void {
   for (const f of compiledCache.values()) f.dispose();
   compiledCache.clear();
+  logitsCompiled?.dispose();
+  logitsCompiled = null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over logits (the vocabulary rows of the bench, bench/vocab.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** A JaxBatch with [T × V] logits and the sampled token ids instead of logp. */
+export interface JaxLogitsBatch extends Omit<JaxBatch, 'logp'> {
+  logits: Float32Array;
+  tokenId: Int32Array;
+  vocab: number;
+}
+
+type LogitsCompiled = OwnedFunction<
+  (logits: JaxArray, old: JaxArray, reward: JaxArray, ix: AnyIx, ids: JaxArray) => [JaxArray, JaxArray]
+>;
+let logitsCompiled: LogitsCompiled | null = null;
+
+/**
+ * dapo_logits (temperature 1, entropy bonus `ENTROPY_COEFF`) as jax-js writes it: log_softmax over
+ * the rows, the sampled token's log-prob by takeAlongAxis, DAPO on it, minus the bonus times the
+ * valid tokens' mean entropy. Every [T × V] intermediate (log-softmax, softmax, their products and
+ * the gradient's) is an array of its own: what a framework without vocabulary fusion does.
+ */
+const ENTROPY_COEFF = 0.01;
+
+function dapoLogitsLoss(j: Jax, logits: JaxArray, old: JaxArray, reward: JaxArray, ix: DapoIx, ids: JaxArray) {
+  const np = j.numpy;
+  const ls = j.nn.logSoftmax(logits, -1);
+  const entropy = np.sum(np.exp(ls.ref).mul(ls.ref), -1).neg();
+  // the sampled token's log-prob through a one-hot mask (takeAlongAxis's gradient, a scatter, cannot be jitted)
+  const logp = np.sum(ls.mul(ids), -1);
+  const maskF = ix.maskF.ref;
+  const n = np.maximum(np.sum(maskF.ref), 1);
+  const bonus = np.sum(entropy.mul(maskF)).div(n).mul(ENTROPY_COEFF);
+  return dapoLoss(j, logp, old, reward, ix).sub(bonus);
+}
+
+/**
+ * Times jit(valueAndGrad(dapo_logits wrt logits)) on resident inputs (median of `reps` after a
+ * warm-up). Throws what jax-js throws when it cannot (a [T × V] array beyond a binding, say).
+ */
+export async function benchJaxLogits(
+  batch: JaxLogitsBatch,
+  reps: number,
+): Promise<{ resident_ms: number; loss: number; compile_ms: number }> {
+  const init = await initJax();
+  if (!init.ok) throw new Error(init.reason);
+  const j = jax!;
+  const np = j.numpy;
+  logitsCompiled ??= j.jit(
+    j.valueAndGrad((logits: JaxArray, old: JaxArray, reward: JaxArray, ix: AnyIx, ids: JaxArray) =>
+      dapoLogitsLoss(j, logits, old, reward, ix as DapoIx, ids),
+    ),
+  ) as unknown as LogitsCompiled;
+  const f = logitsCompiled;
+  const T = batch.tokenId.length;
+  const base = upload(
+    j,
+    'dapo',
+    { ...batch, logp: new Float32Array(T) },
+    hostIndex({ ...batch, logp: new Float32Array(T) }, 'dapo'),
+  );
+  const logits = np.array(batch.logits, { shape: [T, batch.vocab], device: 'webgpu' });
+  const ids = j.nn.oneHot(np.array(batch.tokenId, { shape: [T], device: 'webgpu' }), batch.vocab).astype(np.float32);
+  const call = async () => {
+    const a = refs(base);
+    const [loss, grad] = f(logits.ref, a.old, a.reward, a.ix, ids.ref);
+    a.logp.dispose();
+    const [data] = await Promise.all([loss.data(), grad.blockUntilReady()]);
+    grad.dispose();
+    return Number(data[0]);
+  };
+  try {
+    let t = performance.now();
+    await call();
+    const compile_ms = performance.now() - t;
+    await call();
+    const times: number[] = [];
+    let loss = NaN;
+    for (let i = 0; i < reps; i++) {
+      t = performance.now();
+      loss = await call();
+      times.push(performance.now() - t);
+    }
+    return { resident_ms: median(times), loss, compile_ms };
+  } finally {
+    disposeInputs(base);
+    logits.dispose();
+    ids.dispose();
+  }
 }

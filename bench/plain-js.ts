@@ -52,3 +52,54 @@ export function plainDapo(b: RaggedBatch): { loss: number; grad: Float64Array } 
   }
   return { loss: valid > 0 ? total / valid : 0, grad };
 }
+
+/**
+ * dapo_logits at temperature 1 with an entropy bonus (verl's entropy_coeff) as hand-written loops
+ * over [T × V] logits: per row the log-sum-exp, the sampled token's log-prob and the entropy, DAPO
+ * on those log-probs (plainDapo), then the gradient row g·([v = id] − p_v) + (c / n)·p_v·(log p_v + H).
+ */
+export function plainDapoLogits(b: RaggedBatch, entropyCoeff: number): { loss: number; grad: Float64Array } {
+  const z = b.tensors.get('logits')!.data;
+  const ids = b.tensors.get('token_id')!.data;
+  const V = b.vocabSize;
+  const T = b.numTokens;
+  const lse = new Float64Array(T);
+  const logp = new Float64Array(T);
+  const entropy = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    const row = t * V;
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, z[row + v]);
+    let s = 0;
+    let sz = 0;
+    for (let v = 0; v < V; v++) {
+      const e = Math.exp(z[row + v] - m);
+      s += e;
+      if (e > 0) sz += e * z[row + v];
+    }
+    lse[t] = m + Math.log(s);
+    logp[t] = z[row + ids[t]] - lse[t];
+    entropy[t] = lse[t] - sz / s;
+  }
+  const withLogp: RaggedBatch = {
+    ...b,
+    tensors: new Map(b.tensors).set('logp', { level: 'token', dtype: 'f32', data: logp }),
+  };
+  const dapo = plainDapo(withLogp);
+  let valid = 0;
+  let hSum = 0;
+  for (let t = 0; t < T; t++) if (b.mask[t]) ((valid += 1), (hSum += entropy[t]));
+  const n = Math.max(valid, 1);
+  const grad = new Float64Array(T * V);
+  for (let t = 0; t < T; t++) {
+    if (!b.mask[t]) continue;
+    const row = t * V;
+    const g = dapo.grad[t];
+    for (let v = 0; v < V; v++) {
+      const lp = z[row + v] - lse[t];
+      const p = Math.exp(lp);
+      grad[row + v] = g * ((v === ids[t] ? 1 : 0) - p) + (p > 0 ? (entropyCoeff / n) * p * (lp + entropy[t]) : 0);
+    }
+  }
+  return { loss: dapo.loss - (entropyCoeff * hSum) / n, grad };
+}

@@ -23,7 +23,8 @@ import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { compileGpu } from '../src/gpu.js';
 import { compile } from '../src/objective.js';
 import { plainDapo } from './plain-js.js';
-import { benchJax, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
+import { benchJax, benchJaxLogits, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
+import { benchVocab, vocabBatch, vocabShapes } from './vocab.js';
 
 interface Row {
   objective: string;
@@ -33,11 +34,18 @@ interface Row {
   e2e_ms: number | null;
   gbps: number | null;
   note?: string;
+  /** Rows over logits (bench/vocab.ts): V, the logits' dtype, peak device memory (MiB). */
+  vocab?: number;
+  dtype?: 'f32' | 'bf16';
+  device_mib?: number | null;
 }
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
+/** Only the rows over logits (bench/vocab.ts), or none of them. */
+const vocabOnly = args.includes('--vocab-only');
+const noVocab = args.includes('--no-vocab');
 const SIZES = quick ? [1 << 14] : [1 << 16, 1 << 20];
 const SHAPE = args.includes('--shape') ? args[args.indexOf('--shape') + 1] : 'long';
 if (SHAPE !== 'long' && SHAPE !== 'short') throw new Error(`--shape must be long or short, got ${SHAPE}`);
@@ -182,7 +190,9 @@ async function main(): Promise<void> {
     console.error(`no GPU adapter: ${(e as Error).message}; GPU rows are missing`);
   }
   const compileRows: { objective: string; cold_ms: number; cached_ms: number }[] = [];
-  for (const tokens of SIZES) {
+  const vocab = noVocab ? { rows: [], ratios: [] } : await benchVocab(device, { quick, reps: quick ? 3 : 5 });
+  rows.push(...vocab.rows);
+  for (const tokens of vocabOnly ? [] : SIZES) {
     const probe = compile('dapo');
     const base = syntheticBatch({
       seed: 7,
@@ -276,7 +286,8 @@ async function main(): Promise<void> {
   }
   // jax-js last: its own Dawn device stays open once initialized and would share the CPU with ours
   const jaxOk = device ? await initJax() : { ok: false as const, reason: 'no GPU adapter' };
-  for (const tokens of SIZES) {
+  if (!noVocab) rows.push(...(await jaxLogitsRows(jaxOk)));
+  for (const tokens of vocabOnly ? [] : SIZES) {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const cpu = compile(name);
       const batch = syntheticBatch({
@@ -332,16 +343,43 @@ async function main(): Promise<void> {
   device?.dispose();
   disposeJax();
   if (json) {
-    console.log(JSON.stringify({ machine, rows, bandwidth_ratios: ratios, compile: compileRows }, null, 2));
+    console.log(
+      JSON.stringify({ machine, rows, bandwidth_ratios: [...ratios, ...vocab.ratios], compile: compileRows }, null, 2),
+    );
     return;
   }
   console.log(`machine: ${JSON.stringify(machine)}`);
   const f = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
   console.log('| objective | tokens | tool | resident ms | e2e ms | GB/s | note |\n|---|---|---|---|---|---|---|');
-  for (const r of rows)
+  for (const r of rows.filter((r) => r.vocab === undefined))
     console.log(
       `| ${r.objective} | ${r.tokens} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${r.note ?? ''} |`,
     );
+  console.log(
+    '\n| objective | T × V | dtype | tool | resident ms | e2e ms | GB/s | device MiB | note |\n|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const r of rows.filter((r) => r.vocab !== undefined))
+    console.log(
+      `| ${r.objective} | ${r.tokens} × ${r.vocab} | ${r.dtype} | ${r.tool} | ${f(r.resident_ms)} | ${f(r.e2e_ms)} | ${f(r.gbps, 3)} | ${f(r.device_mib ?? null, 0)} | ${r.note ?? ''} |`,
+    );
+  for (const r of vocab.ratios) {
+    const jax = rows.find(
+      (x) =>
+        x.tool === 'jaxjs-webgpu-jit' && x.objective === r.objective && x.tokens === r.tokens && x.vocab === r.vocab,
+    )?.resident_ms;
+    const mine = rows.find(
+      (x) =>
+        x.tool === 'credo-gpu' &&
+        x.objective === r.objective &&
+        x.tokens === r.tokens &&
+        x.vocab === r.vocab &&
+        x.dtype === r.dtype,
+    )?.resident_ms;
+    console.log(
+      `ratio ${r.objective} @ ${r.tokens} × ${r.vocab} ${r.dtype}: credo-gpu / stream-limit bandwidth = ${(r.ratio * 100).toFixed(1)}%` +
+        (jax && mine && r.dtype === 'f32' ? `; jaxjs-webgpu-jit / credo-gpu = ${(jax / mine).toFixed(1)}x` : ''),
+    );
+  }
   for (const tokens of SIZES) {
     for (const name of ['dapo', 'gspo', 'ctpo']) {
       const r = ratios.find((x) => x.objective === name && x.tokens === tokens);
@@ -363,6 +401,61 @@ async function main(): Promise<void> {
     console.log(
       `compile ${c.objective}: cold ${c.cold_ms.toFixed(1)} ms, cached ${c.cached_ms.toFixed(1)} ms (source → pipelines ready)`,
     );
+}
+
+/**
+ * jax-js on dapo_logits (F32 logits; it has no bf16 reads of a file's halves): at the bench's
+ * shapes — where it must hold several [T × V] intermediates, so it may fail, which the row says —
+ * and at a small shape where it fits, for the time ratio.
+ */
+async function jaxLogitsRows(jaxOk: { ok: boolean; reason?: string }): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const [T, V] of vocabShapes(quick)) {
+    const base = {
+      objective: 'dapo_logits',
+      tokens: T,
+      vocab: V,
+      dtype: 'f32' as const,
+      tool: 'jaxjs-webgpu-jit',
+      e2e_ms: null,
+      device_mib: null,
+    };
+    if (!jaxOk.ok) {
+      out.push({ ...base, resident_ms: null, gbps: null, note: jaxOk.reason });
+      continue;
+    }
+    const batch = vocabBatch(compile('dapo_logits'), T, V, 'f32');
+    try {
+      const r = await benchJaxLogits(
+        {
+          offsets: Int32Array.from(batch.offsets),
+          groupOf: Int32Array.from(batch.groupOf),
+          numGroups: batch.numGroups,
+          mask: Uint8Array.from(batch.mask),
+          old_logp: Float32Array.from(batch.tensors.get('old_logp')!.data),
+          reward: Float32Array.from(batch.tensors.get('reward')!.data),
+          logits: Float32Array.from(batch.tensors.get('logits')!.data),
+          tokenId: Int32Array.from(batch.tensors.get('token_id')!.data),
+          vocab: V,
+        },
+        quick ? 2 : 3,
+      );
+      out.push({
+        ...base,
+        resident_ms: r.resident_ms,
+        gbps: (8 * T * V) / r.resident_ms / 1e6,
+        note: `jit(valueAndGrad), first call ${r.compile_ms.toFixed(0)} ms`,
+      });
+    } catch (e) {
+      out.push({
+        ...base,
+        resident_ms: null,
+        gbps: null,
+        note: `fails: ${(e as Error).message.split('\n')[0].slice(0, 160)}`,
+      });
+    }
+  }
+  return out;
 }
 
 await main();

@@ -1,5 +1,6 @@
 /**
- * The back end, one line per stage: gradient IR → kernel plan (materialise, stage, each fusion
+ * The back end, one line per stage: gradient IR → optimized IR (sums over vocabulary rows factored:
+ * optimize/vocab-rows.ts) → kernel plan (materialise, stage, each fusion
  * pass: compiler/plan/plan.ts) → WGSL per kernel → a DeviceProgram the runtime executes. Every
  * caller (the GPU facade, `credo plan`, `credo wgsl`) goes through here. Set `CREDO_DEBUG=1` to
  * dump the plan after each of its passes (PLAN_PASSES), the kernels, and the device program's
@@ -11,6 +12,7 @@ import { outputNodes, type Program } from '../core/ir/program.js';
 import { toDeviceProgram } from './codegen/wgsl/device-program.js';
 import { emitWgsl, type WgslProgram } from './codegen/wgsl/emit.js';
 import { hostStep } from './host/host-step.js';
+import { optimizeRows } from './optimize/vocab-rows.js';
 import { describePlanState, planKernels, type KernelPlan, type PlanOptions } from './plan/plan.js';
 import { runsOnHost } from './plan/kernel-plan.js';
 
@@ -20,6 +22,8 @@ export interface LowerOptions extends PlanOptions {
 }
 
 export interface Lowered {
+  /** The program as lowered (optimized IR): its output nodes are the ones sectionOf and rowSlotOf know. */
+  readonly program: Program;
   readonly plan: KernelPlan;
   readonly wgsl: WgslProgram;
   readonly device: DeviceProgram;
@@ -49,7 +53,9 @@ export function deviceUnsupported(program: Program): string | null {
 export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
   const unsupported = deviceUnsupported(program);
   if (unsupported) throw new NotOnDeviceError(`${program.name}: ${unsupported}`);
-  const plan = planKernels(program, { fuse: opts.fuse }, (pass, state) =>
+  // (unfused: the program exactly as written, the schedule every fusion is checked against)
+  const optimized = opts.fuse === 'none' ? program : optimizeRows(program);
+  const plan = planKernels(optimized, { fuse: opts.fuse }, (pass, state) =>
     debug(`plan: ${pass}`, () => describePlanState(state)),
   );
   const wgsl = emitWgsl(plan, opts.workgroupSize);
@@ -59,14 +65,14 @@ export function lowerToDevice(program: Program, opts: LowerOptions): Lowered {
       .join('\n'),
   );
   const sectionOf = (n: Node) => wgsl.slots.find({ buffer: 'D', kind: 'value', node: n });
-  const device = toDeviceProgram(wgsl, program, (k, origin) => hostStep(k.node, origin, sectionOf));
+  const device = toDeviceProgram(wgsl, optimized, (k, origin) => hostStep(k.node, origin, sectionOf));
   debug('device program', () =>
     [
       `${device.sections.length} sections, ${device.scalars.length} scalars`,
       ...device.steps.map((s, i) => `step ${i} from kernel ${s.origin}: ${s.describe}`),
     ].join('\n'),
   );
-  return { plan, wgsl, device, sectionOf, rowSlotOf: (n) => wgsl.slots.findRow(n) };
+  return { program: optimized, plan, wgsl, device, sectionOf, rowSlotOf: (n) => wgsl.slots.findRow(n) };
 }
 
 function debug(stage: string, dump: () => string): void {

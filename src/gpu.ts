@@ -16,6 +16,7 @@ import type { KernelPlan, PlanOptions } from '../compiler/plan/plan.js';
 import type { RaggedBatch } from '../core/batch/batch.js';
 import type { DeviceProgram } from '../core/device/program.js';
 import type { Node } from '../core/ir/node.js';
+import { InternalError } from '../core/diagnostics/diagnostic.js';
 import { outputNodes } from '../core/ir/program.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { GpuExecutor, type DeviceRun, type ExecutorOptions } from '../runtime/webgpu/executor.js';
@@ -54,8 +55,9 @@ export async function compileGpu(
   const t0 = performance.now();
   const objective = typeof method === 'object' && 'program' in method ? method : compile(method);
   const gpu = opts.device ?? (await openDevice());
-  const program = objective.program;
-  const lowered = lowerToDevice(program, { fuse: opts.fuse, workgroupSize: gpu.workgroupSize });
+  const lowered = lowerToDevice(objective.program, { fuse: opts.fuse, workgroupSize: gpu.workgroupSize });
+  // the program as lowered (optimized IR): its output nodes are the ones with sections
+  const program = lowered.program;
   const executor = new GpuExecutor(gpu, lowered.device, {
     maxBindingBytes: opts.maxBindingBytes,
     stagingBytes: opts.stagingBytes,
@@ -120,7 +122,11 @@ export async function compileGpu(
     const value = (n: Node) => {
       const s = lowered.sectionOf(n);
       const r = lowered.rowSlotOf(n);
-      return s !== undefined ? sections.get(s)! : r !== undefined ? rows.get(r)! : leafValue(n, batch, values);
+      if (s !== undefined) return sections.get(s)!;
+      if (r !== undefined) return rows.get(r)!;
+      // every other output is materialized: a leaf (a constant, a param, an input) is all that may lack a section
+      if (n.src.length > 0) throw new InternalError('gpu', `output ${n.op} %${n.id} has no section on the device`);
+      return leafValue(n, batch, values);
     };
     const levelOf = (name: string) => program.inputs.find((i) => i.name === name)!.level;
     return {

@@ -15,6 +15,12 @@ import type { PlanPass } from './plan-state.js';
 
 /** Reductions sharing one kernel, at most (their partials live in workgroup memory). */
 const MAX_FUSED_REDUCTIONS = 4;
+/**
+ * Reductions over a vocabulary row sharing one pass, at most: each more one is a register and two
+ * workgroup arrays, each one fewer a pass over T × V logits (8 × 2 arrays of 256 f32 fill the
+ * 16 KiB of workgroup memory every adapter has).
+ */
+const MAX_FUSED_ROW_REDUCTIONS = 8;
 
 function append<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);
@@ -39,8 +45,8 @@ export const formKernels: PlanPass = {
           // a full kernel for these levels opens the next one (`token→batch#1`, …)
           const base = `${n.src[0].type.level}→${n.type.level}`;
           let key = base;
-          for (let i = 1; (reduces.get(key)?.length ?? 0) >= (fuse ? MAX_FUSED_REDUCTIONS : 1); i++)
-            key = `${base}#${i}`;
+          const most = !fuse ? 1 : n.src[0].type.level === 'vocab' ? MAX_FUSED_ROW_REDUCTIONS : MAX_FUSED_REDUCTIONS;
+          for (let i = 1; (reduces.get(key)?.length ?? 0) >= most; i++) key = `${base}#${i}`;
           append(reduces, key, n as Node<'reduce'>);
         } else if (OP_INFO[n.op].role === 'seqwise')
           kernels.push({ kind: 'seqwise', node: n as Node<'scan' | 'cumprod' | 'shift'>, stage: st });

@@ -29,7 +29,17 @@ export type ReduceKernel = {
    * afterwards (fuse-alongside, through segments): a token→seq pass also sums the batch's token means.
    */
   readonly viaSegments: readonly Node<'reduce'>[];
+  /**
+   * Over a vocabulary row: sums Σ exp(x − max x) folded in the same pass as their maximum, the
+   * running sum rescaled whenever the running maximum grows (an online softmax; fuse-rows.ts).
+   */
+  readonly online?: readonly OnlineSum[];
 };
+/** A log-sum-exp's sum of exp(x − M) (M = max x, or 0 where M is −inf) folded in M's pass. */
+export interface OnlineSum {
+  readonly sum: Node<'reduce'>;
+  readonly max: Node<'reduce'>;
+}
 /** One step of a group-local kernel: what one thread does for its group, in order. */
 export type GroupStep = MapKernel | ReduceKernel;
 /**
@@ -137,7 +147,7 @@ export function kernelOutputs(k: Kernel): Node[] {
     case 'map':
       return [...k.outputs];
     case 'reduce':
-      return [...k.nodes, ...k.viaSegments, ...k.alongside, ...k.epilogue];
+      return [...k.nodes, ...k.viaSegments, ...k.alongside, ...k.epilogue, ...(k.online ?? []).map((o) => o.sum)];
     case 'seqwise':
     case 'host':
       return [k.node];

@@ -29,6 +29,8 @@ export function kernelLines(program: Program, kernels: readonly Kernel[]): strin
           lines.push(`  and to the batch through each ${k.nodes[0].type.level}: ${reductions(k.viaSegments)}`);
         if (k.alongside.length) lines.push(`  alongside, per ${k.nodes[0].src[0].type.level}: ${list(k.alongside)}`);
         if (k.epilogue.length) lines.push(`  then over batch: ${list(k.epilogue)}`);
+        for (const o of k.online ?? [])
+          lines.push(`  and, online in the same pass: sum of exp(x − max) ${named(o.sum)} with max ${named(o.max)}`);
         return lines;
       }
       case 'seqwise':

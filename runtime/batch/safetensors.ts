@@ -19,7 +19,7 @@ export interface RawTensor {
 }
 
 /** Dtypes the writer can produce. */
-export type WritableDtype = 'F32' | 'I32' | 'U8';
+export type WritableDtype = 'F64' | 'F32' | 'I32' | 'U8';
 
 /** One tensor to write with {@link writeSafetensors}. */
 export interface TensorToWrite {
@@ -45,7 +45,7 @@ const DTYPE_SIZE: Readonly<Record<string, number>> = {
 /** The dtypes {@link readSafetensors} accepts, in the order error messages list them. */
 export const READABLE_DTYPES: readonly string[] = Object.keys(DTYPE_SIZE);
 
-const WRITABLE_DTYPES: readonly string[] = ['F32', 'I32', 'U8'];
+const WRITABLE_DTYPES: readonly string[] = ['F64', 'F32', 'I32', 'U8'];
 const METADATA_KEY = '__metadata__';
 const TWO_POW_53 = 2n ** 53n;
 
@@ -404,7 +404,10 @@ function encodeTensor(t: TensorToWrite, view: DataView, at: number): number {
   }
   for (let i = 0; i < t.data.length; i++) {
     const v = t.data[i];
-    if (t.dtype === 'F32') {
+    if (t.dtype === 'F64') {
+      view.setFloat64(at, v, true);
+      at += 8;
+    } else if (t.dtype === 'F32') {
       view.setFloat32(at, v, true);
       at += 4;
     } else if (t.dtype === 'I32') {

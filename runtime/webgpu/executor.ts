@@ -72,6 +72,11 @@ export interface DeviceRun {
   readonly rows: ReadonlyMap<number, Float64Array>;
   /** How many row chunks the vocabulary rows ran in, over all chunks (0 without any). */
   readonly rowChunks: number;
+  /**
+   * Bytes of device memory the run's arenas hold (G, each chunk's D and I, each row chunk's L);
+   * the staging buffers of host copies add at most 2 × ExecutorOptions.stagingBytes.
+   */
+  readonly deviceBytes: number;
   readonly timings_ms: { upload: number; kernels: number; readback: number; total: number };
   readonly dispatches: number;
   /** How many chunks of whole groups the batch ran in (1 unless it is larger than one binding). */
@@ -417,6 +422,7 @@ export class GpuExecutor {
       sections,
       rows,
       rowChunks: rowChunks.reduce((n, list) => n + (this.program.rowSlots.length ? list.length : 0), 0),
+      deviceBytes: this.deviceBytes(),
       dispatches,
       chunks: chunks.length,
       ...(opts.profile ? { profile } : {}),
@@ -436,6 +442,11 @@ export class GpuExecutor {
     await this.dispatchAll(state, false);
     const sections = await this.readSections(read, state);
     return { sections, ms: performance.now() - t0 };
+  }
+
+  private deviceBytes(): number {
+    const bufs = [this.gBuf, ...this.chunkBufs.flatMap((c) => [c.d, c.i]), ...this.rowBufs.flat()];
+    return bufs.reduce((n, b) => n + (b?.size ?? 0), 0);
   }
 
   /** Each chunk's row chunks, each one's `L` at most one binding (none without values over the vocabulary). */

@@ -141,6 +141,12 @@ export function bf16Bits(x: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** x rounded to the nearest bf16 (the value a BF16 tensor would hold). */
+export function roundToBf16(x: number): number {
+  u32Scratch[0] = bf16Bits(x) << 16;
+  return f32Scratch[0];
+}
+
 /** The IEEE half bits of x, rounded to nearest even (exact for a value read from an F16 tensor). */
 export function f16Bits(x: number): number {
   const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;

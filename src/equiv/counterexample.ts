@@ -21,7 +21,15 @@ export function batchToSafetensors(batch: RaggedBatch): Uint8Array {
     const shape = t.level === 'vocab' ? [batch.numTokens, batch.vocabSize] : [countAt(batch, t.level)];
     tensors.push({
       name,
-      dtype: t.dtype === 'f32' ? 'F32' : t.dtype === 'i32' ? 'I32' : 'U8',
+      // values beyond float32 (an input derived by `--assume NAME == EXPR`) are written exactly
+      dtype:
+        t.dtype === 'f32'
+          ? t.data.every((v) => Math.fround(v) === v || Number.isNaN(v))
+            ? 'F32'
+            : 'F64'
+          : t.dtype === 'i32'
+            ? 'I32'
+            : 'U8',
       shape,
       data: t.data,
     });

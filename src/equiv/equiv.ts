@@ -14,6 +14,7 @@ import type { InputSpec, RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../compile.js';
 import { error, hasErrors, UserError } from '../../core/diagnostics/diagnostic.js';
 import type { Program } from '../../core/ir/program.js';
+import { showLevel } from '../../core/types/types.js';
 import { checkParams, compile } from '../objective.js';
 import { batchToSafetensors, describeBatch } from './counterexample.js';
 import { arbBatch } from './random-batches.js';
@@ -96,20 +97,30 @@ interface Assumptions {
   groupSize?: number;
   /** Compiled boolean conditions over the inputs; each must hold at every valid element. */
   check?: (batch: RaggedBatch) => boolean;
+  /**
+   * `--assume NAME == EXPR` with EXPR over other inputs (a derived input: `logp ==
+   * gather(log_softmax(logits), token_id)`): random batches compute NAME from EXPR.
+   */
+  derive?: (batch: RaggedBatch) => RaggedBatch;
 }
 
 function parseAssumptions(list: readonly string[], inputs: InputSpec[]): Assumptions {
   const out: Assumptions = { onPolicy: false, equalLengths: false, copies: {} };
   const exprs: string[] = [];
+  const derived: { name: string; expr: string }[] = [];
   const byName = new Map(inputs.map((i) => [i.name, i]));
   for (const raw of list) {
     const a = raw.trim();
     const gs = /^group_size\s*=\s*(\S+)$/.exec(a);
     const same = /^([A-Za-z_]\w*)\s*==\s*([A-Za-z_]\w*)$/.exec(a);
     const [x, y] = same ? [byName.get(same[1]), byName.get(same[2])] : [];
+    const derivation = /^([A-Za-z_]\w*)\s*==\s*(.*\(.*)$/.exec(a);
     if (x && y && x.level === y.level && x.dtype === y.dtype && x.name !== y.name) {
       // an equality of two inputs is a substitution, not a filter random batches would never pass
       out.copies[y.name] = out.copies[x.name] ?? x.name;
+    } else if (derivation && byName.has(derivation[1])) {
+      // an input equal to a function of the others: computed from them, not filtered for
+      derived.push({ name: derivation[1], expr: derivation[2] });
     } else if (a === 'on_policy') out.onPolicy = true;
     else if (a === 'equal_lengths') out.equalLengths = true;
     else if (gs) {
@@ -137,14 +148,61 @@ function parseAssumptions(list: readonly string[], inputs: InputSpec[]): Assumpt
     ]);
   }
   if (exprs.length) out.check = compileConditions(exprs, inputs);
+  if (derived.length) out.derive = compileDerivations(derived, inputs);
   return out;
+}
+
+/** The declarations of a helper program over the inputs (`--assume` conditions and derivations). */
+function inputDecls(inputs: InputSpec[]): string[] {
+  return inputs.map((i) => `input ${i.name} : ${showLevel(i.level)} ${i.dtype}`);
+}
+
+/**
+ * Compiles `--assume NAME == EXPR` derivations into a batch transform: each NAME gets EXPR's value,
+ * in order (EXPR must have NAME's level; a derived input is not itself read by the others).
+ */
+function compileDerivations(
+  derived: { name: string; expr: string }[],
+  inputs: InputSpec[],
+): (batch: RaggedBatch) => RaggedBatch {
+  const source = [
+    'objective derive',
+    ...inputDecls(inputs),
+    'mask mask : token',
+    'loss = 0',
+    ...derived.map((d, k) => `export derived_${k} = ${d.expr}`),
+  ].join('\n');
+  const r = compileSource(source, '--assume');
+  if (!r.forward || hasErrors(r.diagnostics)) throw new UserError(r.diagnostics.filter((d) => d.severity === 'error'));
+  const program = r.forward;
+  derived.forEach((d, k) => {
+    const level = program.exports.get(`derived_${k}`)!.type.level;
+    const want = inputs.find((i) => i.name === d.name)!.level;
+    if (level !== want)
+      throw new UserError([
+        error(
+          'E0502',
+          `--assume ${d.name} == …: the expression is per ${showLevel(level)}, but \`${d.name}\` is per ${showLevel(want)}`,
+          undefined,
+          {
+            help: `derive \`${d.name}\` from an expression at its own level`,
+          },
+        ),
+      ]);
+  });
+  return (batch) => {
+    const out = evaluate(program, batch).exports;
+    const tensors = new Map(batch.tensors);
+    derived.forEach((d, k) => tensors.set(d.name, { ...batch.tensors.get(d.name)!, data: out[`derived_${k}`].data }));
+    return { ...batch, tensors };
+  };
 }
 
 /** Compiles `--assume EXPR` conditions into a check over batches (ill-typed ones are errors). */
 function compileConditions(exprs: string[], inputs: InputSpec[]): (batch: RaggedBatch) => boolean {
   const source = [
     'objective assume',
-    ...inputs.map((i) => `input ${i.name} : ${i.level} ${i.dtype}`),
+    ...inputDecls(inputs),
     'mask mask : token',
     'loss = 0',
     ...exprs.map((e, k) => `export assume_${k} = where(${e}, 1, 0)`),
@@ -278,7 +336,7 @@ export function equiv(opts: EquivOptions): EquivResult {
     boundaries,
     copies: assumptions.copies,
   };
-  const arb = arbBatch(shape);
+  const arb = assumptions.derive ? arbBatch(shape).map(assumptions.derive) : arbBatch(shape);
   const run = (p: Side, batch: RaggedBatch) => evaluate(p.program, batch, { params: p.params, ...clock });
   const satisfies = (batch: RaggedBatch) => !assumptions.check || assumptions.check(batch);
 

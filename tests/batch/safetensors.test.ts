@@ -38,16 +38,17 @@ function i64le(values: bigint[]): number[] {
 }
 
 describe('writeSafetensors → readSafetensors', () => {
-  it('round-trips F32, I32 and U8 tensors, scalars and empty tensors', () => {
+  it('round-trips F64, F32, I32 and U8 tensors, scalars and empty tensors', () => {
     const tensors: TensorToWrite[] = [
       { name: 'x', dtype: 'F32', shape: [2, 3], data: [0, -1.5, 2.25, 1e-30, -0, 3.4e38] },
+      { name: 'exact', dtype: 'F64', shape: [3], data: [0.1, -Math.PI, 1e-300] },
       { name: 'ids', dtype: 'I32', shape: [4], data: [0, -1, 2147483647, -2147483648] },
       { name: 'm', dtype: 'U8', shape: [3], data: [0, 1, 255] },
       { name: 'loss', dtype: 'F32', shape: [], data: [0.5] },
       { name: 'empty', dtype: 'F32', shape: [0, 4], data: [] },
     ];
     const read = readSafetensors(writeSafetensors(tensors));
-    expect([...read.keys()].sort()).toEqual(['empty', 'ids', 'loss', 'm', 'x']);
+    expect([...read.keys()].sort()).toEqual(['empty', 'exact', 'ids', 'loss', 'm', 'x']);
     for (const t of tensors) {
       const r = read.get(t.name)!;
       expect(r.dtype).toBe(t.dtype);

@@ -35,7 +35,7 @@ import {
   reducePerThreadVec4,
   reduceSequencesToBatchVec4,
 } from './segment-reductions.js';
-import { rowKernel } from './row-kernels.js';
+import { rowKernel, rowThreads } from './row-kernels.js';
 import { seqwiseKernelVec4 } from './seqwise.js';
 import { PRELUDE, preludeFor } from './prelude.js';
 import { Slots, arenaOf } from './slots.js';
@@ -92,7 +92,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
         {
           kernel: k,
           code: rowKernel(steps, slots, materialized, workgroupSize),
-          workgroupSize,
+          workgroupSize: rowThreads(workgroupSize),
           grid: { per: 'segment', level: 'token' },
           scope: 'rows',
         },

@@ -242,7 +242,7 @@ export class ExprEmitter {
         return this.splat('f32', `D[${this.slots.scalarIndex.get(`clock:${a.which}`)}u]`);
       case 'size': {
         const which = a.which as string;
-        if (which === 'vocab_index') return `f32(${this.indexAt('vocab')})`;
+        if (which === 'vocab_index') return `${this.vec4 ? 'vec4f' : 'f32'}(${this.indexAt('vocab')})`;
         if (which === 'position' || which === 'length' || which === 'group_size') {
           return this.load(this.slots.slot({ buffer: 'D', kind: 'size', which }), n.type.level, false);
         }

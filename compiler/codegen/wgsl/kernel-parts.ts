@@ -118,7 +118,7 @@ export function accumulate(
     /** Over a vocabulary row (row-kernels.ts): how its `token x vocab` inputs are read. */
     rows?: Scope['rows'];
   } = {},
-): { decls: string; vectorDecls: string; body: string; collapse: string } {
+): { decls: string; vectorDecls: string; body: string; collapse: string; emitter?: ExprEmitter } {
   if (opts.quad) return accumulateQuad(nodes, slots, materialized, indent, { ...opts, quad: opts.quad });
   const from = nodes[0].src[0].type.level;
   const alongside = opts.alongside ?? [];
@@ -149,6 +149,8 @@ export function accumulate(
     vectorDecls: '',
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
     collapse: '',
+    // the loop body's values by node, for templates that fold more of them (row-kernels.ts)
+    emitter: e,
   };
 }
 
@@ -167,9 +169,10 @@ function scalarDecls(nodes: readonly Node<'reduce'>[]): string {
 }
 
 /**
- * accumulate on four tokens at once (VectorQuad): vec4 values, a vec4 accumulator per reduction
- * (component c folds every fourth token); `collapse` folds the four components, in order, into the
- * scalar accumulators the kernel templates use after the loop.
+ * accumulate on four tokens (or, with `rows`, four entries of a vocabulary row) at once
+ * (VectorQuad): vec4 values, a vec4 accumulator per reduction (component c folds every fourth
+ * element); `collapse` folds the four components, in order, into the scalar accumulators the
+ * kernel templates use after the loop. Over a row every entry counts (`guard`: those inside it).
  */
 function accumulateQuad(
   nodes: readonly Node<'reduce'>[],
@@ -181,21 +184,23 @@ function accumulateQuad(
     scope?: Partial<Record<Level, string>>;
     quad: VectorQuad;
     invariant?: Invariant;
+    rows?: Scope['rows'];
   },
-): { decls: string; vectorDecls: string; body: string; collapse: string } {
+): { decls: string; vectorDecls: string; body: string; collapse: string; emitter: ExprEmitter } {
   const from = nodes[0].src[0].type.level;
-  if (from !== 'token') throw new InternalError('codegen-wgsl', 'four at a time is for tokens');
+  if (from !== (opts.rows ? 'vocab' : 'token'))
+    throw new InternalError('codegen-wgsl', 'four at a time is for tokens and vocabulary rows');
   const alongside = opts.alongside ?? [];
   const computing = new Set([...materialized].filter((id) => !alongside.some((o) => o.id === id)));
   const q = opts.quad;
-  const e = new ExprEmitter(
-    slots,
-    computing,
-    { index: { ...opts.scope, token: q.token }, tokenLoad: q.load, invariant: opts.invariant, vec4: true },
-    'p',
-  );
+  const scope: Scope = opts.rows
+    ? { index: { ...opts.scope, vocab: q.token }, invariant: opts.invariant, vec4: true, rows: opts.rows }
+    : { index: { ...opts.scope, token: q.token }, tokenLoad: q.load, invariant: opts.invariant, vec4: true };
+  const e = new ExprEmitter(slots, computing, scope, 'p');
   const stores = alongside.map((o) => q.store(o, e.value(o)));
-  const valid = `(${q.load('I', slots.slot({ buffer: 'I', kind: 'mask' }))} != vec4<u32>(0u))${q.guard ? ` & ${q.guard}` : ''}`;
+  const valid = opts.rows
+    ? (q.guard ?? 'vec4<bool>(true)')
+    : `(${q.load('I', slots.slot({ buffer: 'I', kind: 'mask' }))} != vec4<u32>(0u))${q.guard ? ` & ${q.guard}` : ''}`;
   const parts = nodes.map((n, k) => {
     const [x, cond] = n.src;
     const value = e.value(x);
@@ -224,6 +229,7 @@ function accumulateQuad(
     vectorDecls,
     body: [...e.lines, ...stores, ...parts.flat()].join(`\n${indent}`),
     collapse: collapse.join('\n  '),
+    emitter: e,
   };
 }
 

@@ -1,49 +1,76 @@
 /**
- * Row kernels: one workgroup per token's row of the vocabulary, its threads strided over the V
- * entries, running a row kernel's steps (plan/fuse-rows.ts) in order with a barrier between them:
- *  - a reduction from the vocabulary to the token: each thread folds its entries, the workgroup's
- *    partials are folded in thread order (treeFold), thread 0 stores the token's result in `D`;
+ * Row kernels: one workgroup per token's row of the vocabulary, its threads strided over the row
+ * four entries at a time (a vec4 per load: the one access width CPU-backed adapters stream at;
+ * scalar loads run at a third of it), running a row kernel's steps (plan/fuse-rows.ts) in order
+ * with a barrier between them:
+ *  - reductions from the vocabulary to the token (and the log-sum-exp sums folded online with
+ *    their maximum): each thread folds its entries, the workgroup's partials are folded in thread
+ *    order (treeFold), thread 0 stores the token's results in `D`;
  *  - a map over the row (a gradient w.r.t. logits): every entry written to its `L` output slot;
  *  - a map at the token: thread 0 computes and stores the token's values.
  * Values over the vocabulary are computed where they are used, from the `L` inputs, and never
  * stored: device memory beyond the logits and their gradient is O(T). Values of the token and
  * coarser levels are computed once per thread before each loop over the row (loop invariants).
- * `L` entries are decoded as their slot's encoding says (f32, bf16 or f16: core/device/program.ts).
+ * `L` entries are decoded as their slot's encoding says (f32, or bf16 / f16 halves two per word:
+ * core/device/program.ts). Rows are padded to whole vec4s, and entries past V are left out of every
+ * reduction (their gradient lands in the padding, which nothing reads).
  */
 import { InternalError } from '../../../core/diagnostics/diagnostic.js';
 import { ROW_HEADER, ROW_SLOT_WORDS } from '../../../core/device/program.js';
 import type { Node } from '../../../core/ir/node.js';
 import type { Level } from '../../../core/types/types.js';
-import type { RowStep } from '../../plan/plan.js';
+import type { OnlineSum, RowStep } from '../../plan/kernel-plan.js';
 import { ExprEmitter, type Scope } from './expr.js';
 import { accumulate, combine, folded, indent, origins, store, treeFold, workgroupArrays } from './kernel-parts.js';
 import { PRELUDE } from './prelude.js';
 import type { Slots } from './slots.js';
+import type { VectorQuad } from './vector-lanes.js';
 
-/** The `L` binding and the decoding of its entries: f32 words, or two bf16 / f16 halves per word (low half first). */
-const ROW_ACCESS = /* wgsl */ `@group(0) @binding(3) var<storage, read_write> L: array<u32>;
+/** Threads per row at least: a row has thousands of entries, and a workgroup launch costs as much as many of them. */
+const MIN_ROW_THREADS = 64;
+
+/** The `L` binding (vec4s of words) and the decoding of four entries (a quad) of a slot. */
+const ROW_ACCESS = /* wgsl */ `@group(0) @binding(3) var<storage, read_write> L: array<vec4<u32>>;
 var<workgroup> rows_: u32;
-fn ld_(base: u32, enc: u32, v: u32) -> f32 {
-  if (enc == 0u) { return bitcast<f32>(L[base + v]); }
-  let w = L[base + (v >> 1u)];
-  if (enc == 1u) { return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (v & 1u) == 1u)); }
-  return unpack2x16float(w)[v & 1u];
+fn ld4_(base: u32, enc: u32, q: u32) -> vec4f {
+  if (enc == 0u) { return bitcast<vec4f>(L[(base >> 2u) + q]); }
+  let w = L[(base >> 2u) + (q >> 1u)];
+  let h = select(w.xy, w.zw, (q & 1u) == 1u);
+  if (enc == 1u) { return bitcast<vec4f>(vec4<u32>(h.x << 16u, h.x & 0xffff0000u, h.y << 16u, h.y & 0xffff0000u)); }
+  return vec4f(unpack2x16float(h.x), unpack2x16float(h.y));
 }`;
+
+/** Word `i` of the `L` header (a constant index into the vec4 array). */
+const word = (i: number) => `L[${i >> 2}u][${i & 3}u]`;
+
+/** Threads per workgroup of row kernels for an adapter whose kernels use `wg`. */
+export function rowThreads(wg: number): number {
+  return Math.max(wg, MIN_ROW_THREADS);
+}
 
 export function rowKernel(
   steps: readonly RowStep[],
   slots: Slots,
   materialized: ReadonlySet<number>,
-  wg: number,
+  adapterThreads: number,
 ): string {
+  const wg = rowThreads(adapterThreads);
   const inputs = new Set<number>();
   const outputs = new Set<number>();
   const rows: NonNullable<Scope['rows']> = {
     input(name) {
       const k = slots.rowSlot({ kind: 'input', name });
       inputs.add(k);
-      return `ld_(lb${k}, le${k}, e)`;
+      return `ld4_(lb${k}, le${k}, q)`;
     },
+  };
+  const quad: VectorQuad = {
+    token: 'e4',
+    guard: 'in4',
+    load: () => fail('a row kernel reads no token-level section four at a time'),
+    store: () => fail('a row kernel stores nothing alongside'),
+    loads: () => [],
+    stores: () => [],
   };
   // the token's and coarser values, once per thread, before the loop of the step that first needs them
   const outer = new ExprEmitter(slots, materialized, { index: { token: 't' } }, 'inv');
@@ -54,10 +81,16 @@ export function rowKernel(
     taken = outer.lines.length;
     return lines;
   };
-  const loop = (body: string[]) => `for (var e = lid.x; e < V; e = e + ${wg}u) {\n${indent(body, '      ')}\n    }`;
+  const loop = (body: string[]) =>
+    `for (var q = lid.x; q < nq; q = q + ${wg}u) {
+      let e4 = 4u * q + vec4<u32>(0u, 1u, 2u, 3u);
+      let in4 = e4 < vec4<u32>(V);
+${indent(body, '      ')}
+    }`;
   // every step but the last ends with a barrier: what it stored is what the next one reads
   const barrier = '  storageBarrier();\n  workgroupBarrier();';
   let reductions = 0;
+  let onlines = 0;
   const parts = steps.map((step, j) => {
     if (step.kind === 'reduce') {
       if (
@@ -67,14 +100,25 @@ export function rowKernel(
         step.nodes[0].type.level !== 'token'
       )
         throw new InternalError('codegen-wgsl', 'a row reduction goes from the vocabulary to the token, alone');
-      const acc = accumulate(step.nodes, slots, materialized, '      ', { scope: { token: 't' }, invariant, rows });
+      const acc = accumulate(step.nodes, slots, materialized, '      ', {
+        scope: { token: 't' },
+        invariant,
+        rows,
+        quad,
+      });
       reductions = Math.max(reductions, step.nodes.length);
-      const results = step.nodes.map((n, i) => store(slots, n, 't', folded(n.args.fn, `part${i}[0]`, `pcnt${i}[0]`)));
-      return `  // step ${j}: ${step.nodes.map((n) => n.args.fn).join(', ')} over the row
+      const online = onlineSums(step.online ?? [], acc.emitter!, wg);
+      onlines = Math.max(onlines, step.online?.length ?? 0);
+      const results = [
+        ...step.nodes.map((n, i) => store(slots, n, 't', folded(n.args.fn, `part${i}[0]`, `pcnt${i}[0]`))),
+        ...(step.online ?? []).map((o, k) => store(slots, o.sum, 't', `os${k}`)),
+      ];
+      return `  // step ${j}: ${[...step.nodes.map((n) => n.args.fn), ...(step.online ?? []).map(() => 'online sum')].join(', ')} over the row
 ${indent(newInvariants(), '  ')}
   {
-    ${acc.decls}
-    ${loop([acc.body])}
+    ${acc.decls}${online.decls}
+    ${loop([acc.body, ...online.body])}
+    ${acc.collapse}${online.collapse}${online.share}
 ${treeFold(
   wg,
   step.nodes.map((n) => combine(n.args.fn, 'a', 'b')),
@@ -82,7 +126,7 @@ ${treeFold(
   .split('\n')
   .map((l) => `  ${l}`)
   .join('\n')}
-    if (lid.x == 0u) {
+    if (lid.x == 0u) {${online.fold}
       ${results.join('\n      ')}
     }
   }`;
@@ -90,11 +134,17 @@ ${treeFold(
     const own = new Set(step.outputs.map((o) => o.id));
     const computing = new Set([...materialized].filter((id) => !own.has(id)));
     if (step.level === 'vocab') {
-      const e = new ExprEmitter(slots, computing, { index: { token: 't', vocab: 'e' }, invariant, rows }, `r${j}_`);
+      const e = new ExprEmitter(
+        slots,
+        computing,
+        { index: { token: 't', vocab: 'e4' }, invariant, rows, vec4: true },
+        `r${j}_`,
+      );
       const stores = step.outputs.map((o) => {
         const k = slots.rowSlot({ kind: 'output', node: o });
         outputs.add(k);
-        return `L[lb${k} + e] = bitcast<u32>(${f32Of(o, e.value(o))});`;
+        // the row's padding past V takes whatever the lanes there computed: nothing reads it
+        return `L[(lb${k} >> 2u) + q] = bitcast<vec4<u32>>(${f32Of(o, e.value(o))});`;
       });
       return `  // step ${j}: over the row
 ${indent(newInvariants(), '  ')}
@@ -113,28 +163,91 @@ ${indent([...e.lines, ...stores], '    ')}
   const slotsUsed = [...new Set([...inputs, ...outputs])].sort((a, b) => a - b);
   const bases = slotsUsed.map((k) => {
     const d = ROW_HEADER + ROW_SLOT_WORDS * k;
-    return `let lb${k} = L[${d}u] + row * L[${d + 2}u];${inputs.has(k) ? ` let le${k} = L[${d + 1}u];` : ''}`;
+    return `let lb${k} = ${word(d)} + row * ${word(d + 2)};${inputs.has(k) ? ` let le${k} = ${word(d + 1)};` : ''}`;
   });
-  const nodes = steps.flatMap((s) => (s.kind === 'reduce' ? s.nodes : s.outputs));
+  const nodes = steps.flatMap((s) =>
+    s.kind === 'reduce' ? [...s.nodes, ...(s.online ?? []).map((o) => o.sum)] : s.outputs,
+  );
   return `${PRELUDE}
 ${ROW_ACCESS}
 ${workgroupArrays(reductions, wg)}
+${onlineArrays(onlines, wg)}
 ${origins(nodes)}@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   // the row count through workgroup memory, so that the early return (and every barrier after it) is uniform
-  if (lid.x == 0u) { rows_ = L[1]; }
+  if (lid.x == 0u) { rows_ = ${word(1)}; }
   let nrows = workgroupUniformLoad(&rows_);
   let row = wid.x + wid.y * nwg.x;
   if (row >= nrows) { return; }
-  let t = L[0] + row;
-  let V = L[2];
+  let t = ${word(0)} + row;
+  let V = ${word(2)};
+  let nq = (V + 3u) / 4u;
   ${bases.join('\n  ')}
 ${parts.join(`\n${barrier}\n`)}
 }
 `;
 }
 
-/** A value as the f32 an `L` output slot holds. */
+/** A value as the f32s an `L` output slot holds. */
 function f32Of(n: Node, value: string): string {
-  return n.type.dtype === 'bool' ? `select(0.0, 1.0, ${value})` : value;
+  return n.type.dtype === 'bool' ? `select(vec4f(0.0), vec4f(1.0), ${value})` : value;
+}
+
+const NEG_INF = 'bits_(0xff800000u)';
+
+/**
+ * The online softmax of a step's log-sum-exp sums (OnlineSum): each lane keeps a running maximum
+ * and the sum of exp(x − maximum) over its entries, rescaling the sum when the maximum grows; the
+ * four lanes are folded into a thread's pair (om, os), the threads' pairs shared in workgroup
+ * memory (before the step's barrier) and folded by thread 0 in thread order. The sum is relative
+ * to the row's maximum, which is what Σ exp(x − max) is (0 for an all −inf row, as Σ exp(x − 0) is).
+ */
+function onlineSums(online: readonly OnlineSum[], e: ExprEmitter, wg: number) {
+  const ninf4 = `vec4f(${NEG_INF})`;
+  const decls = online
+    .map(
+      (_, k) =>
+        `\n    var om${k}: f32 = ${NEG_INF};\n    var os${k}: f32 = 0.0;\n    var om${k}v = ${ninf4};\n    var os${k}v = vec4f(0.0);`,
+    )
+    .join('');
+  const body = online.flatMap((o, k) => {
+    const x = `ox${k}`;
+    return [
+      `let ${x} = select(${ninf4}, ${e.value(o.max.src[0])}, in4);`,
+      // the running maximum grows rarely after the first entries: rescale only then
+      `let up${k} = ${x} > om${k}v;`,
+      `if (any(up${k})) {`,
+      `  os${k}v = select(os${k}v, os${k}v * exp(om${k}v - ${x}), up${k});`,
+      `  om${k}v = select(om${k}v, ${x}, up${k});`,
+      `}`,
+      `os${k}v = os${k}v + select(exp(${x} - om${k}v), vec4f(0.0), om${k}v == ${ninf4});`,
+    ];
+  });
+  /** (om, os) ⊕ (mb, sb), both sums relative to their own maximum. */
+  const merge = (k: number, mb: string, sb: string) =>
+    `{ let mn = max(om${k}, ${mb}); os${k} = select(os${k} * exp(om${k} - mn), os${k}, om${k} == mn) + select(${sb} * exp(${mb} - mn), ${sb}, ${mb} == mn); om${k} = mn; }`;
+  const collapse = online
+    .map((_, k) => [0, 1, 2, 3].map((c) => `\n    ${merge(k, `om${k}v[${c}]`, `os${k}v[${c}]`)}`).join(''))
+    .join('');
+  const share = online.map((_, k) => `\n    opm${k}[lid.x] = om${k};\n    ops${k}[lid.x] = os${k};`).join('');
+  const fold = online
+    .map(
+      (_, k) => `
+      om${k} = opm${k}[0];
+      os${k} = ops${k}[0];
+      for (var i = 1u; i < ${wg}u; i = i + 1u) ${merge(k, `opm${k}[i]`, `ops${k}[i]`)}`,
+    )
+    .join('');
+  return { decls, body, collapse, share, fold };
+}
+
+function onlineArrays(count: number, wg: number): string {
+  return Array.from(
+    { length: count },
+    (_, k) => `var<workgroup> opm${k}: array<f32, ${wg}>;\nvar<workgroup> ops${k}: array<f32, ${wg}>;`,
+  ).join('\n');
+}
+
+function fail(message: string): never {
+  throw new InternalError('codegen-wgsl', message);
 }
