@@ -22,7 +22,7 @@ import type { Level } from '../core/types/types.js';
 import { openDevice, type GpuDevice } from '../runtime/webgpu/device.js';
 import { compileGpu } from '../src/gpu.js';
 import { compile } from '../src/objective.js';
-import { plainDapo } from './plain-js.js';
+import { plainDapo, plainDapoLogits } from './plain-js.js';
 import { benchJax, benchJaxLogits, disposeJax, initJax, type JaxObjective } from './jaxjs.js';
 import { benchVocab, vocabBatch, vocabShapes } from './vocab.js';
 
@@ -440,6 +440,17 @@ async function jaxLogitsRows(jaxOk: { ok: boolean; reason?: string }): Promise<R
         },
         quick ? 2 : 3,
       );
+      // a result is only a time if it is right: jax-js may silently compute on buffers it could not allocate whole
+      const want = plainDapoLogits(batch, 0.01).loss;
+      if (!(Math.abs(r.loss - want) <= 1e-3 * (1 + Math.abs(want)))) {
+        out.push({
+          ...base,
+          resident_ms: null,
+          gbps: null,
+          note: `wrong result: loss ${r.loss}, expected ${want} (after ${r.resident_ms.toFixed(1)} ms)`,
+        });
+        continue;
+      }
       out.push({
         ...base,
         resident_ms: r.resident_ms,

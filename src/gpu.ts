@@ -61,6 +61,7 @@ export async function compileGpu(
   const executor = new GpuExecutor(gpu, lowered.device, {
     maxBindingBytes: opts.maxBindingBytes,
     stagingBytes: opts.stagingBytes,
+    gradInPlace: opts.gradInPlace,
   });
   await executor.prepare();
   const compileMs = performance.now() - t0;

@@ -74,7 +74,14 @@ export type Scalar =
   | { readonly kind: 'size'; readonly which: 'num_seqs' | 'num_groups' | 'valid_tokens' | 'vocab_size' };
 
 /** A `token x vocab` tensor of the `L` arena: an input of the batch, or a value kernels write (a gradient, f32). */
-export type RowSlot = { readonly kind: 'input'; readonly name: string } | { readonly kind: 'output' };
+export type RowSlot =
+  | { readonly kind: 'input'; readonly name: string }
+  /**
+   * `overwrites`: an input slot that no kernel reads after this output's entries are written (each
+   * one right after its own entry is read), so the output may take its memory when that input is
+   * f32 and the caller allows it (ExecutorOptions.gradInPlace): a gradient over its logits.
+   */
+  | { readonly kind: 'output'; readonly overwrites?: number };
 
 /** Words of an `L` arena before its slots' descriptors: first row, rows, V. */
 export const ROW_HEADER = 3;
@@ -100,6 +107,11 @@ export interface Launch {
   readonly scope: 'chunk' | 'batch' | 'rows';
   /** Compile on first use: only batches in several chunks run it. */
   readonly lazy?: boolean;
+  /**
+   * `rows` launches: the shader compiled for the encodings of the batch's `L` slots (no decoding
+   * branch per load); `code` decodes by the header's encoding, for any batch.
+   */
+  readonly variant?: (encodings: readonly RowEncoding[]) => string;
   /** Which kernel of the plan it comes from (for profiles), and how it runs, in words. */
   readonly origin: number;
   readonly describe: string;

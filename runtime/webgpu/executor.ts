@@ -15,6 +15,7 @@ import {
   type DeviceProgram,
   type HostIo,
   type Launch,
+  type RowEncoding,
   type Sizes,
 } from '../../core/device/program.js';
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
@@ -62,6 +63,8 @@ interface RunState {
   readonly given: Readonly<Record<string, number>>;
   /** Each chunk's row chunks (rows.ts; none without values over the vocabulary). */
   readonly rowChunks: readonly (readonly RowChunk[])[];
+  /** The encodings of the `L` slots (the same in every chunk), or null without any. */
+  readonly rowEncodings: readonly RowEncoding[] | null;
 }
 
 /** What a run read back, and how it went. */
@@ -97,6 +100,13 @@ export interface ExecutorOptions {
    * readbacks go in rounds (default: 256 MiB, or the device's largest buffer if smaller).
    */
   readonly stagingBytes?: number;
+  /**
+   * Write a gradient over the logits it is the gradient of, where the program allows it (no kernel
+   * reads them afterwards: RowSlot.overwrites) and they are f32 on the device: device memory of the
+   * logits alone instead of logits + gradient, as Liger does. The logits on the device are then
+   * gone after a run, so a rerun uploads them again.
+   */
+  readonly gradInPlace?: boolean;
 }
 
 export class GpuExecutor {
@@ -106,6 +116,8 @@ export class GpuExecutor {
   private chunkBufs: { d: GPUBuffer; i: GPUBuffer }[] = [];
   /** Each chunk's `L` buffers, one per row chunk. */
   private rowBufs: GPUBuffer[][] = [];
+  /** Row kernels' shaders per launch and encodings of the batch (Launch.variant), made once. */
+  private readonly variants = new Map<Launch, Map<string, string>>();
   /** Bind groups of row kernels per pipeline, chunk and row chunk. */
   private rowBindGroups = new Map<GPUComputePipeline, GPUBindGroup[][]>();
   /** Upload staging memory, mapped for writing and reused while large enough. */
@@ -119,6 +131,7 @@ export class GpuExecutor {
   private readonly limit: number;
   /** The most one staging buffer holds (ExecutorOptions.stagingBytes), a multiple of 16 bytes. */
   private readonly stagingBytes: number;
+  private readonly gradInPlace: boolean;
 
   constructor(
     private readonly gpu: GpuDevice,
@@ -138,6 +151,7 @@ export class GpuExecutor {
     }
     this.stagingBytes =
       Math.floor(Math.min(opts.stagingBytes ?? 256 * 2 ** 20, gpu.device.limits.maxBufferSize) / 16) * 16;
+    this.gradInPlace = !!opts.gradInPlace;
     const cached = pipelineCache.get(gpu.device) ?? new Map<string, GPUComputePipeline>();
     pipelineCache.set(gpu.device, cached);
     this.pipelines = cached;
@@ -148,14 +162,19 @@ export class GpuExecutor {
    * batch beyond one binding needs are compiled on first use.
    */
   async prepare(): Promise<void> {
-    const needed = this.launches().filter((k) => !k.lazy && !this.pipelines.has(k.code));
+    // row kernels: their variant for f32 logits (others compile when a batch brings them)
+    const f32 = this.program.rowSlots.map((): RowEncoding => 'f32');
+    const needed = this.launches()
+      .filter((k) => !k.lazy)
+      .map((k) => ({ k, code: this.codeOf(k, f32) }))
+      .filter(({ code }) => !this.pipelines.has(code));
     // one error scope for all (each pop is a round trip to the device); on an error, again one by
     // one to say which shader it was
     const device = this.gpu.device;
     device.pushErrorScope('validation');
-    const made = needed.map((k) => [k.code, this.createPipeline(k)] as const);
+    const made = needed.map(({ k, code }) => [code, this.createPipeline(k, code)] as const);
     if (await device.popErrorScope()) {
-      for (const k of needed) await this.pipeline(k);
+      for (const { k, code } of needed) await this.pipeline(k, code);
       return;
     }
     for (const [code, p] of made) this.pipelines.set(code, p);
@@ -165,9 +184,9 @@ export class GpuExecutor {
     return this.program.steps.filter((s): s is Launch => s.kind === 'launch');
   }
 
-  private createPipeline(k: Launch): GPUComputePipeline {
+  private createPipeline(k: Launch, code = k.code): GPUComputePipeline {
     const device = this.gpu.device;
-    const module = device.createShaderModule({ code: k.code });
+    const module = device.createShaderModule({ code });
     // NOTE: createComputePipelineAsync aborts the process in dawn.node 0.6 (futex error); the sync call is fine
     return device.createComputePipeline({
       layout: pipelineLayout(device, k.scope === 'rows'),
@@ -175,15 +194,15 @@ export class GpuExecutor {
     });
   }
 
-  private async pipeline(k: Launch): Promise<GPUComputePipeline> {
-    const hit = this.pipelines.get(k.code);
+  private async pipeline(k: Launch, code = k.code): Promise<GPUComputePipeline> {
+    const hit = this.pipelines.get(code);
     if (hit) return hit;
     const device = this.gpu.device;
     device.pushErrorScope('validation');
-    const p = this.createPipeline(k);
+    const p = this.createPipeline(k, code);
     const err = await device.popErrorScope();
-    if (err) throw new Error(`WGSL rejected by the device (${err.message}) in:\n${k.code}`);
-    this.pipelines.set(k.code, p);
+    if (err) throw new Error(`WGSL rejected by the device (${err.message}) in:\n${code}`);
+    this.pipelines.set(code, p);
     return p;
   }
 
@@ -401,7 +420,7 @@ export class GpuExecutor {
       extra.i.destroy();
       this.bindGroups.clear();
     }
-    const rowChunks = this.rowArenas(chunks);
+    const { chunks: rowChunks, encodings: rowEncodings } = this.rowArenas(chunks);
     rowChunks.forEach((list, c) => {
       const old = this.rowBufs[c] ?? [];
       this.rowBufs[c] = list.map((r, j) => this.buffer(old[j], r.L.byteLength));
@@ -411,7 +430,7 @@ export class GpuExecutor {
     for (const extra of this.rowBufs.splice(rowChunks.length).flat()) (extra.destroy(), this.rowBindGroups.clear());
     await this.upload(uploads);
     const t1 = performance.now();
-    const state: RunState = { batch, chunks, arenas, given, rowChunks };
+    const state: RunState = { batch, chunks, arenas, given, rowChunks, rowEncodings };
     const { dispatches, profile } = await this.dispatchAll(state, !!opts.profile);
     this.last = state;
     const t2 = performance.now();
@@ -439,6 +458,11 @@ export class GpuExecutor {
     if (!this.last) throw new GpuError('rerunResident needs a previous run() on this objective');
     const state = this.last;
     const t0 = performance.now();
+    // gradients written in place took the logits' memory: put the logits back first
+    if (this.gradInPlace && state.rowChunks.some((list) => list.some((r) => r.inPlace)))
+      await this.upload(
+        state.rowChunks.flatMap((list, c) => list.map((r, j) => ({ target: this.rowBufs[c][j], data: r.L }))),
+      );
     await this.dispatchAll(state, false);
     const sections = await this.readSections(read, state);
     return { sections, ms: performance.now() - t0 };
@@ -450,14 +474,28 @@ export class GpuExecutor {
   }
 
   /** Each chunk's row chunks, each one's `L` at most one binding (none without values over the vocabulary). */
-  private rowArenas(chunks: readonly Chunk[]): RowChunk[][] {
-    if (!this.program.rowSlots.length) return [];
-    return chunks.map((c) => {
-      const layout = rowLayout(this.program, c.batch);
+  private rowArenas(chunks: readonly Chunk[]): { chunks: RowChunk[][]; encodings: readonly RowEncoding[] | null } {
+    if (!this.program.rowSlots.length) return { chunks: [], encodings: null };
+    let encodings: readonly RowEncoding[] | null = null;
+    const list = chunks.map((c) => {
+      const layout = rowLayout(this.program, c.batch, this.gradInPlace);
+      encodings = layout.encodings;
       return splitRows(layout, c.batch.numTokens, c.batch.vocabSize, this.limit).map(([first, rows]) =>
         buildRowChunk(this.program, layout, c.batch, first, rows),
       );
     });
+    return { chunks: list, encodings };
+  }
+
+  /** A launch's shader for this run: a row kernel's variant for the batch's encodings, else its code. */
+  private codeOf(k: Launch, encodings: readonly RowEncoding[] | null): string {
+    if (!k.variant || !encodings) return k.code;
+    const key = encodings.join(',');
+    let byKey = this.variants.get(k);
+    if (!byKey) this.variants.set(k, (byKey = new Map()));
+    let code = byKey.get(key);
+    if (code === undefined) byKey.set(key, (code = k.variant(encodings)));
+    return code;
   }
 
   /**
@@ -574,7 +612,7 @@ export class GpuExecutor {
       }
       // decided on the whole batch: every chunk takes the same strategy (their partials must agree)
       if (k.runIf && !k.runIf(whole, chunks.length)) continue;
-      const p = await this.pipeline(k);
+      const p = await this.pipeline(k, this.codeOf(k, state.rowEncodings));
       const runs =
         k.scope === 'batch'
           ? [{ chunk: 0, grid: this.grid(k, sizesOf(batch)), group: () => this.bindGroup(p, 0) }]

@@ -24,19 +24,24 @@ export interface RowChunk {
   readonly L: Uint32Array;
   /** Word offset of each slot's first row in L. */
   readonly offsets: readonly number[];
+  /** Whether some gradient here takes its input's memory (RowLayout.aliases). */
+  readonly inPlace: boolean;
 }
 
 /** How the slots of one program store a batch's rows: encodings and row strides (words). */
 export interface RowLayout {
   readonly encodings: readonly RowEncoding[];
   readonly strides: readonly number[];
+  /** Output slot → the f32 input slot whose memory it takes (gradient in place), for those that do. */
+  readonly aliases: ReadonlyMap<number, number>;
   /** Words before the first slot's data (a multiple of 4). */
   readonly headerWords: number;
 }
 
 const up4 = (n: number) => Math.ceil(n / 4) * 4;
 
-export function rowLayout(program: DeviceProgram, batch: RaggedBatch): RowLayout {
+/** @param inPlace let gradients take their f32 input's memory where the program allows (RowSlot.overwrites). */
+export function rowLayout(program: DeviceProgram, batch: RaggedBatch, inPlace = false): RowLayout {
   const V = batch.vocabSize;
   const encodings = program.rowSlots.map((s): RowEncoding => {
     if (s.kind === 'output') return 'f32';
@@ -45,12 +50,17 @@ export function rowLayout(program: DeviceProgram, batch: RaggedBatch): RowLayout
     return t.stored ?? 'f32';
   });
   const strides = encodings.map((e) => (e === 'f32' ? up4(V) : up4(Math.ceil(V / 2))));
-  return { encodings, strides, headerWords: up4(ROW_HEADER + ROW_SLOT_WORDS * program.rowSlots.length) };
+  const aliases = new Map<number, number>();
+  program.rowSlots.forEach((s, k) => {
+    if (inPlace && s.kind === 'output' && s.overwrites !== undefined && encodings[s.overwrites] === 'f32')
+      aliases.set(k, s.overwrites);
+  });
+  return { encodings, strides, aliases, headerWords: up4(ROW_HEADER + ROW_SLOT_WORDS * program.rowSlots.length) };
 }
 
 /** The row chunks of a chunk of `numRows` rows, each at most `limit` bytes. */
 export function splitRows(layout: RowLayout, numRows: number, V: number, limit: number): [number, number][] {
-  const perRow = 4 * layout.strides.reduce((a, b) => a + b, 0);
+  const perRow = 4 * layout.strides.reduce((a, b, k) => a + (layout.aliases.has(k) ? 0 : b), 0);
   const fit = Math.floor((limit - 4 * layout.headerWords) / perRow);
   if (fit < 1)
     throw new GpuError(
@@ -73,10 +83,12 @@ export function buildRowChunk(
   const V = chunk.vocabSize;
   const offsets: number[] = [];
   let words = layout.headerWords;
-  for (const stride of layout.strides) {
+  layout.strides.forEach((stride, k) => {
     offsets.push(words);
-    words += rows * stride;
-  }
+    if (!layout.aliases.has(k)) words += rows * stride;
+  });
+  // a gradient in place starts where its input does
+  for (const [k, input] of layout.aliases) offsets[k] = offsets[input];
   const L = new Uint32Array(Math.max(4, words));
   L[0] = first;
   L[1] = rows;
@@ -99,7 +111,7 @@ export function buildRowChunk(
       );
     }
   });
-  return { firstRow: first, rows, L, offsets };
+  return { firstRow: first, rows, L, offsets, inPlace: layout.aliases.size > 0 };
 }
 
 /** Writes rows of V values (float64) into `out` from word `at`, `stride` words per row, in `encoding`. */

@@ -178,6 +178,28 @@ describe.skipIf(!device)(`row kernels over the vocabulary (${device?.adapterName
     },
   );
 
+  it('the unfused plan (every row pass a kernel of its own, no IR rewrites) gives the same numbers', async () => {
+    const cpu = compile('dapo_logits');
+    const batches = fc.sample(arbVocabBatch(cpu.inputs), { numRuns: 3, seed: 17 });
+    const gpu = await compileGpu(cpu, { device, fuse: 'none' });
+    try {
+      expect(gpu.plan.kernels.filter((k) => k.kind === 'rows')).toHaveLength(0);
+      for (const batch of batches)
+        agree(
+          await gpu.run(batch, { params: { entropy_coeff: 0.02 } }),
+          cpu.run(batch, { params: { entropy_coeff: 0.02 } }),
+          'unfused',
+          {
+            program: cpu.program,
+            batch,
+            opts: { params: { entropy_coeff: 0.02 } },
+          },
+        );
+    } finally {
+      gpu.dispose();
+    }
+  });
+
   it('dapo_logits with a temperature and an entropy bonus, and on a fully masked batch', async () => {
     const cpu = compile('dapo_logits');
     const batches = fc.sample(arbVocabBatch(cpu.inputs), { numRuns: 6, seed: 5 });
@@ -195,6 +217,32 @@ describe.skipIf(!device)(`row kernels over the vocabulary (${device?.adapterName
     // one row of logits and its gradient is about 8 KiB: a few rows per row chunk
     const rowChunks = await expectAgree(cpu, batches, { maxBindingBytes: 24 * 1024 });
     expect(rowChunks).toBeGreaterThan(1);
+  });
+
+  it('writes the gradient over f32 logits when allowed: the same numbers, the memory of the logits alone', async () => {
+    const cpu = compile('dapo_logits');
+    const batches = fc
+      .sample(arbVocabBatch(cpu.inputs, { vocab: fc.constantFrom(1001, 1003) }), { numRuns: 3, seed: 13 })
+      .map((b) => ({ ...b, tensors: new Map([...b.tensors].map(([k, t]) => [k, { ...t, stored: undefined }])) }));
+    const plain = await compileGpu(cpu, { device });
+    const inPlace = await compileGpu(cpu, { device, gradInPlace: true });
+    try {
+      expect(inPlace.device.rowSlots.some((s) => s.kind === 'output' && s.overwrites !== undefined)).toBe(true);
+      for (const batch of batches) {
+        const [a, b] = [await plain.run(batch), await inPlace.run(batch)];
+        agree(b, cpu.run(batch), 'dapo_logits in place', { program: cpu.program, batch });
+        expect(b.grads.logits.data).toEqual(a.grads.logits.data);
+        // logits + gradient against logits alone (each T × V × 4 bytes), O(T) besides
+        const TV4 = batch.numTokens * batch.vocabSize * 4;
+        expect(a.deviceBytes - b.deviceBytes).toBeGreaterThanOrEqual(TV4);
+        expect(b.deviceBytes).toBeLessThan(TV4 + 64 * 1024);
+        // a rerun on the resident batch puts the logits back first
+        expect((await inPlace.rerunResident()).loss).toBe(b.loss);
+      }
+    } finally {
+      plain.dispose();
+      inPlace.dispose();
+    }
   });
 
   it('random programs over logits equal the interpreter', async () => {

@@ -9,6 +9,7 @@ import {
   countedSize,
   kernelOutputs,
   materializedReads,
+  overVocabulary,
   planKernels,
   printPlan,
   type Kernel,
@@ -77,6 +78,21 @@ describe('fused plans', () => {
     const plan = planKernels(compile('grpo').program);
     expect(plan.kernels.filter((k) => k.kind === 'group-local')).toHaveLength(1);
     expect(plan.kernels.some((k) => k.kind === 'map' && k.level !== 'token')).toBe(false);
+  });
+
+  it('dapo_logits: its vocabulary work is one row kernel — two passes over the logits, then the gradient pass', () => {
+    const { plan } = lowerToDevice(compile('dapo_logits').program, { workgroupSize: 64 });
+    checkSchedule(plan);
+    const rows = plan.kernels.filter((k): k is Extract<Kernel, { kind: 'rows' }> => k.kind === 'rows');
+    expect(rows).toHaveLength(1);
+    const passes = rows[0].steps.filter((s) => s.kind === 'reduce');
+    expect(passes).toHaveLength(2);
+    // log-sum-exp's sum rides with its maximum (online softmax)
+    expect(passes[0].kind === 'reduce' && passes[0].online?.length).toBe(1);
+    expect(rows[0].steps.filter((s) => s.kind === 'map' && s.level === 'vocab')).toHaveLength(1);
+    expect(plan.kernels.filter((k) => k.kind !== 'rows' && overVocabulary(k))).toHaveLength(0);
+    // nothing over the vocabulary has a buffer but the gradient w.r.t. the logits
+    expect(plan.materialized.filter((n) => n.type.level === 'vocab')).toEqual([...plan.program.grads.values()]);
   });
 
   it('fusion off gives more kernels (one per op)', () => {

@@ -28,9 +28,11 @@ export function toDeviceProgram(
   const levelOf = new Map(program.inputs.map((i) => [i.name, i.level] as const));
   return {
     sections: deviceSections(wgsl.slots, (name) => levelOf.get(name) ?? fail(`no input ${name}`)),
-    rowSlots: wgsl.slots.rows.map((key) =>
-      key.kind === 'input' ? { kind: 'input', name: key.name } : { kind: 'output' },
-    ),
+    rowSlots: wgsl.slots.rows.map((key, k) => {
+      if (key.kind === 'input') return { kind: 'input', name: key.name };
+      const overwrites = wgsl.slots.rowOverwrites.get(k);
+      return overwrites === undefined ? { kind: 'output' } : { kind: 'output', overwrites };
+    }),
     scalars: deviceScalars(wgsl.slots),
     steps: wgsl.kernels.map((k) => ('code' in k ? launch(k, origin(k.kernel)) : hostStep(k.kernel, origin(k.kernel)))),
   };
@@ -140,6 +142,7 @@ function launch(k: WgslKernel, origin: number): Launch {
     ...(runIf ? { runIf } : {}),
     scope: k.scope,
     lazy: !!(when && 'chunks' in when && when.chunks === 'many'),
+    ...(k.variant ? { variant: k.variant } : {}),
     origin,
     describe: `${k.kernel.kind} (${describeLaunch(k)})`,
   };

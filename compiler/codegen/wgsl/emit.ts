@@ -21,7 +21,16 @@
  */
 import { InternalError } from '../../../core/diagnostics/diagnostic.js';
 import type { Level } from '../../../core/types/types.js';
-import { overVocabulary, type Kernel, type KernelPlan, type ReduceKernel, type RowStep } from '../../plan/plan.js';
+import type { RowEncoding } from '../../../core/device/program.js';
+import type { Node } from '../../../core/ir/node.js';
+import {
+  kernelOutputs,
+  overVocabulary,
+  type Kernel,
+  type KernelPlan,
+  type ReduceKernel,
+  type RowStep,
+} from '../../plan/plan.js';
 import { hoistSections, toGlobalArena, toVec4Arenas } from './arena-access.js';
 import { combinePartials, reducePartialsVec4, reduceWhole } from './batch-reductions.js';
 import { groupLocalKernel } from './group-local.js';
@@ -65,6 +74,8 @@ export interface WgslKernel {
     | { readonly chunks: 'one' | 'many' };
   /** Binds the arenas as vec4 arrays (four tokens per step). */
   readonly vec4?: boolean;
+  /** Row kernels: the same kernel compiled for these encodings of the `L` slots (Launch.variant). */
+  readonly variant?: (encodings: readonly RowEncoding[]) => string;
 }
 
 export interface WgslProgram {
@@ -92,6 +103,7 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
         {
           kernel: k,
           code: rowKernel(steps, slots, materialized, workgroupSize),
+          variant: (encodings) => rowKernel(steps, slots, materialized, workgroupSize, (slot) => encodings[slot]),
           workgroupSize: rowThreads(workgroupSize),
           grid: { per: 'segment', level: 'token' },
           scope: 'rows',
@@ -336,13 +348,59 @@ export function emitWgsl(plan: KernelPlan, workgroupSize: number): WgslProgram {
         ];
     }
   });
+  markOverwrites(plan, slots, materialized);
   const global = new Set(slots.sections.flatMap((key, k) => (arenaOf(key) === 'G' ? [k] : [])));
   const finish = (k: Omit<WgslKernel, 'scope'> & { scope?: WgslKernel['scope'] }): WgslKernel => {
     if (!k.code.startsWith(PRELUDE))
       throw new InternalError('codegen-wgsl', 'a kernel template must start with the prelude');
-    const body = k.code.slice(PRELUDE.length);
-    const code = hoistSections(toGlobalArena(preludeFor(body) + body, global));
-    return { ...k, scope: k.scope ?? 'chunk', code: k.vec4 ? toVec4Arenas(code) : code };
+    const text = (raw: string) => {
+      const code = hoistSections(
+        toGlobalArena(preludeFor(raw.slice(PRELUDE.length)) + raw.slice(PRELUDE.length), global),
+      );
+      return k.vec4 ? toVec4Arenas(code) : code;
+    };
+    const variant = k.variant;
+    return {
+      ...k,
+      scope: k.scope ?? 'chunk',
+      code: text(k.code),
+      ...(variant ? { variant: (encodings: readonly RowEncoding[]) => text(variant(encodings)) } : {}),
+    };
   };
   return { slots, kernels: kernels.map((k) => ('code' in k ? finish(k) : k)) };
+}
+
+/**
+ * The gradients over the vocabulary that may be written over their input's memory
+ * (Slots.rowOverwrites): written by the last step, of the last kernel, that reads that input — a
+ * map over the row, each entry stored right after it is read, by the same thread.
+ */
+function markOverwrites(plan: KernelPlan, slots: Slots, materialized: ReadonlySet<number>): void {
+  const steps = plan.kernels.flatMap((k, i) =>
+    (k.kind === 'rows' ? k.steps : [k]).map((step) => ({ step, kernel: i })),
+  );
+  const reads = (step: Kernel, name: string) => kernelOutputs(step).some((n) => readsInput(n, name, materialized));
+  slots.rows.forEach((key, k) => {
+    if (key.kind !== 'output') return;
+    const input = [...plan.program.grads].find(([, g]) => g === key.node)?.[0];
+    const from = input === undefined ? undefined : slots.rows.findIndex((r) => r.kind === 'input' && r.name === input);
+    if (input === undefined || from === undefined || from < 0) return;
+    const last = steps.filter((s) => reads(s.step, input)).pop();
+    if (last?.step.kind === 'map' && last.step.level === 'vocab' && last.step.outputs.includes(key.node))
+      slots.rowOverwrites.set(k, from);
+  });
+}
+
+/** Whether computing `n` reads the input `name` (through every value it recomputes). */
+function readsInput(n: Node, name: string, materialized: ReadonlySet<number>): boolean {
+  const seen = new Set<number>();
+  const stack = [...n.src];
+  while (stack.length) {
+    const m = stack.pop()!;
+    if (seen.has(m.id)) continue;
+    seen.add(m.id);
+    if (m.op === 'input' && (m.args as { name: string }).name === name) return true;
+    if (!materialized.has(m.id)) stack.push(...m.src);
+  }
+  return false;
 }

@@ -16,7 +16,7 @@
  * reduction (their gradient lands in the padding, which nothing reads).
  */
 import { InternalError } from '../../../core/diagnostics/diagnostic.js';
-import { ROW_HEADER, ROW_SLOT_WORDS } from '../../../core/device/program.js';
+import { ROW_HEADER, ROW_SLOT_WORDS, type RowEncoding } from '../../../core/device/program.js';
 import type { Node } from '../../../core/ir/node.js';
 import type { Level } from '../../../core/types/types.js';
 import type { OnlineSum, RowStep } from '../../plan/kernel-plan.js';
@@ -29,15 +29,31 @@ import type { VectorQuad } from './vector-lanes.js';
 /** Threads per row at least: a row has thousands of entries, and a workgroup launch costs as much as many of them. */
 const MIN_ROW_THREADS = 64;
 
-/** The `L` binding (vec4s of words) and the decoding of four entries (a quad) of a slot. */
+/**
+ * The `L` binding (vec4s of words) and the decoding of four entries (a quad) of a slot: by the
+ * encoding the row chunk's header gives (ld4_), or, in a kernel compiled for known encodings
+ * (rowKernel's `encodingOf`), by that one alone — no branch per load, which CPU-backed adapters do
+ * not hoist out of the loop (about a quarter of a pass's time on llvmpipe).
+ */
 const ROW_ACCESS = /* wgsl */ `@group(0) @binding(3) var<storage, read_write> L: array<vec4<u32>>;
 var<workgroup> rows_: u32;
-fn ld4_(base: u32, enc: u32, q: u32) -> vec4f {
-  if (enc == 0u) { return bitcast<vec4f>(L[(base >> 2u) + q]); }
+fn ldf32_(base: u32, q: u32) -> vec4f { return bitcast<vec4f>(L[(base >> 2u) + q]); }
+fn half2_(base: u32, q: u32) -> vec2<u32> {
   let w = L[(base >> 2u) + (q >> 1u)];
-  let h = select(w.xy, w.zw, (q & 1u) == 1u);
-  if (enc == 1u) { return bitcast<vec4f>(vec4<u32>(h.x << 16u, h.x & 0xffff0000u, h.y << 16u, h.y & 0xffff0000u)); }
+  return select(w.xy, w.zw, (q & 1u) == 1u);
+}
+fn ldbf16_(base: u32, q: u32) -> vec4f {
+  let h = half2_(base, q);
+  return bitcast<vec4f>(vec4<u32>(h.x << 16u, h.x & 0xffff0000u, h.y << 16u, h.y & 0xffff0000u));
+}
+fn ldf16_(base: u32, q: u32) -> vec4f {
+  let h = half2_(base, q);
   return vec4f(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn ld4_(base: u32, enc: u32, q: u32) -> vec4f {
+  if (enc == 0u) { return ldf32_(base, q); }
+  if (enc == 1u) { return ldbf16_(base, q); }
+  return ldf16_(base, q);
 }`;
 
 /** Word `i` of the `L` header (a constant index into the vec4 array). */
@@ -48,11 +64,16 @@ export function rowThreads(wg: number): number {
   return Math.max(wg, MIN_ROW_THREADS);
 }
 
+/**
+ * @param encodingOf the encoding of each `L` slot, for a kernel compiled for them (a variant);
+ *   without it, loads decode by the encoding in the row chunk's header.
+ */
 export function rowKernel(
   steps: readonly RowStep[],
   slots: Slots,
   materialized: ReadonlySet<number>,
   adapterThreads: number,
+  encodingOf?: (slot: number) => RowEncoding,
 ): string {
   const wg = rowThreads(adapterThreads);
   const inputs = new Set<number>();
@@ -61,7 +82,7 @@ export function rowKernel(
     input(name) {
       const k = slots.rowSlot({ kind: 'input', name });
       inputs.add(k);
-      return `ld4_(lb${k}, le${k}, q)`;
+      return encodingOf ? `ld${encodingOf(k)}_(lb${k}, q)` : `ld4_(lb${k}, le${k}, q)`;
     },
   };
   const quad: VectorQuad = {
@@ -73,7 +94,18 @@ export function rowKernel(
     stores: () => [],
   };
   // the token's and coarser values, once per thread, before the loop of the step that first needs them
-  const outer = new ExprEmitter(slots, materialized, { index: { token: 't' } }, 'inv');
+  // The token maps of this kernel are computed by every thread where a later step needs them (the
+  // same value in every thread: no store and barrier to share them); thread 0 also stores them for
+  // the kernels after this one. Only a reduction's result, folded by thread 0, needs a barrier.
+  const ownTokenValues = new Set(
+    steps.flatMap((s) => (s.kind === 'map' && s.level === 'token' ? s.outputs.map((o) => o.id) : [])),
+  );
+  const outer = new ExprEmitter(
+    slots,
+    new Set([...materialized].filter((id) => !ownTokenValues.has(id))),
+    { index: { token: 't' } },
+    'inv',
+  );
   const invariant = { outer, levels: new Set<Level>(['token', 'seq', 'group', 'batch']) };
   let taken = 0;
   const newInvariants = () => {
@@ -87,7 +119,7 @@ export function rowKernel(
       let in4 = e4 < vec4<u32>(V);
 ${indent(body, '      ')}
     }`;
-  // every step but the last ends with a barrier: what it stored is what the next one reads
+  // a reduction step ends with a barrier: what thread 0 stored is what the later steps read
   const barrier = '  storageBarrier();\n  workgroupBarrier();';
   let reductions = 0;
   let onlines = 0;
@@ -153,17 +185,17 @@ ${indent(newInvariants(), '  ')}
   }`;
     }
     if (step.level !== 'token') throw new InternalError('codegen-wgsl', `a row kernel step over ${step.level}`);
-    const e = new ExprEmitter(slots, computing, { index: { token: 't' } }, `m${j}_`);
-    const stores = step.outputs.map((o) => store(slots, o, 't', e.value(o)));
+    const stores = step.outputs.map((o) => store(slots, o, 't', outer.value(o)));
     return `  // step ${j}: the token's values
+${indent(newInvariants(), '  ')}
   if (lid.x == 0u) {
-${indent([...e.lines, ...stores], '    ')}
+${indent(stores, '    ')}
   }`;
   });
   const slotsUsed = [...new Set([...inputs, ...outputs])].sort((a, b) => a - b);
   const bases = slotsUsed.map((k) => {
     const d = ROW_HEADER + ROW_SLOT_WORDS * k;
-    return `let lb${k} = ${word(d)} + row * ${word(d + 2)};${inputs.has(k) ? ` let le${k} = ${word(d + 1)};` : ''}`;
+    return `let lb${k} = ${word(d)} + row * ${word(d + 2)};${inputs.has(k) && !encodingOf ? ` let le${k} = ${word(d + 1)};` : ''}`;
   });
   const nodes = steps.flatMap((s) =>
     s.kind === 'reduce' ? [...s.nodes, ...(s.online ?? []).map((o) => o.sum)] : s.outputs,
@@ -183,7 +215,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   let V = ${word(2)};
   let nq = (V + 3u) / 4u;
   ${bases.join('\n  ')}
-${parts.join(`\n${barrier}\n`)}
+${parts.map((part, j) => (steps[j].kind === 'reduce' && j < steps.length - 1 ? `${part}\n${barrier}` : part)).join('\n')}
 }
 `;
 }

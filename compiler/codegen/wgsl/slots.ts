@@ -109,6 +109,8 @@ export class Slots {
   readonly sections: SectionKey[] = [];
   /** The `L` slots, in slot order. */
   readonly rows: RowKey[] = [];
+  /** Output `L` slot → the input slot whose memory it may take (core/device/program.ts RowSlot). */
+  readonly rowOverwrites = new Map<number, number>();
   private readonly rowByKey = new Map<string, number>();
   private readonly byKey = new Map<string, number>();
   /** G indices of params, then step, total_steps, num_seqs, num_groups, num_tokens, vocab_size. */
