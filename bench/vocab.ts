@@ -4,7 +4,8 @@
  * BF16 (`--quick`: 256 × 4096 and 1024 × 8192):
  *  - `dapo_logits` (logp from the logits, DAPO, an entropy bonus of 0.01), the entropy alone
  *    (loss = −mean H), and the forward KL to a teacher's logits (loss = mean KL(teacher ‖ policy));
- *  - tools: credo-gpu (row kernels, resident), stream-limit (a kernel that reads the logits once in
+ *  - tools: credo-gpu (row kernels, resident; for dapo_logits F32 also credo-gpu-in-place, the
+ *    gradient written over the logits: its device memory), stream-limit (a kernel that reads the logits once in
  *    their encoding and writes a [T × V] f32 gradient once: the bytes any fused kernel must move),
  *    plain-js (dapo_logits only: typed-array loops, bench/plain-js.ts); jax-js comes with the jax
  *    rows (bench/jaxjs.ts: it materialises every [T × V] intermediate);
@@ -225,7 +226,7 @@ export async function benchVocab(
                 e2e_ms: e2e,
                 gbps: bytes / median(c) / 1e6,
                 device_mib: first.deviceBytes / MIB,
-                note: `${first.rowChunks} row chunks, ${first.dispatches} dispatches; logits + gradient = ${((bytes - 0) / MIB).toFixed(0)} MiB`,
+                note: `${first.rowChunks} row chunks, ${first.dispatches} dispatches; inputs + gradient = ${(bytes / MIB).toFixed(0)} MiB`,
               }),
               row('stream-limit', {
                 resident_ms: median(s),
@@ -237,6 +238,25 @@ export async function benchVocab(
           } finally {
             gpu.dispose();
             stream.dispose();
+          }
+          if (name === 'dapo_logits' && dtype === 'f32') {
+            // the gradient written over the logits (as Liger does): the device memory of the logits alone;
+            // a resident rerun uploads the logits again first, so only e2e is a like-for-like time
+            const inPlace = await compileGpu(obj, { device, gradInPlace: true });
+            try {
+              const t0 = performance.now();
+              const r = await inPlace.run(batch, { params });
+              const e2e = performance.now() - t0;
+              rows.push(
+                row('credo-gpu-in-place', {
+                  e2e_ms: e2e,
+                  device_mib: r.deviceBytes / MIB,
+                  note: `gradInPlace: the gradient over the logits; logits alone = ${((T * V * 4) / MIB).toFixed(0)} MiB`,
+                }),
+              );
+            } finally {
+              inPlace.dispose();
+            }
           }
         }
         if (name === 'dapo_logits') {
