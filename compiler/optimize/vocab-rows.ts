@@ -2,23 +2,24 @@
  * Optimized IR for the device back end: rewrites of the values over the vocabulary rows that cut
  * passes over the row and per-entry work, each a rule of `rewrite` (applied sources first):
  *
- * 1. exp(x − M) at the row's entries, M the row maximum a log-sum-exp shifts by, outside that
- *    log-sum-exp's own sum (its gradient: ∂ log Σ exp(x − M) / ∂x), is p · Σ exp(x − M) with p =
- *    exp(x − lse) the softmax the program computes anyway: one exp per entry instead of two
- *    (Σ exp(x − M) lies in [1, V], so nothing overflows; an all −inf row gives 0 · 1 = 0).
+ * 1. The softmax p = exp(x − lse) is exp(x − M) / Σ exp(x − M), M the row maximum the log-sum-exp
+ *    shifts by: one exp per entry for p and for the gradient of the log-sum-exp (which is
+ *    exp(x − M) / Σ), and sums over p become sums over exp(x − M) times a token factor, which the
+ *    row's first pass takes along with the maximum (online: plan/fuse-rows.ts). Σ exp(x − M) lies
+ *    in [1, V] where the row has a finite entry, so nothing overflows; an all −inf row gives 0.
  *
  * 2. Every sum over a token's vocabulary row is split along its linear structure, coarser factors
- *    taken out,
+ *    taken out and products of sums distributed,
  *
  *   Σ_v (a_t · x_tv + b_tv) = a_t · Σ_v x_tv + Σ_v b_tv,   Σ_v where(c_tv, y_tv, 0) likewise,
  *
- * so each remaining sum reads only what its own terms need. Two passes over the row disappear in a
- * log-prob objective: the gathered log-prob Σ_v [v = id]·(z_v − lse) becomes Σ_v [v = id]·z_v −
- * lse·Σ_v [v = id], whose sums need no log-sum-exp and share the row's first pass; and the
- * backward sums (the gradient reaching log-sum-exp, Σ_v g_tv with g a token's upstream gradient
- * times the forward row values) become token arithmetic on sums the forward passes take, so the
- * gradient w.r.t. the logits is written by the pass after the forward ones. Sums with a `where`
- * condition and every other reduction stay as they are.
+ *    so each remaining sum reads only what its own terms need: the gathered log-prob
+ *    Σ_v [v = id]·(z_v − lse) becomes Σ_v [v = id]·z_v − lse·Σ_v [v = id], sums that need no
+ *    log-sum-exp; the entropy Σ p·(z − lse) becomes (Σ exp(z − M)·z − lse·Σ exp(z − M)) / Σ; the
+ *    backward sums (the gradient reaching the log-sum-exp, Σ_v g_tv with g a token's upstream
+ *    gradient times row values) become token arithmetic on those same sums. A log-prob objective
+ *    with an entropy term then takes one pass over the row, then the gradient pass. Sums with a
+ *    `where` condition and every other reduction stay as they are.
  *
  * 3. Divisions of values over a row by a coarser value (a temperature) become multiplications by
  *    its reciprocal, computed once per token.
@@ -38,6 +39,10 @@ interface Term {
 
 const coarse = (n: Node) => n.type.level !== 'vocab' || (n.op === 'broadcast' && n.src[0].type.level !== 'vocab');
 const strip = (n: Node) => (n.op === 'broadcast' ? n.src[0] : n);
+const isOne = (n: Node) => {
+  const s = strip(n);
+  return s.op === 'const' && (s.args as { value: number }).value === 1;
+};
 const isZero = (n: Node) => {
   const s = strip(n);
   return s.op === 'const' && (s.args as { value: number }).value === 0;
@@ -78,7 +83,7 @@ function rewrite(program: Program, rule: (n: Node, src: readonly Node[]) => Node
 }
 
 export function optimizeRows(program: Program): Program {
-  return factorSums(expThroughSoftmax(program));
+  return factorSums(softmaxThroughMax(program));
 }
 
 const fnOf = (n: Node) => (n.args as { fn?: string }).fn;
@@ -105,12 +110,18 @@ export function maxShift(e: Node): { x: Node; shift: Node; max: Node } | null {
   return { x, shift: w, max: m };
 }
 
-/** Rewrite 1 of the header: exp(x − M) outside its own sum, as softmax · Σ exp(x − M). */
-function expThroughSoftmax(program: Program): Program {
+/**
+ * Rewrite 1 of the header: the softmax p = exp(x − lse) as exp(x − M) · (1 / Σ exp(x − M)), so that
+ * every use of either shares one exp and sums over p take 1/Σ out (rewrite 2); and, where p meets
+ * its own positivity (`plogq`: p · where(p > 0, x − lse, 0), and where(p > 0, p, 0)), the test on p
+ * becomes one on x (> −inf), which the row's first pass can evaluate: the same value, since a term
+ * whose p underflows is 0 both ways (x − lse is finite where x is).
+ */
+function softmaxThroughMax(program: Program): Program {
   const b = new IrBuilder(program.graph);
   const existing = program.graph.size;
-  /** exp(x − M) node id → its own sum and its replacement elsewhere. */
-  const through = new Map<number, { sum: Node; by: Node }>();
+  /** p's id → its replacement, and the pieces the positivity rules need. */
+  const soft = new Map<number, { by: Node; ls: Node; x: Node }>();
   for (const n of topoSort(outputNodes(program))) {
     const hit = maxShift(n);
     if (!hit) continue;
@@ -122,19 +133,37 @@ function expThroughSoftmax(program: Program): Program {
       b.add(hit.shift, b.unary('log', b.where(positive, total, b.constant(1)))),
       b.constant(0),
     );
-    const p = b.unary('exp', b.sub(hit.x, b.broadcast(lse, 'vocab')));
-    // only where the program computes that softmax anyway (else this adds an exp, not removes one)
+    const ls = b.sub(hit.x, b.broadcast(lse, 'vocab'));
+    const p = b.unary('exp', ls);
+    // only where the program computes that softmax
     if (p.id >= existing || total.id >= existing) continue;
-    through.set(n.id, { sum: total, by: b.mul(p, b.broadcast(total, 'vocab')) });
+    const inverse = b.div(b.constant(1), b.where(positive, total, b.constant(1)));
+    soft.set(p.id, { by: b.mul(n, b.broadcast(inverse, 'vocab')), ls, x: hit.x });
   }
-  if (!through.size) return program;
-  const swap = (user: Node) => (s: Node) => {
-    const t = through.get(s.id);
-    return t && t.sum !== user ? t.by : s;
-  };
+  if (!soft.size) return program;
+  const zero = (n: Node) => isConst(n, 0);
+  /** The softmax whose positivity `c` tests (gt(p, 0)), if it is one. */
+  const positivityOf = (c: Node) =>
+    c.op === 'binary' && fnOf(c) === 'gt' && zero(c.src[1]) ? soft.get(c.src[0].id) : undefined;
   return rewrite(program, (n, src) => {
-    const next = src.map(swap(n));
-    return next.every((s, i) => s === src[i]) ? null : program.graph.node(n.op, n.type, next, n.args, n.span);
+    const p = soft.get(n.id);
+    if (p) return p.by;
+    // where(p > 0, p, 0) = p
+    if (n.op === 'where' && zero(n.src[2]) && positivityOf(n.src[0]) && n.src[1] === n.src[0].src[0]) return src[1];
+    // p · where(p > 0, x − lse, 0) = p · where(x > −inf, x − lse, 0)
+    if (n.op === 'binary' && fnOf(n) === 'mul') {
+      for (const [i, j] of [
+        [0, 1],
+        [1, 0],
+      ]) {
+        const [q, w] = [n.src[i], n.src[j]];
+        const s = soft.get(q.id);
+        if (!s || w.op !== 'where' || !zero(w.src[2]) || positivityOf(w.src[0]) !== s || w.src[1] !== s.ls) continue;
+        const finite = b.binary('gt', s.x, b.broadcast(b.constant(-Infinity), 'vocab'));
+        return b.mul(src[i], b.where(finite, s.ls, b.broadcast(b.constant(0), 'vocab')), n.span);
+      }
+    }
+    return null;
   });
 }
 
@@ -159,10 +188,20 @@ function factorSums(program: Program): Program {
           return [...linear(x), ...linear(y)];
         case 'sub':
           return [...linear(x), ...negate(linear(y))];
-        case 'mul':
+        case 'mul': {
           if (coarse(x)) return scale(linear(y), strip(x));
           if (coarse(y)) return scale(linear(x), strip(y));
-          break;
+          // (Σ a_i u_i)(Σ b_j v_j) = Σ a_i b_j (u_i v_j), when it splits something (a few terms at most)
+          const [lx, ly] = [linear(x), linear(y)];
+          const trivial = (l: Term[]) => l.length === 1 && l[0].coef === null;
+          if ((trivial(lx) && trivial(ly)) || lx.length * ly.length > 8) break;
+          return lx.flatMap((u) =>
+            ly.map((v) => ({
+              coef: u.coef && v.coef ? b.mul(u.coef, v.coef) : (u.coef ?? v.coef),
+              term: isOne(u.term) ? v.term : isOne(v.term) ? u.term : product(u.term, v.term),
+            })),
+          );
+        }
         case 'div':
           if (coarse(y)) return scale(linear(x), b.div(b.constant(1), strip(y)));
           break;
@@ -170,10 +209,57 @@ function factorSums(program: Program): Program {
     }
     if (e.op === 'where' && y.type.dtype === 'f32' && z.type.dtype === 'f32') {
       const zero = b.broadcast(b.constant(0), 'vocab');
-      if (isZero(z)) return linear(y).map((t) => ({ coef: t.coef, term: b.where(x, t.term, zero) }));
+      if (isZero(z))
+        return linear(y).map((t) => ({ coef: t.coef, term: positiveTerm(x, t.term) ?? b.where(x, t.term, zero) }));
       if (isZero(y)) return linear(z).map((t) => ({ coef: t.coef, term: b.where(x, zero, t.term) }));
     }
     return [{ coef: null, term: e }];
+  };
+
+  /**
+   * where(p > 0, t, 0) for a term t = exp(x − M) · a, p = exp(x − M) · (1/Σ) (rewrite 1): the test
+   * on x (> −inf) instead, moved inside as exp(x − M) · where(x > −inf, a, 0) — the same value,
+   * since both are 0 wherever exp(x − M) is, when a is finite wherever x is (a constant, x itself,
+   * or the logits x is a multiple of). The first pass can then take the sum (online). null when
+   * `cond` and `t` are not of that form.
+   */
+  const positiveTerm = (cond: Node, t: Node): Node | null => {
+    if (cond.op !== 'binary' || fnOf(cond) !== 'gt' || !isZero(cond.src[1])) return null;
+    const p = cond.src[0];
+    if (p.op !== 'binary' || fnOf(p) !== 'mul' || !coarse(p.src[1])) return null;
+    const e = p.src[0];
+    const hit = maxShift(e);
+    if (!hit) return null;
+    const rest =
+      t === e
+        ? null
+        : t.op === 'binary' && fnOf(t) === 'mul'
+          ? t.src[0] === e
+            ? t.src[1]
+            : t.src[1] === e
+              ? t.src[0]
+              : undefined
+          : undefined;
+    if (rest === undefined) return null;
+    if (rest === null) return e; // where(x > −inf, exp(x − M), 0) is exp(x − M)
+    const source = hit.x.op === 'binary' && fnOf(hit.x) === 'mul' && coarse(hit.x.src[1]) ? hit.x.src[0] : hit.x;
+    const finiteWithX = isOne(rest) || rest === hit.x || rest === source;
+    if (!finiteWithX) return null;
+    const finite = b.binary('gt', hit.x, b.broadcast(b.constant(-Infinity), 'vocab'));
+    return b.mul(e, b.where(finite, rest, b.broadcast(b.constant(0), 'vocab')));
+  };
+
+  /** u · v, with where(p > 0, a, 0) · exp(x − M) (either order) as positiveTerm makes it. */
+  const product = (u: Node, v: Node): Node => {
+    for (const [w, f] of [
+      [u, v],
+      [v, u],
+    ]) {
+      if (w.op !== 'where' || !isZero(w.src[2])) continue;
+      const hit = positiveTerm(w.src[0], b.mul(f, w.src[1]));
+      if (hit) return hit;
+    }
+    return b.mul(u, v);
   };
 
   const factored = (sum: Node, e: Node): Node | null => {

@@ -13,33 +13,56 @@
 import { clusterKernels, readsAtSameElement } from './cluster.js';
 import type { Node } from '../../core/ir/node.js';
 import { maxShift } from '../optimize/vocab-rows.js';
-import { overVocabulary, readsWithin, type Kernel, type ReduceKernel, type RowStep } from './kernel-plan.js';
+import {
+  kernelOutputs,
+  materializedReads,
+  overVocabulary,
+  readsWithin,
+  type Kernel,
+  type ReduceKernel,
+  type RowStep,
+} from './kernel-plan.js';
 import type { PlanPass } from './plan-state.js';
 
 const isRowStep = (k: Kernel): k is RowStep =>
   (k.kind === 'map' && (k.level === 'vocab' || k.level === 'token')) ||
   (k.kind === 'reduce' && k.nodes[0].src[0].type.level === 'vocab');
 
-/** The maximum a log-sum-exp's sum Σ exp(x − M) shifts by, if `s` is such a sum (optimize/vocab-rows.ts maxShift). */
-function shiftedBy(s: Node<'reduce'>): Node<'reduce'> | null {
+/**
+ * `s` as Σ exp(x − M) · weight over the row, M the maximum a log-sum-exp shifts x by
+ * (optimize/vocab-rows.ts maxShift), weight absent for a plain Σ exp(x − M); null if it is not.
+ */
+function shiftedBy(s: Node<'reduce'>): { max: Node<'reduce'>; weight?: Node } | null {
   if (s.args.fn !== 'sum' || s.src.length !== 1) return null;
-  return (maxShift(s.src[0])?.max as Node<'reduce'> | undefined) ?? null;
+  const e = s.src[0];
+  const plain = maxShift(e);
+  if (plain) return { max: plain.max as Node<'reduce'> };
+  if (e.op !== 'binary' || (e.args as { fn: string }).fn !== 'mul') return null;
+  for (const [f, w] of [e.src, [...e.src].reverse()]) {
+    const hit = maxShift(f);
+    if (hit) return { max: hit.max as Node<'reduce'>, weight: w };
+  }
+  return null;
 }
 
 /**
- * A row kernel's log-sum-exp sums moved into the pass of their maximum (ReduceKernel.online): one
- * pass over the row fewer per log-sum-exp. Steps left without reductions are dropped.
+ * A row kernel's sums of exp(x − max x) · weight moved into the pass of their maximum
+ * (ReduceKernel.online), where the weight reads nothing this kernel computes: one pass over the
+ * row fewer when a pass held only such sums. Steps left without reductions are dropped.
  */
-function foldOnline(k: Extract<Kernel, { kind: 'rows' }>): Kernel {
+function foldOnline(k: Extract<Kernel, { kind: 'rows' }>, materialized: ReadonlySet<number>): Kernel {
   const steps = [...k.steps];
+  const own = new Set(k.steps.flatMap(kernelOutputs).map((n) => n.id));
+  const ready = (w: Node) => materializedReads(w, materialized).every((r) => !own.has(r.id));
   steps.forEach((step, j) => {
     if (step.kind !== 'reduce') return;
     for (const s of step.nodes) {
-      const m = shiftedBy(s);
-      const at = m ? steps.findIndex((o, i) => i < j && o.kind === 'reduce' && o.nodes.includes(m)) : -1;
-      if (!m || at < 0) continue;
+      const hit = shiftedBy(s);
+      if (!hit || (hit.weight && (hit.weight.type.level !== 'vocab' || !ready(hit.weight)))) continue;
+      const at = steps.findIndex((o, i) => i < j && o.kind === 'reduce' && o.nodes.includes(hit.max));
+      if (at < 0) continue;
       const host = steps[at] as ReduceKernel;
-      steps[at] = { ...host, online: [...(host.online ?? []), { sum: s, max: m }] };
+      steps[at] = { ...host, online: [...(host.online ?? []), { sum: s, ...hit }] };
       const left = (steps[j] as ReduceKernel).nodes.filter((n) => n !== s);
       steps[j] = { ...(steps[j] as ReduceKernel), nodes: left };
     }
@@ -59,7 +82,7 @@ export const fuseRows: PlanPass = {
             opens: overVocabulary,
             make: (steps, stage) => ({ kind: 'rows', steps, stage }),
             sameElement: readsAtSameElement,
-          }).map((k) => (k.kind === 'rows' ? foldOnline(k) : k)),
+          }).map((k) => (k.kind === 'rows' ? foldOnline(k, state.materialized) : k)),
         }
       : state,
 };

@@ -35,10 +35,14 @@ export type ReduceKernel = {
    */
   readonly online?: readonly OnlineSum[];
 };
-/** A log-sum-exp's sum of exp(x − M) (M = max x, or 0 where M is −inf) folded in M's pass. */
+/**
+ * A sum of exp(x − M) · weight (M = max x, or 0 where M is −inf; weight 1 when absent: a
+ * log-sum-exp's sum) folded in M's pass; the weight is a value over the row that pass can compute.
+ */
 export interface OnlineSum {
   readonly sum: Node<'reduce'>;
   readonly max: Node<'reduce'>;
+  readonly weight?: Node;
 }
 /** One step of a group-local kernel: what one thread does for its group, in order. */
 export type GroupStep = MapKernel | ReduceKernel;

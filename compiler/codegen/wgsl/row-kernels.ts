@@ -228,51 +228,76 @@ function f32Of(n: Node, value: string): string {
 const NEG_INF = 'bits_(0xff800000u)';
 
 /**
- * The online softmax of a step's log-sum-exp sums (OnlineSum): each lane keeps a running maximum
- * and the sum of exp(x − maximum) over its entries, rescaling the sum when the maximum grows; the
- * four lanes are folded into a thread's pair (om, os), the threads' pairs shared in workgroup
- * memory (before the step's barrier) and folded by thread 0 in thread order. The sum is relative
- * to the row's maximum, which is what Σ exp(x − max) is (0 for an all −inf row, as Σ exp(x − 0) is).
+ * The online sums of a step (OnlineSum: Σ exp(x − M) · weight, M the row's maximum): per maximum,
+ * each lane keeps a running maximum and, for each sum over it, the sum of exp(x − running max) ·
+ * weight over its entries, rescaled when the maximum grows (rarely after the first entries, so
+ * only then); one exp per entry and maximum. The four lanes are folded into a thread's values,
+ * the threads' shared in workgroup memory (before the step's barrier) and folded by thread 0 in
+ * thread order. Each sum ends relative to the row's maximum, which is what Σ exp(x − M) · w is
+ * (0 for an all −inf row, as with M = 0). A term is 0 wherever exp(x − max) is (a weight's
+ * infinity never meets a 0 there).
  */
 function onlineSums(online: readonly OnlineSum[], e: ExprEmitter, wg: number) {
   const ninf4 = `vec4f(${NEG_INF})`;
-  const decls = online
-    .map(
-      (_, k) =>
-        `\n    var om${k}: f32 = ${NEG_INF};\n    var os${k}: f32 = 0.0;\n    var om${k}v = ${ninf4};\n    var os${k}v = vec4f(0.0);`,
-    )
-    .join('');
-  const body = online.flatMap((o, k) => {
-    const x = `ox${k}`;
+  // the groups of sums sharing a maximum, in order of first appearance: group g's members are sums k
+  const groups: { max: Node; members: number[] }[] = [];
+  online.forEach((o, k) => {
+    const g = groups.find((x) => x.max === o.max);
+    if (g) g.members.push(k);
+    else groups.push({ max: o.max, members: [k] });
+  });
+  const decls = [
+    ...groups.map((_, g) => `\n    var om${g}: f32 = ${NEG_INF};\n    var om${g}v = ${ninf4};`),
+    ...online.map((_, k) => `\n    var os${k}: f32 = 0.0;\n    var os${k}v = vec4f(0.0);`),
+  ].join('');
+  // the values the sums need beyond the step's reductions: their lines go before the statements
+  const known = e.lines.length;
+  const statements = groups.flatMap((grp, g) => {
+    const x = `ox${g}`;
     return [
-      `let ${x} = select(${ninf4}, ${e.value(o.max.src[0])}, in4);`,
-      // the running maximum grows rarely after the first entries: rescale only then
-      `let up${k} = ${x} > om${k}v;`,
-      `if (any(up${k})) {`,
-      `  os${k}v = select(os${k}v, os${k}v * exp(om${k}v - ${x}), up${k});`,
-      `  om${k}v = select(om${k}v, ${x}, up${k});`,
+      `let ${x} = select(${ninf4}, ${e.value(grp.max.src[0])}, in4);`,
+      `let up${g} = ${x} > om${g}v;`,
+      `if (any(up${g})) {`,
+      `  let f${g} = exp(om${g}v - ${x});`,
+      ...grp.members.map((k) => `  os${k}v = select(os${k}v, os${k}v * f${g}, up${g});`),
+      `  om${g}v = select(om${g}v, ${x}, up${g});`,
       `}`,
-      `os${k}v = os${k}v + select(exp(${x} - om${k}v), vec4f(0.0), om${k}v == ${ninf4});`,
+      `let ex${g} = select(exp(${x} - om${g}v), vec4f(0.0), om${g}v == ${ninf4});`,
+      ...grp.members.map((k) => {
+        const w = online[k].weight;
+        return w
+          ? `os${k}v = os${k}v + select(ex${g} * ${e.value(w)}, vec4f(0.0), ex${g} == vec4f(0.0));`
+          : `os${k}v = os${k}v + ex${g};`;
+      }),
     ];
   });
-  /** (om, os) ⊕ (mb, sb), both sums relative to their own maximum. */
-  const merge = (k: number, mb: string, sb: string) =>
-    `{ let mn = max(om${k}, ${mb}); os${k} = select(os${k} * exp(om${k} - mn), os${k}, om${k} == mn) + select(${sb} * exp(${mb} - mn), ${sb}, ${mb} == mn); om${k} = mn; }`;
-  const collapse = online
-    .map((_, k) => [0, 1, 2, 3].map((c) => `\n    ${merge(k, `om${k}v[${c}]`, `os${k}v[${c}]`)}`).join(''))
+  const body = [...e.lines.slice(known), ...statements];
+  /** (om, os…) ⊕ (mb, sb…) for group g, every sum relative to its own maximum. */
+  const merge = (g: number, mb: string, sb: (k: number) => string) =>
+    `{ let mn = max(om${g}, ${mb}); ${groups[g].members
+      .map(
+        (k) =>
+          `os${k} = select(os${k} * exp(om${g} - mn), os${k}, om${g} == mn) + select(${sb(k)} * exp(${mb} - mn), ${sb(k)}, ${mb} == mn);`,
+      )
+      .join(' ')} om${g} = mn; }`;
+  const collapse = groups
+    .map((_, g) => [0, 1, 2, 3].map((c) => `\n    ${merge(g, `om${g}v[${c}]`, (k) => `os${k}v[${c}]`)}`).join(''))
     .join('');
-  const share = online.map((_, k) => `\n    opm${k}[lid.x] = om${k};\n    ops${k}[lid.x] = os${k};`).join('');
-  const fold = online
+  const share = [
+    ...groups.map((_, g) => `\n    opm${g}[lid.x] = om${g};`),
+    ...online.map((_, k) => `\n    ops${k}[lid.x] = os${k};`),
+  ].join('');
+  const fold = groups
     .map(
-      (_, k) => `
-      om${k} = opm${k}[0];
-      os${k} = ops${k}[0];
-      for (var i = 1u; i < ${wg}u; i = i + 1u) ${merge(k, `opm${k}[i]`, `ops${k}[i]`)}`,
+      (grp, g) => `
+      om${g} = opm${g}[0];${grp.members.map((k) => `\n      os${k} = ops${k}[0];`).join('')}
+      for (var i = 1u; i < ${wg}u; i = i + 1u) ${merge(g, `opm${g}[i]`, (k) => `ops${k}[i]`)}`,
     )
     .join('');
   return { decls, body, collapse, share, fold };
 }
 
+/** Workgroup arrays for up to `count` online sums (and as many maxima). */
 function onlineArrays(count: number, wg: number): string {
   return Array.from(
     { length: count },
