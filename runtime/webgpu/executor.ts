@@ -9,8 +9,6 @@
  */
 import { BatchError, countAt, type RaggedBatch } from '../../core/batch/batch.js';
 import {
-  ROW_HEADER,
-  ROW_SLOT_WORDS,
   sizesOf,
   type DeviceProgram,
   type HostIo,
@@ -21,7 +19,7 @@ import {
 import { InternalError } from '../../core/diagnostics/diagnostic.js';
 import { GpuError, type GpuDevice } from './device.js';
 import { batchTokens, bytesText, partOf, splitBatch, stitch, type Chunk } from './chunks.js';
-import { buildRowChunk, rowLayout, splitRows, type RowChunk } from './rows.js';
+import { buildRowArenas, type RowChunk } from './rows.js';
 import { buildArenas, chunkBindingBytes, type Arenas } from './tables.js';
 
 const MAX_GROUPS_PER_DIM = 65535;
@@ -118,16 +116,14 @@ export class GpuExecutor {
   private rowBufs: GPUBuffer[][] = [];
   /** Row kernels' shaders per launch and encodings of the batch (Launch.variant), made once. */
   private readonly variants = new Map<Launch, Map<string, string>>();
-  /** Bind groups of row kernels per pipeline, chunk and row chunk. */
-  private rowBindGroups = new Map<GPUComputePipeline, GPUBindGroup[][]>();
   /** Upload staging memory, mapped for writing and reused while large enough. */
   private uploadStaging: GPUBuffer | null = null;
   /** The last run's batch, chunks and arenas (their offsets stay valid), for rerunResident. */
   private last: RunState | null = null;
   /** Readback staging memory, reused while large enough (fresh memory costs page faults). */
   private staging: GPUBuffer | null = null;
-  /** Bind groups per pipeline and chunk, valid while the arena buffers stay the same. */
-  private bindGroups = new Map<GPUComputePipeline, GPUBindGroup[]>();
+  /** Bind groups per pipeline and chunk (and row chunk), valid while the arena buffers stay the same. */
+  private bindGroups = new Map<GPUComputePipeline, Map<string, GPUBindGroup>>();
   private readonly limit: number;
   /** The most one staging buffer holds (ExecutorOptions.stagingBytes), a multiple of 16 bytes. */
   private readonly stagingBytes: number;
@@ -211,7 +207,6 @@ export class GpuExecutor {
     if (current && current.size >= size) return current;
     current?.destroy();
     this.bindGroups.clear();
-    this.rowBindGroups.clear();
     return this.gpu.device.createBuffer({
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
@@ -276,6 +271,18 @@ export class GpuExecutor {
     return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM)];
   }
 
+  /** The readback staging buffer, at least `bytes` long (reused while large enough). */
+  private readStaging(bytes: number): GPUBuffer {
+    if (!this.staging || this.staging.size < bytes) {
+      this.staging?.destroy();
+      this.staging = this.gpu.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+    }
+    return this.staging;
+  }
+
   /** A section's level, for reading or writing it whole: only sections that have one can be. */
   private levelOf(section: number) {
     const s = this.program.sections[section];
@@ -332,11 +339,7 @@ export class GpuExecutor {
       const round = pieces.slice(i, j);
       i = j;
       const bytes = Math.max(16, Math.ceil((total * 4) / 16) * 16);
-      if (!this.staging || this.staging.size < bytes) {
-        this.staging?.destroy();
-        this.staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      }
-      const staging = this.staging;
+      const staging = this.readStaging(bytes);
       const enc = device.createCommandEncoder();
       let at = 0;
       for (const p of round) {
@@ -420,14 +423,19 @@ export class GpuExecutor {
       extra.i.destroy();
       this.bindGroups.clear();
     }
-    const { chunks: rowChunks, encodings: rowEncodings } = this.rowArenas(chunks);
+    const { chunks: rowChunks, encodings: rowEncodings } = buildRowArenas(
+      this.program,
+      chunks.map((c) => c.batch),
+      this.limit,
+      this.gradInPlace,
+    );
     rowChunks.forEach((list, c) => {
       const old = this.rowBufs[c] ?? [];
       this.rowBufs[c] = list.map((r, j) => this.buffer(old[j], r.L.byteLength));
-      for (const extra of old.slice(list.length)) (extra.destroy(), this.rowBindGroups.clear());
+      for (const extra of old.slice(list.length)) (extra.destroy(), this.bindGroups.clear());
       list.forEach((r, j) => uploads.push({ target: this.rowBufs[c][j], data: r.L }));
     });
-    for (const extra of this.rowBufs.splice(rowChunks.length).flat()) (extra.destroy(), this.rowBindGroups.clear());
+    for (const extra of this.rowBufs.splice(rowChunks.length).flat()) (extra.destroy(), this.bindGroups.clear());
     await this.upload(uploads);
     const t1 = performance.now();
     const state: RunState = { batch, chunks, arenas, given, rowChunks, rowEncodings };
@@ -440,7 +448,7 @@ export class GpuExecutor {
     return {
       sections,
       rows,
-      rowChunks: rowChunks.reduce((n, list) => n + (this.program.rowSlots.length ? list.length : 0), 0),
+      rowChunks: rowChunks.reduce((n, list) => n + list.length, 0),
       deviceBytes: this.deviceBytes(),
       dispatches,
       chunks: chunks.length,
@@ -473,20 +481,6 @@ export class GpuExecutor {
     return bufs.reduce((n, b) => n + (b?.size ?? 0), 0);
   }
 
-  /** Each chunk's row chunks, each one's `L` at most one binding (none without values over the vocabulary). */
-  private rowArenas(chunks: readonly Chunk[]): { chunks: RowChunk[][]; encodings: readonly RowEncoding[] | null } {
-    if (!this.program.rowSlots.length) return { chunks: [], encodings: null };
-    let encodings: readonly RowEncoding[] | null = null;
-    const list = chunks.map((c) => {
-      const layout = rowLayout(this.program, c.batch, this.gradInPlace);
-      encodings = layout.encodings;
-      return splitRows(layout, c.batch.numTokens, c.batch.vocabSize, this.limit).map(([first, rows]) =>
-        buildRowChunk(this.program, layout, c.batch, first, rows),
-      );
-    });
-    return { chunks: list, encodings };
-  }
-
   /** A launch's shader for this run: a row kernel's variant for the batch's encodings, else its code. */
   private codeOf(k: Launch, encodings: readonly RowEncoding[] | null): string {
     if (!k.variant || !encodings) return k.code;
@@ -517,35 +511,23 @@ export class GpuExecutor {
         const tokenOf = batchTokens(batch, chunks[c]);
         for (let j = 0; j < rowChunks[c].length; j++) {
           const r = rowChunks[c][j];
-          const stride = r.L[ROW_HEADER + ROW_SLOT_WORDS * k + 2];
+          const stride = r.strides[k];
           // whole rows per round
           const perRound = Math.max(1, Math.floor(this.stagingBytes / (4 * stride)));
           for (let at = 0; at < r.rows; at += perRound) {
             const n = Math.min(perRound, r.rows - at);
             const bytes = Math.max(16, n * stride * 4);
-            if (!this.staging || this.staging.size < bytes) {
-              this.staging?.destroy();
-              this.staging = device.createBuffer({
-                size: bytes,
-                usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-              });
-            }
+            const staging = this.readStaging(bytes);
             const enc = device.createCommandEncoder();
-            enc.copyBufferToBuffer(
-              this.rowBufs[c][j],
-              (r.offsets[k] + at * stride) * 4,
-              this.staging,
-              0,
-              n * stride * 4,
-            );
+            enc.copyBufferToBuffer(this.rowBufs[c][j], (r.offsets[k] + at * stride) * 4, staging, 0, n * stride * 4);
             device.queue.submit([enc.finish()]);
-            await this.staging.mapAsync(GPUMapMode.READ, 0, bytes);
-            const f32 = new Float32Array(this.staging.getMappedRange(0, bytes));
+            await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+            const f32 = new Float32Array(staging.getMappedRange(0, bytes));
             for (let i = 0; i < n; i++) {
               const t = tokenOf(r.firstRow + at + i);
               whole.set(f32.subarray(i * stride, i * stride + V), t * V);
             }
-            this.staging.unmap();
+            staging.unmap();
           }
         }
       }
@@ -553,36 +535,22 @@ export class GpuExecutor {
     return out;
   }
 
-  private rowBindGroup(p: GPUComputePipeline, chunk: number, rowChunk: number): GPUBindGroup {
-    const groups = this.rowBindGroups.get(p) ?? [];
-    this.rowBindGroups.set(p, groups);
-    const { d, i } = this.chunkBufs[chunk];
-    groups[chunk] ??= [];
-    groups[chunk][rowChunk] ??= this.gpu.device.createBindGroup({
-      layout: p.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: d } },
-        { binding: 1, resource: { buffer: i } },
-        { binding: 2, resource: { buffer: this.gBuf! } },
-        { binding: 3, resource: { buffer: this.rowBufs[chunk][rowChunk] } },
-      ],
-    });
-    return groups[chunk][rowChunk];
-  }
-
-  private bindGroup(p: GPUComputePipeline, chunk: number): GPUBindGroup {
-    const groups = this.bindGroups.get(p) ?? [];
-    this.bindGroups.set(p, groups);
-    const { d, i } = this.chunkBufs[chunk];
-    groups[chunk] ??= this.gpu.device.createBindGroup({
-      layout: p.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: d } },
-        { binding: 1, resource: { buffer: i } },
-        { binding: 2, resource: { buffer: this.gBuf! } },
-      ],
-    });
-    return groups[chunk];
+  /** The bind group of pipeline `p` on chunk `chunk` (and, for row kernels, its row chunk `rowChunk`'s `L`). */
+  private bindGroup(p: GPUComputePipeline, chunk: number, rowChunk?: number): GPUBindGroup {
+    let groups = this.bindGroups.get(p);
+    if (!groups) this.bindGroups.set(p, (groups = new Map()));
+    const key = rowChunk === undefined ? `${chunk}` : `${chunk}:${rowChunk}`;
+    let group = groups.get(key);
+    if (!group) {
+      const { d, i } = this.chunkBufs[chunk];
+      const buffers = [d, i, this.gBuf!, ...(rowChunk === undefined ? [] : [this.rowBufs[chunk][rowChunk]])];
+      group = this.gpu.device.createBindGroup({
+        layout: p.getBindGroupLayout(0),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      groups.set(key, group);
+    }
+    return group;
   }
 
   /** Runs every step in order (launches, host steps in between) and waits for the device. */
@@ -615,17 +583,15 @@ export class GpuExecutor {
       const p = await this.pipeline(k, this.codeOf(k, state.rowEncodings));
       const runs =
         k.scope === 'batch'
-          ? [{ chunk: 0, grid: this.grid(k, sizesOf(batch)), group: () => this.bindGroup(p, 0) }]
+          ? [{ grid: this.grid(k, sizesOf(batch)), group: () => this.bindGroup(p, 0) }]
           : k.scope === 'rows'
             ? chunks.flatMap((c, i) =>
                 state.rowChunks[i].map((r, j) => ({
-                  chunk: i,
                   grid: this.grid(k, { ...sizesOf(c.batch), token: r.rows }),
-                  group: () => this.rowBindGroup(p, i, j),
+                  group: () => this.bindGroup(p, i, j),
                 })),
               )
             : chunks.map((c, i) => ({
-                chunk: i,
                 grid: this.grid(k, sizesOf(c.batch)),
                 group: () => this.bindGroup(p, i),
               }));
@@ -687,7 +653,6 @@ export class GpuExecutor {
     this.chunkBufs = [];
     for (const b of this.rowBufs.flat()) b.destroy();
     this.rowBufs = [];
-    this.rowBindGroups.clear();
     this.gBuf?.destroy();
     this.staging?.destroy();
     this.uploadStaging?.destroy();

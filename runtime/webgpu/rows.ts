@@ -24,6 +24,8 @@ export interface RowChunk {
   readonly L: Uint32Array;
   /** Word offset of each slot's first row in L. */
   readonly offsets: readonly number[];
+  /** Words from one row of each slot to the next (RowLayout.strides). */
+  readonly strides: readonly number[];
   /** Whether some gradient here takes its input's memory (RowLayout.aliases). */
   readonly inPlace: boolean;
 }
@@ -111,7 +113,7 @@ export function buildRowChunk(
       );
     }
   });
-  return { firstRow: first, rows, L, offsets, inPlace: layout.aliases.size > 0 };
+  return { firstRow: first, rows, L, offsets, strides: layout.strides, inPlace: layout.aliases.size > 0 };
 }
 
 /** Writes rows of V values (float64) into `out` from word `at`, `stride` words per row, in `encoding`. */
@@ -185,4 +187,26 @@ function roundEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
   return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+
+/**
+ * The `L` arenas of a run: each chunk's row chunks, each at most `limit` bytes, and the slots'
+ * encodings (the same in every chunk: they follow the batch's tensors); none without row slots.
+ */
+export function buildRowArenas(
+  program: DeviceProgram,
+  chunks: readonly RaggedBatch[],
+  limit: number,
+  inPlace: boolean,
+): { chunks: RowChunk[][]; encodings: readonly RowEncoding[] | null } {
+  if (!program.rowSlots.length) return { chunks: [], encodings: null };
+  let encodings: readonly RowEncoding[] | null = null;
+  const list = chunks.map((c) => {
+    const layout = rowLayout(program, c, inPlace);
+    encodings = layout.encodings;
+    return splitRows(layout, c.numTokens, c.vocabSize, limit).map(([first, rows]) =>
+      buildRowChunk(program, layout, c, first, rows),
+    );
+  });
+  return { chunks: list, encodings };
 }

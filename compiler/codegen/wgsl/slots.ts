@@ -140,14 +140,12 @@ export class Slots {
 
   /** Slot number of an `L` slot (its descriptor is in the `L` header), added if new. */
   rowSlot(key: RowKey): number {
-    const k = key.kind === 'input' ? `input:${key.name}` : `output:${key.node.id}`;
-    let s = this.rowByKey.get(k);
-    if (s === undefined) {
-      s = this.rows.length;
-      this.rows.push(key);
-      this.rowByKey.set(k, s);
-    }
-    return s;
+    return numbered(
+      this.rows,
+      this.rowByKey,
+      key,
+      key.kind === 'input' ? `input:${key.name}` : `output:${key.node.id}`,
+    );
   }
 
   /** The `L` slot of a value kernels write, or undefined. */
@@ -157,15 +155,19 @@ export class Slots {
 
   /** Slot number of a section (its offset is at I[HEADER + slot]), added if new. */
   slot(key: SectionKey): number {
-    const k = keyString(key);
-    let s = this.byKey.get(k);
-    if (s === undefined) {
-      s = this.sections.length;
-      this.sections.push(key);
-      this.byKey.set(k, s);
-    }
-    return s;
+    return numbered(this.sections, this.byKey, key, keyString(key));
   }
+}
+
+/** The number of `key` (by its string `k`) in `list`, appended if new. */
+function numbered<K>(list: K[], byKey: Map<string, number>, key: K, k: string): number {
+  let s = byKey.get(k);
+  if (s === undefined) {
+    s = list.length;
+    list.push(key);
+    byKey.set(k, s);
+  }
+  return s;
 }
 
 export function keyString(key: SectionKey): string {
