@@ -27,6 +27,7 @@ class CredoParser extends CstParser {
       { ALT: () => this.SUBRULE(this.lossDecl) },
       { ALT: () => this.SUBRULE(this.metricDecl) },
       { ALT: () => this.SUBRULE(this.exportDecl) },
+      { ALT: () => this.SUBRULE(this.requireDecl) },
     ]);
   });
 
@@ -99,6 +100,11 @@ class CredoParser extends CstParser {
     this.CONSUME(T.Metric);
     this.CONSUME(T.Ident, { LABEL: 'name' });
     this.CONSUME(T.Assign);
+    this.SUBRULE(this.expr, { LABEL: 'value' });
+  });
+
+  requireDecl = this.RULE('requireDecl', () => {
+    this.CONSUME(T.Require);
     this.SUBRULE(this.expr, { LABEL: 'value' });
   });
 

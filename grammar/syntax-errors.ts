@@ -40,14 +40,14 @@ export function syntaxDiagnostics(
       out.push(
         error('E0001', `syntax error: unexpected ${found} after the end of an item`, at, {
           label: 'not part of the item before it',
-          help: 'each item starts on a keyword (objective, import, param, input, mask, let, def, loss, metric, export); an operator may be missing',
+          help: 'each item starts on a keyword (objective, import, param, input, mask, let, def, loss, metric, export, require); an operator may be missing',
         }),
       );
     } else {
       out.push(
         error('E0001', `syntax error: expected ${expected ?? 'an operator, `)` or a new item'}, found ${found}`, at, {
           label: 'unexpected here',
-          help: 'a program is a list of items: objective, import, param, input, mask, let, def, loss, metric, export',
+          help: 'a program is a list of items: objective, import, param, input, mask, let, def, loss, metric, export, require',
         }),
       );
     }

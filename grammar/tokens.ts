@@ -1,6 +1,6 @@
 /**
  * The token table of the Credo language. Keywords use `longer_alt: Ident` so `lossy` is a name;
- * the soft keyword `mask` is also a name, so `x * mask` works.
+ * the soft keywords `mask` and `require` are also names, so `x * mask` works.
  */
 import { createToken, Lexer, type TokenType } from 'chevrotain';
 
@@ -28,6 +28,7 @@ export const Objective = keyword('objective');
 export const Param = keyword('param');
 export const Input = keyword('input');
 export const Mask = keyword('mask', true);
+export const Require = keyword('require', true);
 export const Let = keyword('let');
 export const Def = keyword('def');
 export const Loss = keyword('loss');
@@ -71,6 +72,7 @@ export const allTokens: TokenType[] = [
   Param,
   Input,
   Mask,
+  Require,
   Let,
   Def,
   Loss,

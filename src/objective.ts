@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { evaluate, type EvalResult } from '../compiler/interp/eval.js';
+import { checkRequirements } from '../compiler/interp/requirements.js';
 import { checkVocabIndexes, type InputSpec, type RaggedBatch } from '../core/batch/batch.js';
 import { compileSource } from './compile.js';
 import { error, UserError, type Diagnostic } from '../core/diagnostics/diagnostic.js';
@@ -61,6 +62,7 @@ export function compile(method: string | { source: string; path: string }): Obje
     run(batch, opts = {}) {
       const params = checkParams(program, opts.params ?? {});
       checkVocabIndexes(batch, program.inputs);
+      checkRequirements(program, batch, { params, step: opts.step, totalSteps: opts.totalSteps });
       return evaluate(program, batch, { params, step: opts.step, totalSteps: opts.totalSteps });
     },
   };

@@ -97,6 +97,8 @@ class Builder {
         return { kind: 'metric', name: name(), value: value(), span };
       case 'exportDecl':
         return { kind: 'export', name: name(), value: value(), span };
+      case 'requireDecl':
+        return { kind: 'require', value: value(), span, keyword: this.tokenSpan(this.token(c, 'Require')) };
       default:
         throw new InternalError('ast-builder', `unknown item '${decl.name}'`);
     }

@@ -61,6 +61,8 @@ export type Item =
     }
   | { readonly kind: 'loss'; readonly value: Expr; readonly span: Span; readonly keyword: Span }
   | { readonly kind: 'metric'; readonly name: Ident; readonly value: Expr; readonly span: Span }
+  /** A condition every batch must meet (`require group_size == 2`): checked before each run. */
+  | { readonly kind: 'require'; readonly value: Expr; readonly span: Span; readonly keyword: Span }
   | { readonly kind: 'export'; readonly name: Ident; readonly value: Expr; readonly span: Span };
 
 export interface Module {

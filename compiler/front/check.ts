@@ -9,7 +9,7 @@ import { closest } from '../../core/diagnostics/suggest.js';
 import { IrBuilder } from '../../core/ir/build.js';
 import type { Node } from '../../core/ir/node.js';
 import type { BinaryOp } from '../../core/ir/op.js';
-import type { InputDecl, ParamDecl, Program } from '../../core/ir/program.js';
+import type { InputDecl, ParamDecl, Program, Requirement } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
 import { isDType, isLevel, LEVELS, showLevel, showType } from '../../core/types/types.js';
 import { BINARY as INTERPRETED } from '../interp/eval.js';
@@ -66,6 +66,7 @@ export class Checker implements Lowering {
     let loss: Node | null = null;
     const metrics = new Map<string, Node>();
     const exports = new Map<string, Node>();
+    const requires: Requirement[] = [];
     for (const item of this.root.module.items) {
       if (item.kind === 'let') this.letValue(this.root, item.name.text, item.name.span);
       else if (item.kind === 'loss') loss = loss ?? this.output(item.value, env, 'loss', item.keyword);
@@ -75,6 +76,9 @@ export class Checker implements Lowering {
       } else if (item.kind === 'export') {
         const n = this.expr(item.value, env);
         if (n) exports.set(item.name.text, n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32'));
+      } else if (item.kind === 'require') {
+        const r = this.requirement(item, env);
+        if (r) requires.push(r);
       }
     }
     for (const item of this.root.module.items) {
@@ -97,6 +101,7 @@ export class Checker implements Lowering {
       loss,
       metrics,
       exports,
+      requires,
       grads: new Map(),
     };
   }
@@ -216,6 +221,46 @@ export class Checker implements Lowering {
       return this.b.cast(n, 'f32');
     }
     return n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32');
+  }
+
+  /** A `require` item: a bool at any level but the vocabulary's, counted where it is false. */
+  private requirement(item: Extract<Item, { kind: 'require' }>, env: Env): Requirement | null {
+    const n = this.expr(item.value, env);
+    if (!n || !this.requireBool(n, item.value.span, '`require`')) return null;
+    const level = n.type.level;
+    if (level === 'vocab') {
+      return this.report(
+        error('E0203', '`require` over the vocabulary', item.value.span, {
+          label: 'one value per token and vocabulary entry',
+          help: 'reduce over the vocabulary first, e.g. `require max(logits per token) < 1e30`',
+        }),
+      );
+    }
+    const e = item.value;
+    const literal = (x: Expr) => (x.kind === 'num' ? x.value : undefined);
+    const isGroupSize = (x: Expr) => x.kind === 'name' && x.name.text === 'group_size';
+    const k =
+      e.kind === 'binary' && e.op === '=='
+        ? isGroupSize(e.left)
+          ? literal(e.right)
+          : isGroupSize(e.right)
+            ? literal(e.left)
+            : undefined
+        : undefined;
+    const failing = this.b.reduce(
+      'sum',
+      this.b.cast(this.b.unary('not', n), 'f32'),
+      'batch',
+      undefined,
+      item.value.span,
+    );
+    return {
+      text: item.value.span.file.text.slice(item.value.span.start, item.value.span.end),
+      span: item.span,
+      level,
+      failing,
+      ...(k !== undefined && Number.isSafeInteger(k) && k >= 1 ? { groupSize: k } : {}),
+    };
   }
 
   /** Lowers a `let` of a scope once (memoised), reporting recursion. */

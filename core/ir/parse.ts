@@ -87,5 +87,5 @@ export function parseProgram(text: string): Program {
     nodes.set(w[0], b.graph.node(op, type, src, args as never));
   });
   if (!loss) throw new Error('IR has no loss line');
-  return { name, graph: b.graph, inputs, params, maskName, loss, metrics, exports, grads };
+  return { name, graph: b.graph, inputs, params, maskName, loss, metrics, exports, requires: [], grads };
 }

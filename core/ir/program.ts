@@ -1,4 +1,5 @@
 /** A typed IR program: declarations plus named output nodes in one hash-consed graph. */
+import type { Span } from '../source/source-file.js';
 import type { DType, Level } from '../types/types.js';
 import type { Graph, Node } from './node.js';
 
@@ -16,6 +17,22 @@ export interface ParamDecl {
   readonly default: number;
 }
 
+/**
+ * A `require` item: a condition on the batch (its structure, its inputs, the params) that every run
+ * checks before it computes anything, so data in another convention is an error, not a number.
+ */
+export interface Requirement {
+  /** The condition as written. */
+  readonly text: string;
+  readonly span: Span;
+  /** The level of the condition: it must hold for every (valid) element of that level. */
+  readonly level: Exclude<Level, 'vocab'>;
+  /** Batch-level f32: the number of elements where the condition is false. */
+  readonly failing: Node;
+  /** K when the condition is literally `group_size == K` (the synthetic batch and `credo equiv` use it). */
+  readonly groupSize?: number;
+}
+
 export interface Program {
   readonly name: string;
   readonly graph: Graph;
@@ -26,6 +43,7 @@ export interface Program {
   readonly loss: Node;
   readonly metrics: ReadonlyMap<string, Node>;
   readonly exports: ReadonlyMap<string, Node>;
+  readonly requires: readonly Requirement[];
   /** Gradient of the loss w.r.t. each `grad` input (present after autodiff). */
   readonly grads: ReadonlyMap<string, Node>;
 }

@@ -29,18 +29,30 @@ export interface SyntheticOptions {
   readonly vocabSize?: number;
 }
 
+/** Sequences per group when neither the user nor a `require` says: 4 responses × 4 views for diffusion objectives (they declare `response`), else 8. */
+export function defaultGroupSize(inputs: readonly InputSpec[]): number {
+  return inputs.some((i) => i.name === 'response') ? 4 * DIFFUSION_VIEWS : 8;
+}
+
 /** The mean sequence length the group count is sized for. */
 const MEAN_SEQ_LEN = 64;
 const MAX_SEQ_LEN = 127;
 const MASKED_SEQ_FRACTION = 0.1;
 const VOCAB_SIZE = 32000;
 const SYNTHETIC_VOCAB_SIZE = 256;
+const DIFFUSION_VIEWS = 4;
 
 /** Batch structure shared by every tensor. */
 interface Structure {
   readonly numSeqs: number;
   readonly numGroups: number;
   readonly groupSize: number;
+  /**
+   * Views per response (docs/batch.md, diffusion LMs): 4 when the program declares `response` and
+   * the group size is a multiple of 4 — sequence j of a group is view j mod 4 of response ⌊j / 4⌋,
+   * at time t = 1 − (j mod 4)/4 — else 1 (every sequence is its own response).
+   */
+  readonly views: number;
   readonly lengths: Int32Array;
   readonly offsets: Int32Array;
   readonly mask: Uint8Array;
@@ -157,7 +169,9 @@ function makeStructure(opts: SyntheticOptions): Structure {
   const offsets = offsetsFromLengths(lengths);
   const mask = new Uint8Array(opts.tokens).fill(1);
   if (opts.maskName !== null) maskRuns(stream(opts.seed, '#mask'), offsets, mask);
-  return { numSeqs, numGroups, groupSize: opts.groupSize, lengths, offsets, mask };
+  const views =
+    opts.inputs.some((i) => i.name === 'response') && opts.groupSize % DIFFUSION_VIEWS === 0 ? DIFFUSION_VIEWS : 1;
+  return { numSeqs, numGroups, groupSize: opts.groupSize, views, lengths, offsets, mask };
 }
 
 /**
@@ -233,6 +247,14 @@ function standardValues(
       return Float64Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
     case 'reward':
       return input.level === 'seq' ? seqRewards(rng, st) : Float64Array.from({ length: count }, () => bernoulli(rng));
+    case 'response':
+      return input.level === 'seq'
+        ? Float64Array.from({ length: count }, (_, s) => Math.floor((s % st.groupSize) / st.views))
+        : null;
+    case 't':
+      return input.level === 'seq'
+        ? Float64Array.from({ length: count }, (_, s) => 1 - (s % st.views) / st.views)
+        : null;
     case 'seq_lens':
       return input.level === 'seq' ? Float64Array.from(st.lengths) : null;
     case 'group_id':
@@ -255,14 +277,18 @@ function perturbedLogp(logp: Float64Array, rng: Rng, sd: number): Float64Array {
   return f32(logp.map((v) => Math.min(v + sd * normal(rng), -1e-6)));
 }
 
-/** Bernoulli(0.5) rewards; with ≥ 2 groups, the last group is all-equal and the first is mixed. */
+/**
+ * Bernoulli(0.5) rewards, one per response (equal over its views); with ≥ 2 groups, the last group
+ * is all-equal and the first is mixed.
+ */
 function seqRewards(rng: Rng, st: Structure): Float64Array {
-  const rewards = Float64Array.from({ length: st.numSeqs }, () => bernoulli(rng));
+  const rewards = new Float64Array(st.numSeqs);
+  for (let s = 0; s < st.numSeqs; s += st.views) rewards.fill(bernoulli(rng), s, s + st.views);
   if (st.numGroups < 2) return rewards;
   const last = (st.numGroups - 1) * st.groupSize;
   rewards.fill(rewards[last], last, st.numSeqs);
   const first = rewards.subarray(0, st.groupSize);
-  if (st.groupSize >= 2 && first.every((r) => r === first[0])) first[0] = 1 - first[0];
+  if (st.groupSize > st.views && first.every((r) => r === first[0])) first.fill(1 - first[0], 0, st.views);
   return rewards;
 }
 

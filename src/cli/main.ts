@@ -8,7 +8,8 @@ import { BatchError } from '../../core/batch/batch.js';
 import { loadBatch } from '../../runtime/batch/load.js';
 import { writeOutputs } from '../../runtime/batch/outputs.js';
 import { readSafetensors } from '../../runtime/batch/safetensors.js';
-import { syntheticBatch } from '../../runtime/batch/synthetic.js';
+import { defaultGroupSize, syntheticBatch } from '../../runtime/batch/synthetic.js';
+import { requiredGroupSize } from '../../compiler/interp/requirements.js';
 import { compileSource } from '../compile.js';
 import { hasErrors, UserError, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
 import { diagnosticToJson, renderDiagnostics } from '../../core/diagnostics/render.js';
@@ -153,7 +154,11 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
       'synthetic vocabulary size, for `token x vocab` inputs (default 256)',
       intOption('--vocab', 1),
     )
-    .option('--group-size <n>', 'responses per prompt (consecutive groups)', intOption('--group-size', 1))
+    .option(
+      '--group-size <n>',
+      'sequences per group of the synthetic batch (consecutive groups; default: what the objective requires, else 16 = 4 responses × 4 views when it declares `response`, else 8)',
+      intOption('--group-size', 1),
+    )
     .action(async (method: string, o: RunFlags) => {
       setJson(!!o.json);
       await run(method, o, io);
@@ -280,7 +285,7 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
     batch = syntheticBatch({
       seed: o.seed,
       tokens: o.tokens,
-      groupSize: o.groupSize ?? 8,
+      groupSize: o.groupSize ?? requiredGroupSize(objective.program) ?? defaultGroupSize(objective.inputs),
       vocabSize: o.vocab,
       inputs: objective.inputs,
       maskName: objective.maskName,

@@ -13,6 +13,7 @@ import { evaluate, type EvalResult } from '../../compiler/interp/eval.js';
 import type { InputSpec, RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../compile.js';
 import { error, hasErrors, UserError } from '../../core/diagnostics/diagnostic.js';
+import { topoSort } from '../../core/ir/node.js';
 import type { Program } from '../../core/ir/program.js';
 import { showLevel } from '../../core/types/types.js';
 import { checkParams, compile } from '../objective.js';
@@ -67,6 +68,17 @@ function side(method: string, set: Readonly<Record<string, number>> | undefined)
   return { label: method, program: objective.program, params };
 }
 
+/**
+ * A program's `require`s as assumptions: the two objectives are compared on the batches both are
+ * defined on (`group_size == K` as the structural `group_size=K`; conditions over params are checked
+ * per run instead, so they are left out).
+ */
+function requiredAssumptions(p: Program): string[] {
+  return p.requires
+    .filter((r) => !topoSort([r.failing]).some((n) => n.op === 'param'))
+    .map((r) => (r.groupSize !== undefined ? `group_size=${r.groupSize}` : r.text));
+}
+
 /** Inputs of both sides matched by name; the same name must have the same level and type. */
 function unionInputs(a: Program, b: Program): InputSpec[] {
   const out = new Map<string, InputSpec>();
@@ -114,7 +126,8 @@ function parseAssumptions(list: readonly string[], inputs: InputSpec[]): Assumpt
     const gs = /^group_size\s*=\s*(\S+)$/.exec(a);
     const same = /^([A-Za-z_]\w*)\s*==\s*([A-Za-z_]\w*)$/.exec(a);
     const [x, y] = same ? [byName.get(same[1]), byName.get(same[2])] : [];
-    const derivation = /^([A-Za-z_]\w*)\s*==\s*(.*\(.*)$/.exec(a);
+    // NAME == f(…) or NAME == a number (a constant input, e.g. `ref_logp == 0`: no reference model)
+    const derivation = /^([A-Za-z_]\w*)\s*==\s*(.*\(.*|[-+]?\d[\d.]*(?:e[-+]?\d+)?)$/.exec(a);
     if (x && y && x.level === y.level && x.dtype === y.dtype && x.name !== y.name) {
       // an equality of two inputs is a substitution, not a filter random batches would never pass
       out.copies[y.name] = out.copies[x.name] ?? x.name;
@@ -159,7 +172,8 @@ function inputDecls(inputs: InputSpec[]): string[] {
 
 /**
  * Compiles `--assume NAME == EXPR` derivations into a batch transform: each NAME gets EXPR's value,
- * in order (EXPR must have NAME's level; a derived input is not itself read by the others).
+ * in order (EXPR must have NAME's level, or be one value for the batch, which every element of NAME
+ * takes; a derived input is not itself read by the others).
  */
 function compileDerivations(
   derived: { name: string; expr: string }[],
@@ -178,7 +192,7 @@ function compileDerivations(
   derived.forEach((d, k) => {
     const level = program.exports.get(`derived_${k}`)!.type.level;
     const want = inputs.find((i) => i.name === d.name)!.level;
-    if (level !== want)
+    if (level !== want && level !== 'batch')
       throw new UserError([
         error(
           'E0502',
@@ -193,7 +207,12 @@ function compileDerivations(
   return (batch) => {
     const out = evaluate(program, batch).exports;
     const tensors = new Map(batch.tensors);
-    derived.forEach((d, k) => tensors.set(d.name, { ...batch.tensors.get(d.name)!, data: out[`derived_${k}`].data }));
+    derived.forEach((d, k) => {
+      const input = batch.tensors.get(d.name)!;
+      const value = out[`derived_${k}`].data;
+      const data = value.length === input.data.length ? value : new Float64Array(input.data.length).fill(value[0]);
+      tensors.set(d.name, { ...input, data });
+    });
     return { ...batch, tensors };
   };
 }
@@ -289,7 +308,10 @@ export function equiv(opts: EquivOptions): EquivResult {
   const A = side(opts.a, opts.setA);
   const B = side(opts.b, opts.setB);
   const inputs = unionInputs(A.program, B.program);
-  const assumptions = parseAssumptions(opts.assume ?? [], inputs);
+  const assume = [
+    ...new Set([...(opts.assume ?? []), ...requiredAssumptions(A.program), ...requiredAssumptions(B.program)]),
+  ];
+  const assumptions = parseAssumptions(assume, inputs);
   const clock = { step: opts.step, totalSteps: opts.totalSteps };
   const aliases: Record<string, string> = {
     ...assumptions.copies,

@@ -7,6 +7,8 @@
  */
 import fc from 'fast-check';
 import { offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
+import type { Program } from '../../core/ir/program.js';
+import { meetsRequirements, requiredGroupSize } from '../../compiler/interp/requirements.js';
 
 export interface BatchShape {
   readonly inputs: readonly InputSpec[];
@@ -69,9 +71,28 @@ function values(spec: InputSpec, n: number): fc.Arbitrary<number[]> {
       );
     case 'entropy':
       return of(uniform(0, 3));
+    case 't': // a diffusion timestep (docs/batch.md): in (0, 1]
+      return of(fc.oneof(uniform(0.05, 1), fc.constant(1)));
+    case 'p_ce': // a probability
+      return of(fc.oneof(uniform(0, 1), fc.constantFrom(0, 1)));
     default:
       return of(fc.oneof(uniform(-3, 3), fc.constantFrom(0, 1, -1)));
   }
+}
+
+/**
+ * Random batches an objective accepts: groups of its `require`d size, then filtered by its other
+ * `require`s (a preference pair's `sum(f32(chosen) per group) == 1` holds for half the groups of
+ * 2, so for 1 in 16 batches of 4 pairs at worst).
+ */
+export function arbBatchFor(
+  program: Program,
+  inputs: readonly InputSpec[],
+  shape: Partial<BatchShape> = {},
+): fc.Arbitrary<RaggedBatch> {
+  const groupSize = shape.groupSize ?? requiredGroupSize(program);
+  const arb = arbBatch({ onPolicy: false, equalLengths: false, boundaries: [], ...shape, inputs, groupSize });
+  return program.requires.length ? arb.filter((b) => meetsRequirements(program, b)) : arb;
 }
 
 /** An arbitrary batch with every declared input, honouring the structural assumptions. */

@@ -1,5 +1,5 @@
 /**
- * What the DPO-family claims of catalog-dpo.ts (run with the whole catalog in
+ * What the DPO-family claims of the catalog (stdlib/claims/catalog-pref.ts, catalog-token-reward.ts) (run with the whole catalog in
  * equivalences.test.ts) cannot state: hand-computed losses on tiny batches that anchor the catalog
  * objectives to numbers, and special cases that substitute one input for another (TGDPO with the
  * reward model equal to the reference, cDPO with p_ce = 0) on random preference batches.
@@ -12,7 +12,7 @@ import { compile } from '../../src/objective.js';
 
 const OBJ = 'tests/equivalences/objectives';
 
-// The DPO_CLAIMS themselves run with the rest of the catalog in equivalences.test.ts.
+// The claims themselves run with the rest of the catalog in equivalences.test.ts.
 
 // ---------------------------------------------------------------------------------------------
 // Hand-computed losses
@@ -69,10 +69,10 @@ const S = [0.2 - 0.1 + 0.25, -1.0 - 0.25, 0.25, 0.2];
 const L = [3, 2, 1, 1];
 
 describe('hand-computed DPO-family losses', () => {
-  it('dpo_sigmoid: -mean over pairs of logσ(β (S(y_w) - S(y_l)))', () => {
+  it('dpo: -mean over pairs of logσ(β (S(y_w) - S(y_l)))', () => {
     const beta = 0.1;
     const want = -(logsigmoid(beta * (S[0] - S[1])) + logsigmoid(beta * (S[3] - S[2]))) / 2;
-    const out = compile(`${OBJ}/dpo_sigmoid.credo`).run(tiny(PAIR_BATCH));
+    const out = compile('dpo').run(tiny(PAIR_BATCH));
     expect(out.loss).toBeCloseTo(want, 12);
     // δ0 = 0.35 + 1.25 = 1.6, δ1 = 0.2 - 0.25 = -0.05: (log(1 + e^-0.16) + log(1 + e^0.005)) / 2
     expect(out.loss).toBeCloseTo(0.655997, 6);
@@ -88,10 +88,10 @@ describe('hand-computed DPO-family losses', () => {
     const a = S.map((s, i) => s / L[i]);
     const want = ((a[0] - a[1] - 1 / (2 * beta)) ** 2 + (a[3] - a[2] - 1 / (2 * beta)) ** 2) / 2;
     const batch = tiny(PAIR_BATCH);
-    expect(compile(`${OBJ}/ipo.credo`).run(batch).loss).toBeCloseTo(want, 10);
+    expect(compile('ipo').run(batch).loss).toBeCloseTo(want, 10);
     expect(compile(`${OBJ}/ipo_by_hand.credo`).run(batch).loss).toBeCloseTo(want, 10);
     const summed = ((S[0] - S[1] - 5) ** 2 + (S[3] - S[2] - 5) ** 2) / 2;
-    expect(compile(`${OBJ}/ipo_paper.credo`).run(batch).loss).toBeCloseTo(summed, 10);
+    expect(compile('ipo').run(batch, { params: { length_normalize: 0 } }).loss).toBeCloseTo(summed, 10);
     expect(Math.abs(want - summed)).toBeGreaterThan(0.1);
   });
 
@@ -99,13 +99,10 @@ describe('hand-computed DPO-family losses', () => {
     const [beta, gamma] = [0.1, 0.5];
     const avg = [(-0.5 - 1.0 - 0.25) / 3, (-2.0 - 1.5) / 2, -0.75, -0.4];
     const want = -(logsigmoid(beta * (avg[0] - avg[1]) - gamma) + logsigmoid(beta * (avg[3] - avg[2]) - gamma)) / 2;
-    expect(compile(`${OBJ}/simpo.credo`).run(tiny(PAIR_BATCH)).loss).toBeCloseTo(want, 12);
+    expect(compile('simpo').run(tiny(PAIR_BATCH)).loss).toBeCloseTo(want, 12);
     // CPO-SimPO: + cpo_alpha · token-mean NLL over the chosen responses (4 valid tokens)
     const nll = (0.5 + 1.0 + 0.25 + 0.4) / 4;
-    expect(compile(`${OBJ}/simpo.credo`).run(tiny(PAIR_BATCH), { params: { cpo_alpha: 1 } }).loss).toBeCloseTo(
-      want + nll,
-      12,
-    );
+    expect(compile('simpo').run(tiny(PAIR_BATCH), { params: { cpo_alpha: 1 } }).loss).toBeCloseTo(want + nll, 12);
   });
 
   it('tgdpo: token weights β(1 ± α r̂) with r̂ = β (rm_logp - ref_logp)', () => {
@@ -125,13 +122,17 @@ describe('hand-computed DPO-family losses', () => {
   it('kto and apo_zero_unpaired: per-example losses, z0 clamped at 0', () => {
     const beta = 0.1;
     const batch = (kl: number[]) =>
-      tiny({ ...PAIR_BATCH, seq: { chosen: [1, 0, 0, 1], kl_logp: kl, kl_ref_logp: [0, 0, 0, 0] } });
+      tiny({
+        ...PAIR_BATCH,
+        seq: { desirable: [1, 0, 0, 1], kl_logp: kl, kl_ref_logp: [0, 0, 0, 0] },
+        bools: ['desirable'],
+      });
     const desirable = [true, false, false, true];
     const kto = (z0: number) =>
       S.reduce((acc, r, i) => acc + (desirable[i] ? 1 - sigmoid(beta * (r - z0)) : 1 - sigmoid(beta * (z0 - r))), 0) /
       4;
-    expect(compile(`${OBJ}/kto.credo`).run(batch([1, 2, 3, 6])).loss).toBeCloseTo(kto(3), 12);
-    expect(compile(`${OBJ}/kto.credo`).run(batch([-1, -2, 0, 1])).loss).toBeCloseTo(kto(0), 12);
+    expect(compile('kto').run(batch([1, 2, 3, 6])).loss).toBeCloseTo(kto(3), 12);
+    expect(compile('kto').run(batch([-1, -2, 0, 1])).loss).toBeCloseTo(kto(0), 12);
     const apo = S.reduce((acc, r, i) => acc + (desirable[i] ? 1 - sigmoid(beta * r) : sigmoid(beta * r)), 0) / 4;
     expect(compile(`${OBJ}/apo_zero_unpaired.credo`).run(batch([1, 2, 3, 6])).loss).toBeCloseTo(apo, 12);
     expect(kto(0)).toBeCloseTo(apo, 12);
@@ -203,7 +204,7 @@ describe('substitution special cases (methods-dpo.md §19 items 1 and 8)', () =>
 
   it('tgdpo with rm_logp = ref_logp is dpo_sigmoid, value and gradient', () => {
     const tgdpo = compile(`${OBJ}/tgdpo.credo`);
-    const dpo = compile(`${OBJ}/dpo_sigmoid.credo`);
+    const dpo = compile('dpo');
     fc.assert(
       fc.property(pairBatches(base), (b) => {
         const batch = withData(b, 'rm_logp', 'token', b.tensors.get('ref_logp')!.data);

@@ -15,7 +15,7 @@ import { partOf, splitBatch, stitch } from '../../runtime/webgpu/chunks.js';
 import { GpuError, openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { chunkBindingBytes } from '../../runtime/webgpu/tables.js';
 import { compileSource } from '../../src/compile.js';
-import { arbBatch } from '../../src/equiv/random-batches.js';
+import { arbBatch, arbBatchFor } from '../../src/equiv/random-batches.js';
 import { compileGpu, type GpuObjective } from '../../src/gpu.js';
 import { compile } from '../../src/objective.js';
 import { notOnDevice, onDevice } from '../helpers/device-objectives.js';
@@ -164,9 +164,7 @@ describe.skipIf(!device)(`GPU batches beyond one binding (${device?.adapterName 
     const cpu = compile(name);
     const whole = await compileGpu(cpu, { device });
     const samples = fc.sample(
-      arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }).filter(
-        (b) => b.numGroups >= 2,
-      ),
+      arbBatchFor(cpu.program, cpu.inputs).filter((b) => b.numGroups >= 2),
       { numRuns: 6, seed: 5 },
     );
     let chunked = 0;

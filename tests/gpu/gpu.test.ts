@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDevice, type GpuDevice } from '../../runtime/webgpu/device.js';
 import { offsetsFromLengths, type RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../../src/compile.js';
-import { arbBatch } from '../../src/equiv/random-batches.js';
+import { arbBatch, arbBatchFor } from '../../src/equiv/random-batches.js';
 import { compileGpu } from '../../src/gpu.js';
 import { compile } from '../../src/objective.js';
 import { notOnDevice, onDevice } from '../helpers/device-objectives.js';
@@ -50,10 +50,7 @@ describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`
       // Seeded per objective, so CI runs the same batches every time: a few random batches are
       // ill-conditioned in float32 (tlts: rewards that differ by less than a float32 ulp give a zero
       // advantage in float32 and ±0.02 in float64; about 1 batch in 150), which no tolerance covers.
-      const samples = fc.sample(
-        arbBatch({ inputs: cpu.inputs, onPolicy: false, equalLengths: false, boundaries: [] }),
-        { numRuns: 6, seed: seedOf(name) },
-      );
+      const samples = fc.sample(arbBatchFor(cpu.program, cpu.inputs), { numRuns: 6, seed: seedOf(name) });
       for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name, { program: cpu.program, batch });
     } finally {
       gpu.dispose();
