@@ -29,9 +29,14 @@ export interface SyntheticOptions {
   readonly vocabSize?: number;
 }
 
-/** Sequences per group when neither the user nor a `require` says: 4 responses × 4 views for diffusion objectives (they declare `response`), else 8. */
+/** Sequences per group when neither the user nor a `require` says: 4 responses × 4 views for diffusion objectives, else 8. */
 export function defaultGroupSize(inputs: readonly InputSpec[]): number {
-  return inputs.some((i) => i.name === 'response') ? 4 * DIFFUSION_VIEWS : 8;
+  return isDiffusion(inputs) ? 4 * DIFFUSION_VIEWS : 8;
+}
+
+/** A diffusion-LM objective (docs/batch.md): its sequences are views of responses, `response` / `t` per sequence. */
+function isDiffusion(inputs: readonly InputSpec[]): boolean {
+  return inputs.some((i) => (i.name === 'response' || i.name === 't') && i.level === 'seq');
 }
 
 /** The mean sequence length the group count is sized for. */
@@ -48,7 +53,7 @@ interface Structure {
   readonly numGroups: number;
   readonly groupSize: number;
   /**
-   * Views per response (docs/batch.md, diffusion LMs): 4 when the program declares `response` and
+   * Views per response (docs/batch.md, diffusion LMs): 4 when the program declares `response` or `t` and
    * the group size is a multiple of 4 — sequence j of a group is view j mod 4 of response ⌊j / 4⌋,
    * at time t = 1 − (j mod 4)/4 — else 1 (every sequence is its own response).
    */
@@ -71,7 +76,8 @@ export function syntheticBatch(opts: SyntheticOptions): RaggedBatch {
   const tensors = new Map<string, HostTensor>();
   // token ids index the vocabulary the batch carries, when it carries one
   const vocabSize = vocabSizeOf(opts);
-  for (const input of opts.inputs) tensors.set(input.name, makeInput(input, structure, opts.seed, vocabSize));
+  for (const input of opts.inputs)
+    tensors.set(input.name, makeInput(input, opts.inputs, structure, opts.seed, vocabSize));
   return {
     numTokens: opts.tokens,
     numSeqs: structure.numSeqs,
@@ -169,8 +175,7 @@ function makeStructure(opts: SyntheticOptions): Structure {
   const offsets = offsetsFromLengths(lengths);
   const mask = new Uint8Array(opts.tokens).fill(1);
   if (opts.maskName !== null) maskRuns(stream(opts.seed, '#mask'), offsets, mask);
-  const views =
-    opts.inputs.some((i) => i.name === 'response') && opts.groupSize % DIFFUSION_VIEWS === 0 ? DIFFUSION_VIEWS : 1;
+  const views = isDiffusion(opts.inputs) && opts.groupSize % DIFFUSION_VIEWS === 0 ? DIFFUSION_VIEWS : 1;
   return { numSeqs, numGroups, groupSize: opts.groupSize, views, lengths, offsets, mask };
 }
 
@@ -213,14 +218,41 @@ function maskRuns(rng: Rng, offsets: Int32Array, mask: Uint8Array): void {
 // Values
 // ---------------------------------------------------------------------------------------------
 
-function makeInput(input: InputSpec, st: Structure, seed: number, vocabSize: number): HostTensor {
+function makeInput(
+  input: InputSpec,
+  inputs: readonly InputSpec[],
+  st: Structure,
+  seed: number,
+  vocabSize: number,
+): HostTensor {
   const count = countAt(
     { numTokens: st.offsets[st.numSeqs], numSeqs: st.numSeqs, numGroups: st.numGroups, vocabSize },
     input.level,
   );
   const data =
-    standardValues(input, st, seed, count, vocabSize) ?? genericValues(input, stream(seed, input.name), count);
+    standardValues(input, st, seed, count, vocabSize) ??
+    behaviourValues(input, inputs, seed, count) ??
+    genericValues(input, stream(seed, input.name), count);
   return { level: input.level, dtype: input.dtype, data };
+}
+
+/**
+ * `old_X` beside an f32 input `X` of the same level (a behaviour policy's copy of any policy output,
+ * e.g. `old_unmask_logit`): X's values plus N(0, 0.05²), as old_logp is to logp — drawn
+ * independently, their log-ratios would be far from any on-policy batch.
+ */
+function behaviourValues(
+  input: InputSpec,
+  inputs: readonly InputSpec[],
+  seed: number,
+  count: number,
+): Float64Array | null {
+  if (!input.name.startsWith('old_') || input.dtype !== 'f32') return null;
+  const current = inputs.find((i) => i.name === input.name.slice(4) && i.level === input.level && i.dtype === 'f32');
+  if (!current) return null;
+  const base = genericValues(current, stream(seed, current.name), count);
+  const rng = stream(seed, input.name);
+  return f32(base.map((v) => v + 0.05 * normal(rng)));
 }
 
 /** Values for the standard names of the batch contract, or null for any other name. */
@@ -243,6 +275,8 @@ function standardValues(
       return f32(Float64Array.from({ length: count }, () => 3 * rng()));
     case 'token_id':
       return Float64Array.from({ length: count }, () => intBelow(rng, vocabSize || VOCAB_SIZE));
+    case 'target': // counts per (position, vocabulary entry), e.g. ILM's dropped tokens per gap: sparse
+      return input.level === 'vocab' && vocabSize > 0 ? sparseCounts(rng, count / vocabSize, vocabSize) : null;
     case 'chosen':
       return Float64Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
     case 'reward':
@@ -264,6 +298,13 @@ function standardValues(
     default:
       return null; // value, advantage and any other name: generic by dtype (f32 → N(0, 1)).
   }
+}
+
+/** One count at a random entry of a third of the rows, every other entry 0 (rows of V entries). */
+function sparseCounts(rng: Rng, rows: number, V: number): Float64Array {
+  const out = new Float64Array(rows * V);
+  for (let r = 0; r < rows; r++) if (rng() < 1 / 3) out[r * V + intBelow(rng, V)] = 1;
+  return out;
 }
 
 /** Log-probs in about [-6, -0.01], skewed towards likely tokens; the same for every logp variant. */

@@ -1,4 +1,83 @@
 /** Equivalence claims of the objectives over actions other than LM tokens and the masked-diffusion training loss (unmask_policy, soft_tokens, cacovid, smdm; methods-dpo.md §12–§15). */
 import type { Claim } from './catalog.js';
 
-export const ACTION_CLAIMS: Claim[] = [];
+const OBJ = 'tests/equivalences/objectives';
+const NO_DUAL = 1e9;
+
+export const ACTION_CLAIMS: Claim[] = [
+  {
+    id: 'unmask-policy-on-policy-reinforce',
+    a: 'unmask_policy',
+    b: `${OBJ}/unmask_policy_reinforce.credo`,
+    assume: ['unmask_logit == old_unmask_logit'],
+    mode: 'grad',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §12, §19 item 10; unmask_policy header',
+    note: 'on-policy, the PPO-clip loss of the unmasking policy has the gradient of REINFORCE on each step’s joint Bernoulli log-likelihood, with the mean-centred advantage (no std) and each response weighted once over its active steps. The probability clamp (eps = float32 eps) is inactive for the logits random batches draw',
+  },
+  {
+    id: 'unmask-policy-off-policy-clips',
+    a: 'unmask_policy',
+    b: `${OBJ}/unmask_policy_reinforce.credo`,
+    mode: 'grad',
+    expect: 'different',
+    source: 'methods-dpo.md §12',
+    note: 'off-policy, the ratio and its clip (ε = 0.5) change the gradient',
+  },
+  {
+    id: 'soft-tokens-hard-rloo',
+    a: 'soft_tokens',
+    b: 'rloo',
+    setB: { loss_agg_mode: 2 },
+    assume: ['cot == 0', 'on_policy', 'equal_lengths', 'length > 0'],
+    mode: 'grad',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §13 (hard-token baseline)',
+    note: 'with no CoT step, soft_tokens is RLOO REINFORCE on the hard tokens with the sequence sum: rloo on-policy with loss_agg_mode 2 (seq-mean-token-sum), when no sequence is empty (rloo leaves empty sequences out of its mean, soft_tokens divides by every sample K). The values differ (rloo’s on-policy value is −A per token); the gradients agree',
+  },
+  {
+    id: 'cacovid-frame-is-dapo',
+    a: 'cacovid',
+    b: 'dapo',
+    setA: { kl_w: 0 },
+    setB: { adv_eps: 1e-4, clip_c: NO_DUAL },
+    assume: ['frame_mode == 1'],
+    mode: 'both',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §14, §19 item 10',
+    note: 'on frame-mode combinations only and without the KL to Bernoulli(½), CaCoVID is PPO-clip (0.2 / 0.28) with token-mean over the decisions and memory-z-scored advantages (std unbiased + 1e-4): dapo with adv_eps = 1e-4 and no dual clip, the memory being the group',
+  },
+  {
+    id: 'smdm-sft-no-prompt',
+    a: 'smdm',
+    b: 'smdm',
+    setA: { sft: 0 },
+    setB: { sft: 1 },
+    assume: ['prompt == 0'],
+    mode: 'both',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §15, §19 item 11',
+    note: 'without prompt positions the pretraining normaliser B·L and the SFT normaliser (answer positions) are the same count',
+  },
+  {
+    id: 'smdm-sft-normaliser-differs',
+    a: 'smdm',
+    b: 'smdm',
+    setA: { sft: 0 },
+    setB: { sft: 1 },
+    mode: 'value',
+    expect: 'different',
+    source: 'methods-dpo.md §19 item 11',
+    note: 'with prompt positions, SFT divides by the answer positions only (B·max_len − Σ prompt_len), pretraining by every position',
+  },
+  {
+    id: 'smdm-eps0-mdlm',
+    a: 'smdm',
+    b: `${OBJ}/smdm_mdlm.credo`,
+    setA: { mask_eps: 0 },
+    mode: 'both',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §15 (equivalences)',
+    note: 'with mask_eps = 0 (p = t) the SMDM loss is the LLaDA / MDLM 1/t-weighted masked cross-entropy, written by hand with logsumexp − gather',
+  },
+];

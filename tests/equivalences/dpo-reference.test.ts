@@ -114,9 +114,10 @@ describe('hand-computed DPO-family losses', () => {
     const u0 = w(0, true) + w(1, true) + w(2, true) - (w(3, false) + w(4, false));
     const u1 = w(6, true) - w(5, false);
     const want = -(logsigmoid(u0) + logsigmoid(u1)) / 2;
-    expect(
-      compile(`${OBJ}/tgdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, rm_logp: rm } })).loss,
-    ).toBeCloseTo(want, 12);
+    expect(compile('tgdpo').run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, rm_logp: rm } })).loss).toBeCloseTo(
+      want,
+      12,
+    );
   });
 
   it('kto and apo_zero_unpaired: per-example losses, z0 clamped at 0', () => {
@@ -152,7 +153,7 @@ describe('hand-computed DPO-family losses', () => {
     const c0 = [0.2 - -1.0 * (1 - 0.5), -0.1 - -0.25 * 1, 0.25];
     const c1 = [0.2 - 0.25 * 1];
     const csum = [...c0, ...c1].reduce((acc, d) => acc - logsigmoid(beta * d), 0) + 2 * Math.log(2);
-    expect(compile(`${OBJ}/cdpo.credo`).run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, p_ce } })).loss).toBeCloseTo(
+    expect(compile('cdpo').run(tiny({ ...PAIR_BATCH, token: { logp, ref_logp, p_ce } })).loss).toBeCloseTo(
       csum / (2 * K),
       12,
     );
@@ -166,9 +167,9 @@ describe('hand-computed DPO-family losses', () => {
     const sum = s[0] + s[1] + s[2];
     const one = nll.reduce((acc, v, t) => acc + (v * s[t] * 3) / sum, 0) / 3;
     const batch = tiny({ lengths: [3], groupOf: [0], token: { logp: [-0.5, -1.0, -0.25] }, seq: {} });
-    expect(compile(`${OBJ}/ift.credo`).run(batch).loss).toBeCloseTo(one, 12);
-    expect(compile(`${OBJ}/ift.credo`).run(batch, { params: { gamma: 0 } }).loss).toBeCloseTo(1.75 / 3, 12);
-    expect(compile(`${OBJ}/sft.credo`).run(batch).loss).toBeCloseTo(1.75 / 3, 12);
+    expect(compile('ift').run(batch).loss).toBeCloseTo(one, 12);
+    expect(compile('ift').run(batch, { params: { gamma: 0 } }).loss).toBeCloseTo(1.75 / 3, 12);
+    expect(compile('sft').run(batch).loss).toBeCloseTo(1.75 / 3, 12);
   });
 });
 
@@ -202,8 +203,8 @@ describe('substitution special cases (methods-dpo.md §19 items 1 and 8)', () =>
     { name: 'ref_logp', level: 'token' as const, dtype: 'f32' as const },
   ];
 
-  it('tgdpo with rm_logp = ref_logp is dpo_sigmoid, value and gradient', () => {
-    const tgdpo = compile(`${OBJ}/tgdpo.credo`);
+  it('tgdpo with rm_logp = ref_logp is dpo, value and gradient', () => {
+    const tgdpo = compile('tgdpo');
     const dpo = compile('dpo');
     fc.assert(
       fc.property(pairBatches(base), (b) => {
@@ -217,7 +218,7 @@ describe('substitution special cases (methods-dpo.md §19 items 1 and 8)', () =>
   });
 
   it('cdpo with p_ce = 0 is dpo_per_position (all weights 1), value and gradient', () => {
-    const cdpo = compile(`${OBJ}/cdpo.credo`);
+    const cdpo = compile('cdpo');
     const perPosition = compile(`${OBJ}/dpo_per_position.credo`);
     fc.assert(
       fc.property(pairBatches(base), (b) => {
