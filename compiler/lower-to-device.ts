@@ -42,11 +42,17 @@ export class NotOnDeviceError extends Error {}
  * vocabulary (T × V of them), so none of them may take or give one (`top_p` over the vocabulary).
  */
 export function deviceUnsupported(program: Program): string | null {
-  const host = topoSort(outputNodes(program)).find(
-    (n) => runsOnHost(n) && [n, ...n.src].some((m) => m.type.level === 'vocab'),
+  const nodes = topoSort(outputNodes(program));
+  const host = nodes.find((n) => runsOnHost(n) && [n, ...n.src].some((m) => m.type.level === 'vocab'));
+  if (host)
+    return `\`${host.op}\` over the vocabulary axis (\`token x vocab\`: a top_p mask, say) has no GPU kernel yet`;
+  // Row kernels reduce a row to its own token only; the IR builds nothing coarser from `vocab`
+  // (IrBuilder.reduce), but a graph that has one is refused here, never crashes the back end.
+  const past = nodes.find(
+    (n) => n.type.level !== 'vocab' && n.type.level !== 'token' && n.src.some((m) => m.type.level === 'vocab'),
   );
-  return host
-    ? `\`${host.op}\` over the vocabulary axis (\`token x vocab\`: a top_p mask, say) has no GPU kernel yet`
+  return past
+    ? `\`${past.op}\` from the vocabulary axis (\`token x vocab\`) straight to the ${past.type.level} has no GPU kernel (row kernels reduce a row to its token)`
     : null;
 }
 

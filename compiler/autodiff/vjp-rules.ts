@@ -137,7 +137,17 @@ export const VJP: { [K in Op]: VjpRule<K> } = {
     ];
   },
   sg: none,
-  broadcast: (b, n, g) => [b.reduce('sum', g, n.src[0].type.level)],
+  broadcast: (b, n, g) => {
+    // A coarser value broadcast to `token x vocab` (a seq value times a row, say) gets the sum of the
+    // adjoints of the rows of the *valid* tokens only. Summed from vocab straight to the seq/group/
+    // batch the row entries of masked tokens (whose adjoint is not zeroed) would count too; so sum
+    // over each row first (every entry of every token, as a forward row reduction does), then over
+    // the tokens, where the mask applies as in every token reduction. The IR never reduces the
+    // vocabulary axis past a token (IrBuilder.reduce).
+    const to = n.src[0].type.level;
+    const rows = g.type.level === 'vocab' && to !== 'token' ? b.reduce('sum', g, 'token') : g;
+    return [b.reduce('sum', rows, to)];
+  },
   reduce: (b, n, g) => {
     const [x, cond] = n.src;
     const gx = b.broadcast(g, x.type.level);

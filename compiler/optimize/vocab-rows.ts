@@ -267,7 +267,7 @@ function factorSums(program: Program): Program {
     if (terms.length === 1 && terms[0].coef === null && terms[0].term === e) return null;
     let total: Node | null = null;
     for (const t of terms) {
-      const r = b.reduce('sum', t.term, 'token', undefined, sum.span);
+      const r = b.reduce('sum', t.term, sum.type.level, undefined, sum.span); // 'token': the IR reduces rows no further
       const v = t.coef ? b.mul(t.coef, r, sum.span) : r;
       total = total ? b.add(total, v, sum.span) : v;
     }
@@ -281,7 +281,16 @@ function factorSums(program: Program): Program {
       : null;
 
   return rewrite(program, (n, src) => {
-    const rowSum = n.op === 'reduce' && fnOf(n) === 'sum' && n.src.length === 1 && n.src[0].type.level === 'vocab';
+    // only a row's sum to its own token: `factored` rebuilds it as sums to the token, so a sum from the
+    // vocabulary straight to a coarser level (which the IR no longer builds: IrBuilder.reduce) must
+    // not come here — it would be replaced by a token value under seq-level users, an ill-typed graph
+    // (codegen's `no index for level token`)
+    const rowSum =
+      n.op === 'reduce' &&
+      fnOf(n) === 'sum' &&
+      n.src.length === 1 &&
+      n.src[0].type.level === 'vocab' &&
+      n.type.level === 'token';
     return rowSum ? factored(n, src[0]) : rowQuotient(n, src);
   });
 }

@@ -95,6 +95,7 @@ export class IrBuilder {
 
   /** Reduce to a coarser level over valid elements (and `cond`, if given). */
   reduce(fn: ReduceFn, x: Node, to: Level, cond?: Node, span?: Span): Node {
+    overRowsOnly('reduce', x, to);
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
     const dtype: DType =
       x.type.dtype === 'bool' ? 'f32' : fn === 'sum' ? (x.type.dtype === 'i32' ? 'i32' : 'f32') : x.type.dtype;
@@ -102,6 +103,7 @@ export class IrBuilder {
   }
 
   keyedReduce(fn: KeyedReduceFn, x: Node, key: Node, to: Level, cond?: Node, span?: Span): Node {
+    overRowsOnly('keyed_reduce', x, to);
     const k = this.broadcast(key, x.type.level);
     const src = cond ? [x, k, this.broadcast(cond, x.type.level)] : [x, k];
     const dtype: DType = x.type.dtype === 'bool' ? 'f32' : x.type.dtype;
@@ -144,22 +146,37 @@ export class IrBuilder {
   }
 
   quantile(x: Node, q: Node, to: Level, method: QuantileMethod, cond?: Node, span?: Span): Node {
+    overRowsOnly('quantile', x, to);
     const src = cond ? [x, q, this.broadcast(cond, x.type.level)] : [x, q];
     return this.graph.node('quantile', { dtype: 'f32', level: to }, src, { method }, span);
   }
 
   quantileWeight(x: Node, q: Node, to: Level, method: QuantileMethod, cond?: Node, span?: Span): Node {
+    overRowsOnly('quantile_weight', x, to);
     const src = cond ? [x, q, this.broadcast(cond, x.type.level)] : [x, q];
     return this.graph.node('quantile_weight', { dtype: 'f32', level: x.type.level }, src, { method, to }, span);
   }
 
   rank(x: Node, to: Level, cond?: Node, span?: Span): Node {
+    overRowsOnly('rank', x, to);
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
     return this.graph.node('rank', { dtype: 'f32', level: x.type.level }, src, { to }, span);
   }
 
   sumBefore(x: Node, to: Level, cond?: Node, span?: Span): Node {
+    overRowsOnly('sum_before', x, to);
     const src = cond ? [x, this.broadcast(cond, x.type.level)] : [x];
     return this.graph.node('sum_before', { dtype: 'f32', level: x.type.level }, src, { to }, span);
   }
+}
+
+/**
+ * Values over the vocabulary reduce to their token only, in the IR as in the language (E0203): a
+ * reduction from `vocab` straight to a seq, group or the batch would count the rows of masked-out
+ * tokens (every entry of a row takes part in its token's reductions; the mask applies from tokens
+ * on), and the GPU's row kernels only reduce a row to its token. Reduce per token, then further.
+ */
+function overRowsOnly(op: string, x: Node, to: Level): void {
+  if (x.type.level === 'vocab' && to !== 'token')
+    throw new InternalError('ir-build', `${op} from token x vocab straight to ${to}: reduce per token first`);
 }

@@ -42,20 +42,24 @@ function seedOf(name: string): number {
 
 describe.skipIf(!device)(`GPU backend (${device?.adapterName ?? opened.reason})`, () => {
   it.skip.each(notOnDevice)('stdlib %s: %s (runs on the CPU)', () => {});
-  it.each(onDevice)('stdlib %s equals the interpreter on random ragged batches', async (name) => {
-    const cpu = compile(name);
-    const gpu = await compileGpu(cpu, { device });
-    try {
-      // no log-ratios exactly on clip boundaries: float32 and float64 may round them to different sides of a kink.
-      // Seeded per objective, so CI runs the same batches every time: a few random batches are
-      // ill-conditioned in float32 (tlts: rewards that differ by less than a float32 ulp give a zero
-      // advantage in float32 and ±0.02 in float64; about 1 batch in 150), which no tolerance covers.
-      const samples = fc.sample(arbBatchFor(cpu.program, cpu.inputs), { numRuns: 6, seed: seedOf(name) });
-      for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name, { program: cpu.program, batch });
-    } finally {
-      gpu.dispose();
-    }
-  });
+  it.each(onDevice)(
+    'stdlib %s equals the interpreter on random ragged batches',
+    async (name) => {
+      const cpu = compile(name);
+      const gpu = await compileGpu(cpu, { device });
+      try {
+        // no log-ratios exactly on clip boundaries: float32 and float64 may round them to different sides of a kink.
+        // Seeded per objective, so CI runs the same batches every time: a few random batches are
+        // ill-conditioned in float32 (tlts: rewards that differ by less than a float32 ulp give a zero
+        // advantage in float32 and ±0.02 in float64; about 1 batch in 150), which no tolerance covers.
+        const samples = fc.sample(arbBatchFor(cpu.program, cpu.inputs), { numRuns: 6, seed: seedOf(name) });
+        for (const batch of samples) agree(await gpu.run(batch), cpu.run(batch), name, { program: cpu.program, batch });
+      } finally {
+        gpu.dispose();
+      }
+    },
+    300_000,
+  ); // a cold compile of the largest shaders takes tens of seconds on llvmpipe
 
   it.each([
     ['grpo', grpoRef],

@@ -118,6 +118,12 @@ function arbVocabBatch(inputs: readonly InputSpec[], opts: VocabBatchOptions = {
   });
 }
 
+/**
+ * A cold shader compile of the largest row kernels (diversity_precision's bisection over each row)
+ * takes about 40 s on llvmpipe alone, more beside other test files on 2 cores.
+ */
+const COMPILE_BOUND = 300_000;
+
 const overLogits = objectiveNames().filter((n) => compile(n).inputs.some((i) => i.level === 'vocab'));
 
 async function expectAgree(
@@ -184,6 +190,7 @@ describe.skipIf(!device)(`row kernels over the vocabulary (${device?.adapterName
       );
       await expectAgree(cpu, batches);
     },
+    COMPILE_BOUND,
   );
 
   it('the unfused plan (every row pass a kernel of its own, no IR rewrites) gives the same numbers', async () => {

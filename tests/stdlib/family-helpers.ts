@@ -119,3 +119,23 @@ export function itHasFdGradients<P>(
     expect(checked).toBeGreaterThan(0);
   });
 }
+
+/**
+ * `it`: the exported advantage `adv` is mean-centred only (methods-dpo.md §19 item 10): scaling the
+ * rewards by c scales every advantage by c (a std-normalised one would not change).
+ */
+export function itHasMeanCentredAdvantage(objective: Objective, batches: fc.Arbitrary<RaggedBatch>): void {
+  it('the advantage is mean-centred only: scaling the rewards by c scales it by c (§19 item 10)', () => {
+    fc.assert(
+      fc.property(batches, fc.constantFrom(3, 0.25, -2), (b, c) => {
+        const a = objective.run(b).exports.adv!.data;
+        const reward = b.tensors.get('reward')!;
+        const tensors = new Map(b.tensors);
+        tensors.set('reward', { ...reward, data: reward.data.map((r) => c * r) });
+        const a2 = objective.run({ ...b, tensors }).exports.adv!.data;
+        a.forEach((x, s) => expect(close(a2[s]!, c * x)).toBe(true));
+      }),
+      { numRuns: 100 },
+    );
+  });
+}
