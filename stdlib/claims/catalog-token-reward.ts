@@ -136,7 +136,7 @@ export const TOKEN_REWARD_CLAIMS: Claim[] = [
     source: 'methods-dpo.md §5',
     note: 'the weights 1 − p_ce on the rejected response change the summed form',
   },
-  // T-REG (reconstructed)
+  // T-REG (paper form, from summaries of the paper text; t_reg header)
   {
     id: 't_reg-alpha0-dpo',
     a: 't_reg',
@@ -144,8 +144,18 @@ export const TOKEN_REWARD_CLAIMS: Claim[] = [
     setA: { alpha: 0 },
     mode: 'both',
     expect: 'proved',
-    source: 'methods-dpo.md §6',
-    note: "T-REG without its regulariser is DPO (the abstract's regularisation framing)",
+    source: 't_reg header (paper: L = L_DPO + α·w·(L_REG(y_w) + L_REG(y_l)))',
+    note: 'T-REG without its regulariser is DPO-sigmoid (dpo has label_smoothing = 0)',
+  },
+  {
+    id: 't_reg-equal-contrast-dpo',
+    a: 't_reg',
+    b: 'dpo',
+    assume: ['neg_logp == pos_logp'],
+    mode: 'both',
+    expect: 'proved',
+    source: 't_reg header (paper: r̂ = σ(log π(y_t | x_better) − log π(y_t | x_worse)) − 0.5)',
+    note: 'an equality of two inputs is a substitution: neg_logp is drawn as a copy of pos_logp, so every token reward r̂ is 0 and L_REG vanishes',
   },
   {
     id: 't_reg-regulariser-not-dpo',
@@ -153,8 +163,8 @@ export const TOKEN_REWARD_CLAIMS: Claim[] = [
     b: 'dpo',
     mode: 'value',
     expect: 'different',
-    source: 'methods-dpo.md §6',
-    note: 'with α > 0 the token-reward regulariser adds to the loss',
+    source: 't_reg header',
+    note: 'with α > 0 the weighted token-reward regulariser adds to the loss',
   },
   // RTO
   {

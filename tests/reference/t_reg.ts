@@ -1,13 +1,14 @@
 /**
- * T-REG reference (stdlib/t_reg.credo, a reconstruction: DPO + α·L_REG), float64, loops.
+ * T-REG reference (stdlib/t_reg.credo, the paper's form: DPO + α·w·(L_REG(y_w) + L_REG(y_l))),
+ * float64, loops.
  *
- *   Δ_t = logp_t − ref_logp_t, z_t = (pos_logp_t − neg_logp_t)/τ, r_t = 2σ(z_t) − 1 (squash) or z_t
- *   L_DPO = mean over pairs of −logσ(βδ), δ = S(y_w) − S(y_l)
- *   l_t = −logσ(r_t βΔ_t) (reg_form 0) or ½(βΔ_t − r_t)² (reg_form 1)
- *   L_REG = mean over responses with L > 0 of (1/L) Σ_t l_t,   loss = L_DPO + α L_REG
+ *   r̂_t = σ(pos_logp_t − neg_logp_t) − 0.5,   L_REG(y) = −β Σ_t r̂_t logp_t
+ *   δ = S(y_w) − S(y_l), S(y) = Σ_t (logp_t − ref_logp_t),   L_DPO = mean over pairs of −logσ(βδ)
+ *   w = σ(−βδ) held (stop-gradient) if seq_weight = 1, else 1
+ *   loss = L_DPO + α · mean over pairs of w (L_REG(y_w) + L_REG(y_l))
  *
- * Hand-derived gradient: from L_DPO, ∓βσ(−βδ)/P on the tokens of y_w / y_l; from L_REG,
- * α/(L·B') · ∂l_t/∂logp_t with ∂l_t/∂logp_t = −σ(−r_t βΔ_t)·r_t β (form 0), (βΔ_t − r_t)·β (form 1).
+ * Hand-derived gradient w.r.t. logp_t, P pairs: from L_DPO, ∓βσ(−βδ)/P on the tokens of y_w / y_l;
+ * from the regulariser, −α w β r̂_t / P on the tokens of both responses (w held, r̂ no gradient).
  */
 import type { RaggedBatch } from '../../core/batch/batch.js';
 import { type FamilyResult, logSigmoid, meanOr0, pairs, sigmoid, validTokensOf, values, zeros } from './family.js';
@@ -15,59 +16,66 @@ import { type FamilyResult, logSigmoid, meanOr0, pairs, sigmoid, validTokensOf, 
 export interface TregParams {
   alpha: number;
   beta: number;
-  tau: number;
-  squash: number;
-  reg_form: number;
+  seq_weight: number;
 }
 
-export const TREG_DEFAULTS: TregParams = { alpha: 1, beta: 0.1, tau: 1, squash: 1, reg_form: 0 };
+export const TREG_DEFAULTS: TregParams = { alpha: 0.25, beta: 0.1, seq_weight: 1 };
 
-export function tRegRef(b: RaggedBatch, params: Partial<TregParams> = {}): FamilyResult {
-  const { alpha, beta, tau, squash, reg_form } = { ...TREG_DEFAULTS, ...params };
+/**
+ * @param opts.weightsFrom the batch the held sequence weights w are computed from (default `b`):
+ *   finite differences perturb `b` with w held, as `sg` holds it.
+ */
+export function tRegRef(
+  b: RaggedBatch,
+  params: Partial<TregParams> = {},
+  opts: { weightsFrom?: RaggedBatch } = {},
+): FamilyResult {
+  const { alpha, beta, seq_weight } = { ...TREG_DEFAULTS, ...params };
   const logp = values(b, 'logp');
   const ref = values(b, 'ref_logp');
   const pos = values(b, 'pos_logp');
   const neg = values(b, 'neg_logp');
-  const D = (t: number) => logp[t]! - ref[t]!;
-  const S = (s: number) => validTokensOf(b, s).reduce((a, t) => a + D(t), 0);
-  const rOf = (t: number) => {
-    const z = (pos[t]! - neg[t]!) / tau;
-    return squash === 1 ? 2 * sigmoid(z) - 1 : z;
-  };
+  const S = (bb: RaggedBatch, lp: number[], rf: number[], s: number) =>
+    validTokensOf(bb, s).reduce((a, t) => a + lp[t]! - rf[t]!, 0);
+  const rHat = (t: number) => sigmoid(pos[t]! - neg[t]!) - 0.5;
+  const wb = opts.weightsFrom ?? b;
+  const wLogp = values(wb, 'logp');
+  const wRef = values(wb, 'ref_logp');
+
   const P = pairs(b);
   const grad = zeros(b.numTokens);
   let lDpo = 0;
-  for (const { w, l } of P) {
-    const delta = S(w) - S(l);
+  let lReg = 0;
+  const ws: number[] = [];
+  for (const { w: yw, l: yl } of P) {
+    const delta = S(b, logp, ref, yw) - S(b, logp, ref, yl);
     lDpo -= logSigmoid(beta * delta) / P.length;
     const g = (-beta * sigmoid(-beta * delta)) / P.length;
-    for (const t of validTokensOf(b, w)) grad[t] += g;
-    for (const t of validTokensOf(b, l)) grad[t] -= g;
+    for (const t of validTokensOf(b, yw)) grad[t] += g;
+    for (const t of validTokensOf(b, yl)) grad[t] -= g;
+
+    const wDelta = S(wb, wLogp, wRef, yw) - S(wb, wLogp, wRef, yl);
+    const w = seq_weight === 1 ? sigmoid(-beta * wDelta) : 1;
+    ws.push(w);
+    let pairReg = 0;
+    for (const s of [yw, yl])
+      for (const t of validTokensOf(b, s)) {
+        pairReg -= beta * rHat(t) * logp[t]!;
+        grad[t] += (-alpha * w * beta * rHat(t)) / P.length;
+      }
+    lReg += (w * pairReg) / P.length;
   }
-  const seqs = [...Array(b.numSeqs).keys()].filter((s) => validTokensOf(b, s).length > 0);
-  let lReg = 0;
+
   let agree = 0;
   let nTok = 0;
-  for (const s of seqs) {
-    const ts = validTokensOf(b, s);
-    for (const t of ts) {
-      const r = rOf(t);
-      const imp = beta * D(t);
-      const c = 1 / (ts.length * seqs.length);
-      if (reg_form === 1) {
-        lReg += c * 0.5 * (imp - r) ** 2;
-        grad[t] += alpha * c * (imp - r) * beta;
-      } else {
-        lReg -= c * logSigmoid(r * imp);
-        grad[t] += alpha * c * -sigmoid(-r * imp) * r * beta;
-      }
-      if (r * imp > 0) agree++;
+  for (let s = 0; s < b.numSeqs; s++)
+    for (const t of validTokensOf(b, s)) {
+      if (rHat(t) * (logp[t]! - ref[t]!) > 0) agree++;
       nTok++;
     }
-  }
-  const rw = P.map(({ w }) => beta * S(w));
-  const rl = P.map(({ l }) => beta * S(l));
-  const margins = P.map(({ w, l }) => S(w) - S(l));
+  const rw = P.map(({ w }) => beta * S(b, logp, ref, w));
+  const rl = P.map(({ l }) => beta * S(b, logp, ref, l));
+  const margins = P.map(({ w, l }) => S(b, logp, ref, w) - S(b, logp, ref, l));
   return {
     loss: lDpo + alpha * lReg,
     metrics: {
@@ -76,6 +84,7 @@ export function tRegRef(b: RaggedBatch, params: Partial<TregParams> = {}): Famil
       reward_margin: meanOr0(margins.map((m) => beta * m)),
       reward_accuracy: meanOr0(margins.map((m) => (m > 0 ? 1 : 0))),
       reg_loss: lReg,
+      reg_weight: meanOr0(ws),
       token_agreement: nTok ? agree / nTok : 0,
     },
     grads: { logp: grad },
