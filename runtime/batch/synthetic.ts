@@ -275,6 +275,8 @@ function standardValues(
       return f32(Float64Array.from({ length: count }, () => 3 * rng()));
     case 'token_id':
       return Float64Array.from({ length: count }, () => intBelow(rng, vocabSize || VOCAB_SIZE));
+    case 'prompt': // the prompt's tokens lead each sequence: its first quarter (a response keeps ≥ 1 token)
+      return input.level === 'token' && input.dtype === 'bool' ? promptPrefix(st) : null;
     case 'target': // counts per (position, vocabulary entry), e.g. ILM's dropped tokens per gap: sparse
       return input.level === 'vocab' && vocabSize > 0 ? sparseCounts(rng, count / vocabSize, vocabSize) : null;
     case 'chosen':
@@ -298,6 +300,13 @@ function standardValues(
     default:
       return null; // value, advantage and any other name: generic by dtype (f32 → N(0, 1)).
   }
+}
+
+/** 1 at the first ⌊L/4⌋ tokens of each sequence of length L. */
+function promptPrefix(st: Structure): Float64Array {
+  const out = new Float64Array(st.offsets[st.numSeqs]);
+  for (let s = 0; s < st.numSeqs; s++) out.fill(1, st.offsets[s], st.offsets[s] + Math.floor(st.lengths[s] / 4));
+  return out;
 }
 
 /** One count at a random entry of a third of the rows, every other entry 0 (rows of V entries). */

@@ -18,6 +18,27 @@ export const PREF_CLAIMS: Claim[] = [
     source: 'methods-dpo.md §1',
     note: 'DPO written with the per-token implicit rewards r_t = β(logp − ref_logp) summed over each response (the V terms telescope, V(s_0) cancels in the pair) is DPO. Not proved: the normal forms sum tokens straight to the group in A and through the sequence in B. dpo.test.ts checks the exported implicit rewards sum to β·S(y)',
   },
+  // ORPO: TRL's NLL over prompt and response vs the response-only form
+  {
+    id: 'orpo-trl-no-prompt-orpo',
+    a: 'orpo_trl',
+    b: 'orpo',
+    assume: [...PAIRS, 'prompt == 0'],
+    mode: 'both',
+    expect: 'equivalent',
+    source: 'methods-dpo.md §17.5, §19 item 5',
+    note: 'without prompt tokens in the sequences TRL’s ORPO is the response-only form. Not proved: the normal forms keep orpo_trl’s `where not prompt`, which is true only in the data',
+  },
+  {
+    id: 'orpo-trl-prompt-nll',
+    a: 'orpo_trl',
+    b: 'orpo',
+    assume: PAIRS,
+    mode: 'value',
+    expect: 'different',
+    source: 'methods-dpo.md §17.5, §19 item 5',
+    note: 'with prompt tokens, TRL’s NLL covers the chosen prompt too and the odds skip it',
+  },
   // the DPO / SimPO / CPO triangle (TRL CPOTrainer)
   {
     id: 'simpo-unnormalised-dpo-no-ref',

@@ -17,7 +17,9 @@ import { ktoRef } from '../reference/kto.js';
 import { orpoRef } from '../reference/orpo.js';
 import { arbFor, itAgreesWithFamilyRef, itHasFdGradients } from './family-helpers.js';
 
-const [ipo, simpo, cpo, orpo, kto, dpo] = ['ipo', 'simpo', 'cpo', 'orpo', 'kto', 'dpo'].map((n) => compile(n));
+const [ipo, simpo, cpo, orpo, kto, dpo, orpoTrl] = ['ipo', 'simpo', 'cpo', 'orpo', 'kto', 'dpo', 'orpo_trl'].map((n) =>
+  compile(n),
+);
 const beta = fc.constantFrom(0.1, 0.5, 2);
 const eps = fc.constantFrom(0, 0.1, 0.5);
 const onOff = fc.constantFrom(0, 1);
@@ -57,6 +59,36 @@ describe('orpo equals its reference', () => {
     );
   });
   itHasFdGradients(orpo, orpoRef, params, { batches: awayFromCertainty });
+});
+
+describe('orpo_trl equals its reference', () => {
+  const params = fc.record({ beta: fc.constantFrom(0.1, 0.25, 1) });
+  const ref = (b: RaggedBatch, p: { beta: number }) => orpoRef(b, p, true);
+  itAgreesWithFamilyRef(orpoTrl, ref, params);
+  const awayFromCertainty = arbFor(orpoTrl).filter((b) => {
+    const [logp, prompt] = [values(b, 'logp'), values(b, 'prompt')];
+    return Array.from({ length: b.numSeqs }, (_, s) => validTokensOf(b, s).filter((t) => prompt[t] !== 1)).every(
+      (ts) => ts.reduce((a, t) => a + logp[t]!, 0) / ts.length < -0.01,
+    );
+  });
+  itHasFdGradients(orpoTrl, ref, params, { batches: awayFromCertainty });
+
+  it('without prompt tokens it is orpo; with them its NLL also covers the chosen prompt', () => {
+    fc.assert(
+      fc.property(arbFor(orpo), (b) => {
+        const none = withTensors(b, {
+          prompt: { level: 'token', dtype: 'bool', data: new Array<number>(b.numTokens).fill(0) },
+        });
+        expectSameLossAndGrad(orpoTrl.run(none), orpo.run(b));
+      }),
+      { numRuns: 100 },
+    );
+    const b = fc.sample(
+      arbFor(orpoTrl).filter((x) => values(x, 'prompt').some((v, t) => v === 1 && x.mask[t] === 1)),
+      { numRuns: 1, seed: 4 },
+    )[0]!;
+    expect(close(orpoTrl.run(b).metrics.nll!, orpoRef(b, {}, false).metrics.nll!)).toBe(true);
+  });
 });
 
 describe('kto equals its reference', () => {
