@@ -18,6 +18,7 @@
  */
 import fc from 'fast-check';
 import { offsetsFromLengths, type HostTensor, type InputSpec, type RaggedBatch } from '../../core/batch/batch.js';
+import { mulberry32 } from '../../runtime/batch/synthetic.js';
 
 export type ViewMode = 'trajectory' | 'one' | 'random';
 
@@ -33,18 +34,6 @@ export interface DiffusionArbOpts {
   mild?: boolean;
   /** Smallest random t ('random' views; default 0.05). */
   tMin?: number;
-}
-
-/** mulberry32: a small seeded generator in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface View {
@@ -81,7 +70,7 @@ function build(
   shuffle: boolean,
   rewardKind: string,
 ): RaggedBatch {
-  const u = rng(seed);
+  const u = mulberry32(seed);
   const f = Math.fround;
   const unif = (lo: number, hi: number) => f(lo + (hi - lo) * u());
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(u() * xs.length)]!;
