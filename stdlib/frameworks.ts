@@ -28,3 +28,52 @@ export const FRAMEWORK_NAMES: readonly FrameworkName[] = [
   ...OPENRLHF_NAMES,
   ...DISTILL_NAMES,
 ];
+
+/**
+ * Catalog claims that relate a name of one framework to the same name (or the paper's form) in
+ * another (issue 13 item 7): docs/frameworks.md shows each with its verdict, and the counterexample
+ * for the different ones.
+ */
+export const CROSS_FRAMEWORK_CLAIMS: readonly string[] = [
+  // TRL GRPOTrainer vs verl and the papers
+  'trl-dapo-stdlib-dapo-no-dual-clip',
+  'trl-dapo-vs-verl-dapo-recipe',
+  'trl-dr-grpo-oat',
+  'trl-dr-grpo-vs-verl-seq-mean-token-sum-norm',
+  'trl-cispo-verl-cispo',
+  'trl-cispo-default-cap',
+  'trl-sapo-verl-sapo',
+  'trl-sequence-gspo',
+  'trl-grpo-stdlib-grpo',
+  'trl-grpo-empty-sequences',
+  'trl-bnpo-dapo-one-step',
+  // OpenRLHF vs verl
+  'openrlhf-ppo-verl-vanilla-token-mean',
+  'openrlhf-ppo-dual-clip-verl',
+  'openrlhf-ppo-per-sample-verl-seq-mean',
+  'openrlhf-ppo-per-sample-eps',
+  'openrlhf-gspo-verl-gspo',
+  'openrlhf-gspo-uncapped-ratio',
+  'openrlhf-k3-kl-loss-verl-k3',
+  'openrlhf-group-norm-dapo',
+  'openrlhf-rloo-stdlib-rloo',
+  // verl now vs verl before 2026, verl's estimators vs the papers' forms
+  'verl-agg-mode3-vs-mode5',
+  'verl-adv-grpo-is-dapo',
+  'verl-adv-grpo-singletons',
+  'verl-adv-rloo-vectorized-is-stdlib-rloo',
+  'verl-adv-rloo-loop-vs-stdlib-rloo',
+  'verl-adv-rpp-baseline-vs-reinforce-pp',
+  'verl-adv-gpg-on-policy-is-stdlib-gpg',
+  // TRL DPOTrainer vs the stdlib's paper forms
+  'trl-dpo-sigmoid-dpo',
+  'trl-dpo-sigmoid-ignores-label-smoothing',
+  'trl-dpo-ipo-ipo',
+  'trl-dpo-sigmoid-norm-simpo',
+  'trl-dpo-apo-zero-kto',
+  'trl-dpo-apo-zero-vs-kto',
+  // distillation: Liger vs TRL GKD
+  'liger-jsd-soft-only-is-gkd',
+  'liger-jsd-beta-not-mirrored',
+  'liger-jsd-hard-loss-not-gkd',
+];

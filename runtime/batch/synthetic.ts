@@ -269,6 +269,9 @@ function standardValues(
       return baseLogp(seed, count);
     case 'old_logp':
       return perturbedLogp(baseLogp(seed, count), rng, 0.05);
+    case 'rollout_logp': // the inference engine's log-prob (OpenRLHF; TRL: sampling_logp): near the trainer's, as old_logp is
+    case 'sampling_logp':
+      return perturbedLogp(baseLogp(seed, count), rng, 0.05);
     case 'ref_logp':
       return perturbedLogp(baseLogp(seed, count), rng, 0.1);
     case 'entropy':

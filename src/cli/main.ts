@@ -206,7 +206,7 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .argument('<b>', 'stdlib objective name or .credo file')
     .option(
       '--set <side.name=value>',
-      'override a param of one side, e.g. holder_po.p=0 (repeatable)',
+      'override a param of one side: holder_po.p=0 by its name, or a.p=0 / b.p=0 (repeatable)',
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )

@@ -1,4 +1,126 @@
-/** Equivalence claims of the distill framework names (issue 13). */
+/**
+ * Equivalence claims of the distill framework names (issue 13): TRL GKD's generalised JSD (gkd),
+ * Liger's chunked JSD (liger_jsd) and cosine-similarity (liger_cosine) losses, against each other
+ * and the vocabulary methods (aligndistil's mode 4 is GKD with reverse KL), sft.
+ */
 import type { Claim } from './catalog.js';
 
-export const DISTILL_CLAIMS: Claim[] = [];
+/** One sequence: a token mean over the batch is then aligndistil's mean over sequences of token means. */
+const ONE_TEACHER_ONE_SEQ = ['dpo_logits == teacher_logits', 'num_seqs == 1'];
+
+export const DISTILL_CLAIMS: Claim[] = [
+  {
+    id: 'liger-jsd-soft-only-is-gkd',
+    a: 'liger_jsd',
+    b: 'gkd',
+    setA: { weight_hard_loss: 0, weight_soft_loss: 1, beta: 0.3, temperature: 0.7 },
+    setB: { beta: 0.3, temperature: 0.7 },
+    mode: 'both',
+    expect: 'proved',
+    source:
+      'trl/experimental/gkd/gkd_trainer.py (use_liger_kernel: LigerFusedLinearJSDLoss(weight_hard_loss=0, weight_soft_loss=1)); Liger chunked_loss/jsd_loss.py',
+    note: 'Liger’s JSD uses TRL’s β convention (M = β p_teacher + (1 − β) p_student, β = 0 forward KL, β = 1 reverse KL) and the same token mean over the labelled tokens: without the hard loss it is TRL GKD at the same β and temperature',
+  },
+  {
+    id: 'liger-jsd-soft-only-is-gkd-defaults',
+    a: 'liger_jsd',
+    b: 'gkd',
+    setA: { weight_hard_loss: 0, weight_soft_loss: 1 },
+    mode: 'both',
+    expect: 'proved',
+    source: 'trl/experimental/gkd/gkd_trainer.py (the Liger path and the plain path of compute_loss)',
+    note: 'the two paths of GKDTrainer.compute_loss at GKDConfig’s β = 0.5 and temperature 1 (neither passes GKDConfig.temperature to the loss)',
+  },
+  {
+    id: 'liger-jsd-beta-not-mirrored',
+    a: 'liger_jsd',
+    b: 'gkd',
+    setA: { weight_hard_loss: 0, weight_soft_loss: 1, beta: 0.2 },
+    setB: { beta: 0.8 },
+    mode: 'value',
+    expect: 'different',
+    source: 'Liger chunked_loss/jsd_loss.py and ops/jsd.py vs trl generalized_jsd_loss',
+    note: 'Liger’s β is TRL’s β, not 1 − β: β weighs the teacher-side KL in both (ops/jsd.py’s triton kernel too, with X = log Q the student and Y = log P the teacher), so β = 0.2 in one is not β = 0.8 in the other with the same student and teacher',
+  },
+  {
+    id: 'liger-jsd-hard-loss-not-gkd',
+    a: 'liger_jsd',
+    b: 'gkd',
+    mode: 'value',
+    expect: 'different',
+    source: 'Liger LigerFusedLinearJSDLoss defaults (weight_hard_loss = weight_soft_loss = 0.5)',
+    note: 'at Liger’s defaults the loss is half the CE of the labels plus half the JSD, not TRL GKD’s pure JSD',
+  },
+  {
+    id: 'liger-jsd-hard-only-is-sft',
+    a: 'liger_jsd',
+    b: 'sft',
+    setA: { weight_hard_loss: 1, weight_soft_loss: 0 },
+    assume: ['logp == gather(log_softmax(logits), token_id)'],
+    mode: 'value',
+    expect: 'equivalent',
+    source:
+      'Liger fused_linear_distillation.py (chunk_forward: F.nll_loss(reduction="sum") / the global count of labels)',
+    note: 'the hard loss is the token-mean NLL of the labels at temperature 1 (before the logits are divided by the temperature), summed over chunks and divided by the count of labelled rows of the whole batch: sft’s token mean. Value only: sft’s gradient is w.r.t. logp. Not proved: sft reads logp, which only the data ties to the logits',
+  },
+  {
+    id: 'liger-cosine-hard-is-liger-jsd-hard',
+    a: 'liger_cosine',
+    b: 'liger_jsd',
+    setA: { weight_hard_loss: 1, weight_soft_loss: 0 },
+    setB: { weight_hard_loss: 1, weight_soft_loss: 0 },
+    assume: ['labeled == 1'],
+    mode: 'both',
+    expect: 'equivalent',
+    source: 'Liger fused_linear_distillation.py (the base class both losses share)',
+    note: 'where every row passed is labelled, the two losses’ CE terms are the same (the base class’s). Not proved: liger_cosine sums where(labeled, …) over a count of labelled rows, which only the data makes the mask',
+  },
+  {
+    id: 'gkd-beta1-aligndistil-gkd-mode',
+    a: 'gkd',
+    b: 'aligndistil',
+    setA: { beta: 1 },
+    setB: { mode: 4 },
+    assume: ONE_TEACHER_ONE_SEQ,
+    mode: 'both',
+    expect: 'equivalent',
+    source:
+      'trl generalized_jsd_loss (beta == 1: F.kl_div(teacher_log_probs, student_log_probs)); aligndistil header (mode 4 "gkd")',
+    note: 'TRL GKD at β = 1 is KL(student ‖ teacher), the reverse KL that aligndistil’s mode 4 (named "gkd" there) computes to the DPO model; on one sequence TRL’s token mean is aligndistil’s mean of per-sequence token means (on more they differ). Not proved: a token mean and a mean over one sequence’s tokens have different normal forms',
+  },
+  {
+    id: 'gkd-beta1-aligndistil-gkd-mode-many-seqs',
+    a: 'gkd',
+    b: 'aligndistil',
+    setA: { beta: 1 },
+    setB: { mode: 4 },
+    assume: ['dpo_logits == teacher_logits'],
+    mode: 'value',
+    expect: 'different',
+    source: 'trl generalized_jsd_loss (batchmean over the labelled tokens); aligndistil header (len_norm = 1)',
+    note: 'same per-token reverse KL, different aggregation: TRL divides the sum by the batch’s labelled tokens, AlignDistil averages each sequence first',
+  },
+  {
+    id: 'gkd-beta0-forward-not-reverse-kl',
+    a: 'gkd',
+    b: 'aligndistil',
+    setA: { beta: 0 },
+    setB: { mode: 4 },
+    assume: ONE_TEACHER_ONE_SEQ,
+    mode: 'value',
+    expect: 'different',
+    source: 'trl generalized_jsd_loss (beta == 0: F.kl_div(student_log_probs, teacher_log_probs))',
+    note: 'GKDConfig’s docstring calls β = 0 "the KL divergence": it is KL(teacher ‖ student), the forward KL, not the reverse KL(student ‖ teacher) of aligndistil’s "gkd" mode',
+  },
+  {
+    id: 'gkd-beta0-discontinuous',
+    a: 'gkd',
+    b: 'gkd',
+    setA: { beta: 0 },
+    setB: { beta: 1e-9 },
+    mode: 'value',
+    expect: 'different',
+    source: 'trl generalized_jsd_loss (the beta == 0 / beta == 1 branches); Liger jsd_loss.py (the same branches)',
+    note: 'the generalised JSD tends to 0 as β → 0 (and as β → 1); TRL and Liger switch to the forward (reverse) KL at exactly β = 0 (1), so the loss jumps there',
+  },
+];

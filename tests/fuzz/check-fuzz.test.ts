@@ -292,6 +292,19 @@ function mutate(text: string, m: Mutation): string {
   return ps.join('');
 }
 
+/** Arguments by parameter name for the library modules whose names the generic rule below misreads. */
+const MODULE_ARGS: Record<string, Record<string, string>> = {
+  distill: {
+    student: 'seed_logits',
+    teacher: 'seed_logits',
+    x: 'seed_logits',
+    a: 'seed_logits',
+    b: 'seed_logits',
+    eps: '1e-8',
+  },
+  pref: { chosen: 'seed_chosen', d: 'seed_tok', alpha: '0.5', eps: '0.1', tau: '0.05', delta: '0', f_type: '0' },
+};
+
 /**
  * The texts to mutate: the stdlib objectives as they are, and each library module made into an
  * objective (a grad input, a loss, and an export calling each of its defs, since a def is only
@@ -299,14 +312,18 @@ function mutate(text: string, m: Mutation): string {
  */
 const SEEDS = STDLIB.map(({ name, text }) => {
   if (!name.startsWith('stdlib/lib/')) return { name, text };
-  // an argument of the level its name says: logits over the vocabulary, token ids, a mixing weight, else a token value
+  // an argument of the level its name says (the module's own table first): logits over the vocabulary,
+  // token ids, a mixing weight, else a token value
+  const own = MODULE_ARGS[name.slice('stdlib/lib/'.length, -'.credo'.length)] ?? {};
   const arg = (p: string) =>
-    /logits$|^z$|^d$/.test(p) ? 'seed_logits' : p === 'token_id' ? 'seed_id' : p === 'beta' ? '0.5' : 'seed_tok';
+    own[p] ??
+    (/logits$|^z$|^d$/.test(p) ? 'seed_logits' : p === 'token_id' ? 'seed_id' : p === 'beta' ? '0.5' : 'seed_tok');
   const calls = [...text.matchAll(/^def\s+([A-Za-z0-9_]+)\(([^)]*)\)/gm)].map(([, fn, ps]) => {
     const args = ps.trim() ? ps.split(',').map((p) => arg(p.trim())) : [];
     return `export x_${fn} = ${fn}(${args.join(', ')})`;
   });
-  const inputs = 'input seed_tok : token grad\ninput seed_logits : token x vocab grad\ninput seed_id : token i32';
+  const inputs =
+    'input seed_tok : token grad\ninput seed_logits : token x vocab grad\ninput seed_id : token i32\ninput seed_chosen : seq bool';
   return {
     name,
     text: `${text}\n${inputs}\nmask mask : token\nloss = mean(seed_tok) + mean(sum(seed_logits per token))\n${calls.join('\n')}\n`,

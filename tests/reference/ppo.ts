@@ -11,7 +11,9 @@
  *   0 token-mean               sum l / N                           weight of token t: 1/N
  *   1 seq-mean-token-mean      (1/B') sum_i (1/L_i) sum_t l        1/(B' L_i)
  *   2 seq-mean-token-sum       (1/B') sum_i sum_t l                1/B'
- *   3 seq-mean-token-sum-norm  sum l / max_len                     1/max_len
+ *   3 seq-mean-token-sum-norm  (1/B') sum_i sum_t l / max_len       1/(B' max_len)   (verl@1dda039)
+ *   4 token-sum                sum l                               1
+ *   5 token-sum-norm           sum l / max_len                     1/max_len   (verl before 2026, b178a3c)
  *   other values: as 0. An empty batch gives 0.
  *
  * Hand-derived gradient w.r.t. logp_t (the loss of a token depends on its own logp only):
@@ -41,7 +43,9 @@ export function aggWeights(b: RefBatch, mode: number, maxLen: number): number[] 
       if (b.mask[t] !== 1) continue;
       if (mode === 1) w[t] = 1 / (nSeqs * L[s]!);
       else if (mode === 2) w[t] = 1 / nSeqs;
-      else if (mode === 3) w[t] = 1 / maxLen;
+      else if (mode === 3) w[t] = 1 / (nSeqs * maxLen);
+      else if (mode === 4) w[t] = 1;
+      else if (mode === 5) w[t] = 1 / maxLen;
       else w[t] = 1 / nTokens;
     }
   }
@@ -68,7 +72,9 @@ export function aggValue(b: RefBatch, l: number[], mode: number, maxLen: number)
   }
   if (mode === 1) return nSeqs > 0 ? seqMeans / nSeqs : 0;
   if (mode === 2) return nSeqs > 0 ? total / nSeqs : 0;
-  if (mode === 3) return total / maxLen;
+  if (mode === 3) return nSeqs > 0 ? total / nSeqs / maxLen : 0;
+  if (mode === 4) return total;
+  if (mode === 5) return total / maxLen;
   return nTokens > 0 ? total / nTokens : 0;
 }
 

@@ -141,7 +141,7 @@ describe('Appendix A — Dr.GRPO = GRPO with norm_adv_by_std = False + constant-
         const dr = run('dr_grpo', b, { divide_by_seqs: 0, max_len: maxLen, eps_low: eps });
         const viaPpo = runPpo(b, dr.exports.advantage!.data, {
           clip_c: 1e30,
-          loss_agg_mode: 3,
+          loss_agg_mode: 5,
           max_len: maxLen,
           eps_low: eps,
         });

@@ -18,7 +18,7 @@ const arbParams = fc.record({
   eps_low: fc.constantFrom(10, 0.2, 0.05),
   eps_high: fc.constantFrom(0.2, 0.28, 2),
   adv_eps: fc.constantFrom(1e-6, 0.1),
-  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 9),
+  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 4, 5, 9),
   max_len: fc.constantFrom(3000, 4),
 });
 
@@ -58,7 +58,7 @@ describe('cispo special cases', () => {
 
   it('on-policy: REINFORCE with the chosen aggregation (w = 1)', () => {
     fc.assert(
-      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3), (b, mode) => {
+      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3, 4, 5), (b, mode) => {
         const got = cispo.run(toRagged(b), { params: { loss_agg_mode: mode } });
         expectReinforceGrad(got, b, seqToToken(b, cispoRef(b).advantage), aggWeights(b, mode, 3000));
         expect(got.metrics.clip_frac).toBe(0);

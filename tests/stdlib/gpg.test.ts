@@ -26,7 +26,7 @@ const arbParams = fc.record({
   alpha_mode: fc.constantFrom(0, 1, 2),
   std_norm: fc.constantFrom(0, 1),
   adv_eps: fc.constantFrom(1e-4, 1e-6),
-  loss_agg_mode: fc.constantFrom(0, 1, 2, 3),
+  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 4, 5),
   max_len: fc.constantFrom(3000, 6),
 });
 
@@ -73,7 +73,7 @@ describe('gpg equals its reference', () => {
 describe('gpg special cases', () => {
   it('is REINFORCE whatever old_logp is: gradient -A_i w_t, unchanged by off-policy data', () => {
     fc.assert(
-      fc.property(arbRefBatch(), fc.constantFrom(0, 1, 2, 3), (b, mode) => {
+      fc.property(arbRefBatch(), fc.constantFrom(0, 1, 2, 3, 4, 5), (b, mode) => {
         const got = gpg.run(toRagged(b), { params: { loss_agg_mode: mode } });
         expectReinforceGrad(got, b, seqToToken(b, gpgRef(b).advantage), aggWeights(b, mode, 3000));
         const onPolicy = gpg.run(toRagged({ ...b, old_logp: b.logp }), { params: { loss_agg_mode: mode } });

@@ -59,7 +59,7 @@ describe('kl estimators (token-mean of each)', () => {
 });
 
 describe('aggregation modes', () => {
-  it('token_mean, seq_mean_token_mean, seq_mean_token_sum, seq_mean_token_sum_norm', () => {
+  it('token_mean, seq_mean_token_mean, seq_mean_token_sum, seq_mean_token_sum_norm, token_sum_norm, token_sum, by_mode', () => {
     fc.assert(
       fc.property(arbRefBatch(), fc.constantFrom(1, 7, 3000), (b, c) => {
         const S = b.offsets.length - 1;
@@ -81,12 +81,23 @@ describe('aggregation modes', () => {
           token_mean: tokN ? tokSum / tokN : 0,
           seq_mean_token_mean: seqs ? seqMeans / seqs : 0,
           seq_mean_token_sum: seqs ? seqSums / seqs : 0,
-          seq_mean_token_sum_norm: tokSum / c,
+          // verl@1dda039: seq-mean-token-sum / loss_scale_factor (divides by the non-empty sequences too)
+          seq_mean_token_sum_norm: seqs ? seqSums / seqs / c : 0,
+          // verl before 2026 (b178a3c): total sum / c
+          token_sum_norm: tokSum / c,
+          token_sum: tokSum,
         };
+        const withC = new Set(['seq_mean_token_sum_norm', 'token_sum_norm']);
         for (const [mode, v] of Object.entries(want)) {
-          const arg = mode === 'seq_mean_token_sum_norm' ? `logp * ref_logp, ${c}` : 'logp * ref_logp';
+          const arg = withC.has(mode) ? `logp * ref_logp, ${c}` : 'logp * ref_logp';
           expect(close(run(`loss = agg.${mode}(${arg})`, b).loss, v), mode).toBe(true);
         }
+        const byCode = [want.token_mean, want.seq_mean_token_mean, want.seq_mean_token_sum];
+        byCode.push(want.seq_mean_token_sum_norm, want.token_sum, want.token_sum_norm, want.token_mean);
+        byCode.forEach((v, code) => {
+          const got = run(`loss = agg.by_mode(logp * ref_logp, ${code}, ${c})`, b).loss;
+          expect(close(got, v), `by_mode ${code}`).toBe(true);
+        });
       }),
       { numRuns: 100 },
     );
@@ -113,6 +124,48 @@ describe('advantage estimators', () => {
           expect(close(out.exports.a_dr.data[s], b.reward[s] - mean)).toBe(true);
           expect(close(out.exports.a_rloo.data[s], G > 1 ? b.reward[s] - others : 0)).toBe(true);
         }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('verl advantage estimators (advantages.verl_*, tests/reference/verl-adv.ts)', () => {
+  it('verl_grpo, grpo_vectorized, verl_rloo, rloo_vectorized, rpp_baseline, opo, grpo_passk, verl_gpg under both group-of-one rules', async () => {
+    const V = await import('../reference/verl-adv.js');
+    fc.assert(
+      fc.property(arbRefBatch({ minGroups: 1 }), fc.constantFrom(0, 1), fc.constantFrom(0, 1), (b, sg, norm) => {
+        const out = run(
+          [
+            'loss = mean(logp)',
+            `export g = advantages.verl_grpo(reward, 1e-6, ${norm}, ${sg})`,
+            `export gv = advantages.grpo_vectorized(reward, 1e-6, ${sg})`,
+            `export rl = advantages.verl_rloo(reward, ${sg})`,
+            'export rv = advantages.rloo_vectorized(reward)',
+            `export rpp = advantages.rpp_baseline(reward, ${sg})`,
+            `export o = advantages.opo(reward, ${sg})`,
+            `export pk = advantages.grpo_passk(reward, 1e-6, ${norm})`,
+            `export gp = advantages.verl_gpg(reward, ${sg})`,
+          ].join('\n'),
+          b,
+        );
+        const rb = toRagged(b);
+        const R = b.reward;
+        const want: Record<string, number[]> = {
+          g: V.grpoLoop(rb, R, 1e-6, norm === 1, sg),
+          gv: V.grpoVectorized(rb, R, 1e-6, sg),
+          rl: V.rlooLoop(rb, R, sg),
+          rv: V.rlooVectorized(rb, R),
+          o: V.opo(rb, R, sg),
+          pk: V.grpoPassk(rb, R, 1e-6, norm === 1),
+          gp: V.gpg(rb, R, sg).A,
+        };
+        for (const [k, w] of Object.entries(want))
+          w.forEach((x, s) => expect(close(out.exports[k]!.data[s]!, x), `${k}[${s}]`).toBe(true));
+        const tok = V.rppBaselineTok(rb, R, sg);
+        for (let s = 0; s < b.offsets.length - 1; s++)
+          for (let t = b.offsets[s]!; t < b.offsets[s + 1]!; t++)
+            if (b.mask[t] === 1) expect(close(out.exports.rpp!.data[s]!, tok[t]!), `rpp[${s}]`).toBe(true);
       }),
       { numRuns: 100 },
     );

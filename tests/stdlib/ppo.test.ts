@@ -25,7 +25,7 @@ const arbParams = fc.record({
   eps_low: fc.constantFrom(0.2, 0.1, 0.3),
   eps_high: fc.constantFrom(0.2, 0.28, 0.5),
   clip_c: fc.constantFrom(3, 1.5, 10, 1e30),
-  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 7),
+  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 4, 5, 7),
   max_len: fc.constantFrom(3000, 5),
 });
 
@@ -59,7 +59,7 @@ describe('ppo equals its reference', () => {
 describe('ppo special cases', () => {
   it('clip_c → ∞ (1e30) is plain PPO-clip: max(-A r, -A clip(r)) with no cap, dual_clip_frac = 0', () => {
     fc.assert(
-      fc.property(arbBatchWithAdvantage(arbRefBatch()), fc.constantFrom(0, 1, 2, 3), ({ b, adv }, mode) => {
+      fc.property(arbBatchWithAdvantage(arbRefBatch()), fc.constantFrom(0, 1, 2, 3, 4, 5), ({ b, adv }, mode) => {
         const got = run(b, adv, { clip_c: 1e30, loss_agg_mode: mode });
         const l = b.mask.map((m, t) => (m === 1 ? ppoToken(adv[t]!, b.logp[t]!, b.old_logp[t]!, 0.2, 0.2, null).l : 0));
         expect(close(got.loss, aggValue(b, l, mode, 3000)), `loss ${got.loss}`).toBe(true);
@@ -93,7 +93,7 @@ describe('ppo special cases', () => {
     fc.assert(
       fc.property(
         arbBatchWithAdvantage(arbRefBatch({ onPolicy: true })),
-        fc.constantFrom(0, 1, 2, 3),
+        fc.constantFrom(0, 1, 2, 3, 4, 5),
         ({ b, adv }, mode) => {
           const got = run(b, adv, { loss_agg_mode: mode, max_len: 7 });
           expectReinforceGrad(got, b, adv, aggWeights(b, mode, 7));

@@ -26,7 +26,7 @@ const arbParams = fc.record({
   eps_high: fc.constantFrom(0.2, 0.28),
   clip_c: fc.constantFrom(3, 1.5, 1e30),
   whiten_eps: fc.constantFrom(1e-8, 0.5),
-  loss_agg_mode: fc.constantFrom(0, 1, 2, 3),
+  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 4, 5),
   max_len: fc.constantFrom(3000, 5),
 });
 
@@ -70,7 +70,7 @@ describe('reinforce_pp special cases', () => {
 
   it('on-policy: REINFORCE with the whitened advantage, gradient -A_i w_t', () => {
     fc.assert(
-      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3), (b, mode) => {
+      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3, 4, 5), (b, mode) => {
         const got = rpp.run(toRagged(b), { params: { loss_agg_mode: mode } });
         expectReinforceGrad(got, b, seqToToken(b, Array.from(got.exports.advantage!.data)), aggWeights(b, mode, 3000));
       }),

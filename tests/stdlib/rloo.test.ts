@@ -19,7 +19,7 @@ const arbParams = fc.record({
   eps_low: fc.constantFrom(0.2, 0.1),
   eps_high: fc.constantFrom(0.2, 0.28),
   clip_c: fc.constantFrom(3, 1.5, 1e30),
-  loss_agg_mode: fc.constantFrom(0, 1, 2, 3),
+  loss_agg_mode: fc.constantFrom(0, 1, 2, 3, 4, 5),
   max_len: fc.constantFrom(3000, 5),
 });
 
@@ -63,7 +63,7 @@ describe('rloo special cases', () => {
 
   it('on-policy: REINFORCE with the leave-one-out baseline, gradient -A_i w_t (the paper form is mode 2, the sequence sum)', () => {
     fc.assert(
-      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3), (b, mode) => {
+      fc.property(arbRefBatch({ onPolicy: true }), fc.constantFrom(0, 1, 2, 3, 4, 5), (b, mode) => {
         const got = rloo.run(toRagged(b), { params: { loss_agg_mode: mode } });
         expectReinforceGrad(got, b, seqToToken(b, rlooRef(b).advantage), aggWeights(b, mode, 3000));
       }),
