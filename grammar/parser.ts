@@ -61,9 +61,29 @@ class CredoParser extends CstParser {
         this.CONSUME5(T.Ident, { LABEL: 'axis' });
       },
     });
-    // NOTE: `mask` is also a name, so a following `mask NAME : token` item must not be read as a dtype.
-    this.OPTION({ GATE: () => this.LA(1).tokenType !== T.Mask, DEF: () => this.CONSUME3(T.Ident, { LABEL: 'dtype' }) });
+    // NOTE: `mask` is also a name, so a following `mask NAME : token` item must not be read as a dtype;
+    // neither is `when`, which starts the input's condition.
+    this.OPTION({
+      GATE: () => this.LA(1).tokenType !== T.Mask && this.LA(1).image !== 'when',
+      DEF: () => this.CONSUME3(T.Ident, { LABEL: 'dtype' }),
+    });
     this.OPTION2(() => this.CONSUME(T.Grad, { LABEL: 'grad' }));
+    // `when COND`: the batch may leave the input out where COND (over params) is false.
+    this.OPTION4({
+      GATE: () => this.LA(1).image === 'when',
+      DEF: () => {
+        this.CONSUME6(T.Ident, { LABEL: 'when' });
+        this.SUBRULE(this.expr, { LABEL: 'condition' });
+        // `else FILL`: what a batch without it reads (a number or another input; 0 when not given)
+        this.OPTION5({
+          GATE: () => this.LA(1).image === 'else',
+          DEF: () => {
+            this.CONSUME7(T.Ident, { LABEL: 'else' });
+            this.SUBRULE2(this.expr, { LABEL: 'fill' });
+          },
+        });
+      },
+    });
   });
 
   maskDecl = this.RULE('maskDecl', () => {

@@ -42,7 +42,10 @@ export function renderStdlib(): string {
     const text = readFileSync(e.path, 'utf8');
     const { program } = compile(e.name);
     const inputs = program.inputs
-      .map((i) => `\`${i.name}\` ${i.level}${i.dtype !== 'f32' ? ` ${i.dtype}` : ''}${i.grad ? ' grad' : ''}`)
+      .map(
+        (i) =>
+          `\`${i.name}\` ${i.level}${i.dtype !== 'f32' ? ` ${i.dtype}` : ''}${i.grad ? ' grad' : ''}${i.when ? ` (optional: when \`${i.when.text}\`)` : ''}`,
+      )
       .join(', ');
     const params = program.params.map((p) => `\`${p.name}\`=${p.default}`).join(', ');
     const paper = field(text, 'paper');

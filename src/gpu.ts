@@ -11,7 +11,7 @@
 import { givenValues, type RunValues } from '../compiler/codegen/wgsl/slots.js';
 import type { WgslProgram } from '../compiler/codegen/wgsl/emit.js';
 import { evaluateNodes, type EvalResult } from '../compiler/interp/eval.js';
-import { checkRequirements } from '../compiler/interp/requirements.js';
+import { checkRequirements, withOptionalInputs } from '../compiler/interp/requirements.js';
 import { lowerToDevice } from '../compiler/lower-to-device.js';
 import type { KernelPlan, PlanOptions } from '../compiler/plan/plan.js';
 import type { RaggedBatch } from '../core/batch/batch.js';
@@ -86,10 +86,11 @@ export async function compileGpu(
     device: lowered.device,
     adapter: gpu.adapterName,
     compileMs,
-    async run(batch, runOpts = {}) {
+    async run(given, runOpts = {}) {
       const overrides = checkParams(program, runOpts.params ?? {});
       const params = Object.fromEntries(program.params.map((p) => [p.name, overrides[p.name] ?? p.default]));
       const values = { params, step: runOpts.step ?? 0, totalSteps: runOpts.totalSteps ?? 0 };
+      const batch = withOptionalInputs(objective.program, given, values);
       checkRequirements(objective.program, batch, values);
       const { sections, rows, ...stats } = await executor.run(batch, givenValues(values), read, {
         profile: runOpts.profile,

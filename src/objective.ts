@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { evaluate, type EvalResult } from '../compiler/interp/eval.js';
-import { checkRequirements } from '../compiler/interp/requirements.js';
+import { checkRequirements, withOptionalInputs } from '../compiler/interp/requirements.js';
 import { checkVocabIndexes, type InputSpec, type RaggedBatch } from '../core/batch/batch.js';
 import { compileSource } from './compile.js';
 import { error, UserError, type Diagnostic } from '../core/diagnostics/diagnostic.js';
@@ -57,13 +57,21 @@ export function compile(method: string | { source: string; path: string }): Obje
     name: program.name,
     program,
     diagnostics: result.diagnostics,
-    inputs: program.inputs.map(({ name, level, dtype, vocabIndex }) => ({ name, level, dtype, vocabIndex })),
+    inputs: program.inputs.map(({ name, level, dtype, vocabIndex, when }) => ({
+      name,
+      level,
+      dtype,
+      vocabIndex,
+      ...(when ? { optional: true } : {}),
+    })),
     maskName: program.maskName ?? 'mask',
-    run(batch, opts = {}) {
+    run(given, opts = {}) {
       const params = checkParams(program, opts.params ?? {});
+      const clock = { params, step: opts.step, totalSteps: opts.totalSteps };
+      const batch = withOptionalInputs(program, given, clock);
       checkVocabIndexes(batch, program.inputs);
-      checkRequirements(program, batch, { params, step: opts.step, totalSteps: opts.totalSteps });
-      return evaluate(program, batch, { params, step: opts.step, totalSteps: opts.totalSteps });
+      checkRequirements(program, batch, clock);
+      return evaluate(program, batch, clock);
     },
   };
 }

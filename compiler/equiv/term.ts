@@ -52,7 +52,53 @@ export function num(value: number, level: Level = 'batch', spans: readonly Span[
 }
 
 export function app(op: string, kids: readonly Term[], level: Level, spans: readonly Span[]): Term {
-  return { kind: 'app', op, kids, level, spans, key: `${op}(${kids.map((k) => k.key).join(', ')})` };
+  return { kind: 'app', op, kids, level, spans, key: compactKey(`${op}(${kids.map((k) => k.key).join(', ')})`) };
+}
+
+/**
+ * Keys longer than this are replaced by a short id, the same for the same structure (one table for
+ * the process): a key spells out its subterms, so a term that uses a shared subterm many times
+ * (x in eˣ − 1 written as a polynomial) would otherwise have a key exponential in its depth.
+ */
+const KEY_LIMIT = 200;
+const interned = new Map<string, string>();
+
+function compactKey(key: string): string {
+  if (key.length <= KEY_LIMIT) return key;
+  let id = interned.get(key);
+  if (id === undefined) {
+    id = `#${interned.size}`;
+    interned.set(key, id);
+  }
+  return id;
+}
+
+/** A term written out for people (`credo equiv --explain`), cut after about `budget` characters. */
+export function showTerm(t: Term, budget = 4000): string {
+  let left = budget;
+  const go = (u: Term): string => {
+    if (left <= 0) return '…';
+    let out: string;
+    if (u.kind === 'num') out = u.key;
+    else if (u.kind === 'app') {
+      left -= u.op.length + 2;
+      out = `${u.op}(${u.kids.map(go).join(', ')})`;
+    } else {
+      out = u.monomials
+        .map((m) => {
+          const fs = m.factors.map((f) => {
+            const x = f.term.kind === 'poly' ? `(${go(f.term)})` : go(f.term);
+            return f.power === 1 ? x : `${x}^${f.power}`;
+          });
+          const c = coefKey(m.coef);
+          return fs.length === 0 ? c : c === '1' ? fs.join('·') : `${c}·${fs.join('·')}`;
+        })
+        .join(' + ');
+    }
+    if (u.kind === 'num') left -= out.length;
+    return out;
+  };
+  return go(t);
 }
 
 function monomialKey(m: Monomial): string {
@@ -88,9 +134,11 @@ export function poly(monomials: readonly Monomial[], level: Level, spans: readon
     return { ...t, spans: [...t.spans, ...spans] };
   }
   const ms = kept.map(([, m]) => m);
-  const key = kept
-    .map(([k, m]) => (k === '' ? coefKey(m.coef) : coefKey(m.coef) === '1' ? k : `${coefKey(m.coef)}·${k}`))
-    .join(' + ');
+  const key = compactKey(
+    kept
+      .map(([k, m]) => (k === '' ? coefKey(m.coef) : coefKey(m.coef) === '1' ? k : `${coefKey(m.coef)}·${k}`))
+      .join(' + '),
+  );
   return { kind: 'poly', monomials: ms, key, level, spans };
 }
 

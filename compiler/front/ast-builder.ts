@@ -77,6 +77,8 @@ class Builder {
           axis: c.axis ? this.ident(this.token(c, 'axis')) : undefined,
           dtype: c.dtype ? this.ident(this.token(c, 'dtype')) : undefined,
           grad: c.grad ? this.tokenSpan(this.token(c, 'grad')) : undefined,
+          when: c.condition ? this.expr(this.node(c, 'condition')) : undefined,
+          fill: c.fill ? this.expr(this.node(c, 'fill')) : undefined,
           span,
         };
       case 'maskDecl':

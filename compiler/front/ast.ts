@@ -48,6 +48,10 @@ export type Item =
       readonly axis?: Ident;
       readonly dtype?: Ident;
       readonly grad?: Span;
+      /** `when COND`: the batch may leave the input out where COND (a batch-level bool over params) is false. */
+      readonly when?: Expr;
+      /** `else FILL`: what a batch that leaves the input out reads (a number or another input). */
+      readonly fill?: Expr;
       readonly span: Span;
     }
   | { readonly kind: 'mask'; readonly name: Ident; readonly level: Ident; readonly span: Span }

@@ -9,7 +9,7 @@ import { closest } from '../../core/diagnostics/suggest.js';
 import { IrBuilder } from '../../core/ir/build.js';
 import type { Node } from '../../core/ir/node.js';
 import type { BinaryOp } from '../../core/ir/op.js';
-import type { InputDecl, ParamDecl, Program, Requirement } from '../../core/ir/program.js';
+import type { InputCondition, InputDecl, ParamDecl, Program, Requirement } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
 import { isDType, isLevel, LEVELS, showLevel, showType } from '../../core/types/types.js';
 import { BINARY as INTERPRETED } from '../interp/eval.js';
@@ -67,6 +67,7 @@ export class Checker implements Lowering {
     const metrics = new Map<string, Node>();
     const exports = new Map<string, Node>();
     const requires: Requirement[] = [];
+    const conditions = new Map<string, InputCondition>();
     for (const item of this.root.module.items) {
       if (item.kind === 'let') this.letValue(this.root, item.name.text, item.name.span);
       else if (item.kind === 'loss') loss = loss ?? this.output(item.value, env, 'loss', item.keyword);
@@ -79,6 +80,9 @@ export class Checker implements Lowering {
       } else if (item.kind === 'require') {
         const r = this.requirement(item, env);
         if (r) requires.push(r);
+      } else if (item.kind === 'input' && item.when) {
+        const c = this.inputCondition(item, item.when, env);
+        if (c) conditions.set(item.name.text, c);
       }
     }
     for (const item of this.root.module.items) {
@@ -95,7 +99,11 @@ export class Checker implements Lowering {
     return {
       name: this.root.name,
       graph: this.b.graph,
-      inputs: this.inputs.map((i) => (this.vocabIndexes.has(i.name) ? { ...i, vocabIndex: true } : i)),
+      inputs: this.inputs.map((i) => ({
+        ...i,
+        ...(this.vocabIndexes.has(i.name) ? { vocabIndex: true } : {}),
+        ...(conditions.has(i.name) ? { when: conditions.get(i.name)! } : {}),
+      })),
       params: this.params,
       maskName: this.maskName,
       loss,
@@ -221,6 +229,68 @@ export class Checker implements Lowering {
       return this.b.cast(n, 'f32');
     }
     return n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32');
+  }
+
+  /**
+   * The `when` condition of an optional input: a batch-level bool that reads no input (so it can be
+   * decided on a batch that leaves the input out), e.g. `when use_weighting != 0`.
+   */
+  private inputCondition(item: Extract<Item, { kind: 'input' }>, cond: Expr, env: Env): InputCondition | null {
+    const n = this.expr(cond, env);
+    if (!n || !this.requireBool(n, cond.span, 'the `when` condition of an input')) return null;
+    const read = firstInput(n);
+    if (n.type.level !== 'batch' || read !== null) {
+      return this.report(
+        error(
+          'E0202',
+          `the condition of optional input \`${item.name.text}\` must be one value for the batch, from params`,
+          cond.span,
+          {
+            label: read !== null ? `reads input \`${read}\`` : `one value per ${showLevel(n.type.level)}`,
+            help: 'write a condition over params and the clock (`when beta != 0`): it decides whether a batch may leave the input out, before any input is read',
+          },
+        ),
+      );
+    }
+    const fill = this.inputFill(item);
+    if (!fill) return null;
+    return { text: cond.span.file.text.slice(cond.span.start, cond.span.end), span: cond.span, node: n, fill };
+  }
+
+  /** `else FILL` of an optional input: a number, or another (required) input of the same level and type. */
+  private inputFill(item: Extract<Item, { kind: 'input' }>): InputCondition['fill'] | null {
+    const f = item.fill;
+    if (!f) return { value: 0 };
+    const num =
+      f.kind === 'num'
+        ? f.value
+        : f.kind === 'unary' && f.op === '-' && f.operand.kind === 'num'
+          ? -f.operand.value
+          : undefined;
+    if (num !== undefined) return { value: num };
+    const self = this.inputs.find((i) => i.name === item.name.text);
+    const other = f.kind === 'name' && !f.member ? this.inputs.find((i) => i.name === f.name.text) : undefined;
+    const optional =
+      other && this.root.module.items.some((i) => i.kind === 'input' && i.name.text === other.name && i.when);
+    if (!other || !self || other === self || optional || other.level !== self.level || other.dtype !== self.dtype) {
+      return this.report(
+        error(
+          'E0202',
+          `what optional input \`${item.name.text}\` reads when it is left out must be a number or another input like it`,
+          f.span,
+          {
+            label:
+              other && self
+                ? `\`${other.name}\` is ${optional ? 'optional too' : other === self ? 'the input itself' : `${other.level} ${other.dtype}`}`
+                : 'expected a number or an input name',
+            help: self
+              ? `write \`else 0\`, or \`else NAME\` with a required ${self.level} ${self.dtype} input (e.g. \`else old_logp\`)`
+              : undefined,
+          },
+        ),
+      );
+    }
+    return { input: other.name };
   }
 
   /** A `require` item: a bool at any level but the vocabulary's, counted where it is false. */
@@ -624,4 +694,18 @@ const FOLDED: ReadonlySet<BinaryOp> = new Set(['add', 'sub', 'mul', 'div', 'pow'
 /** A folded literal, computed by the interpreter's own arithmetic; undefined for an op that is not folded. */
 function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: boolean } | undefined {
   return FOLDED.has(fn) ? { value: INTERPRETED[fn](a, b), bool: false } : undefined;
+}
+
+/** The name of an input the value reads, or null when it reads none. */
+function firstInput(root: Node): string | null {
+  const seen = new Set<number>();
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    if (n.op === 'input') return (n.args as { name: string }).name;
+    stack.push(...n.src);
+  }
+  return null;
 }

@@ -1,10 +1,12 @@
 /**
- * The `require` items of a program, checked on a batch before a run: each condition's failing
+ * The `require` items of a program, checked on a batch before a run, and its optional inputs
+ * (`input X : token when COND`) completed: each condition's failing
  * elements are counted by the interpreter (on the host, whatever the backend), and a batch in
  * another data convention (groups of 3 given to a preference-pair objective) is a BatchError that
  * names the condition and its source line, never a silently different number.
  */
-import { BatchError, countAt, type RaggedBatch } from '../../core/batch/batch.js';
+import { BatchError, countAt, type HostTensor, type RaggedBatch } from '../../core/batch/batch.js';
+import type { Node } from '../../core/ir/node.js';
 import type { Program } from '../../core/ir/program.js';
 import { evaluateNodes, type EvalOptions } from './eval.js';
 
@@ -53,4 +55,70 @@ export function checkRequirements(program: Program, batch: RaggedBatch, opts: Ev
       `the batch does not meet \`require ${r.text}\` (${where}): ${extent}${hint}`,
     );
   }
+}
+
+/**
+ * The batch with every optional input it leaves out filled as its `else` says (0 by default), after checking that the
+ * input's `when` condition is false for these params (the objective promises not to read it then).
+ * @throws BatchError naming the input, its condition and where it is declared, when it is needed.
+ */
+/** `beta = 0.5, k = 2`: the values of the params a condition reads. */
+function paramsOf(root: Node, params: Readonly<Record<string, number>>): string {
+  const names = new Set<string>();
+  const seen = new Set<number>();
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    if (n.op === 'param') names.add((n.args as { name: string }).name);
+    stack.push(...n.src);
+  }
+  return names.size === 0 ? 'this run' : [...names].map((k) => `${k} = ${params[k]}`).join(', ');
+}
+
+function fail(tensor: string, message: string): never {
+  throw new BatchError(tensor, message);
+}
+
+export function withOptionalInputs(program: Program, batch: RaggedBatch, opts: EvalOptions = {}): RaggedBatch {
+  const absent = program.inputs.filter((i) => i.when !== undefined && !batch.tensors.has(i.name));
+  if (absent.length === 0) return batch;
+  const params: Record<string, number> = {};
+  for (const p of program.params) params[p.name] = opts.params?.[p.name] ?? p.default;
+  const values = evaluateNodes(
+    absent.map((i) => i.when!.node),
+    batch,
+    { ...opts, params },
+  );
+  const tensors = new Map(batch.tensors);
+  for (const input of absent) {
+    const cond = input.when!;
+    const { line, col } = cond.span.file.position(cond.span.start);
+    if (values.get(cond.node.id)![0] !== 0) {
+      throw new BatchError(
+        input.name,
+        `missing; this objective reads it when \`${cond.text}\` (${cond.span.file.path}:${line}:${col}), which holds for ${paramsOf(cond.node, params)}: add the tensor to the batch, or change the params`,
+      );
+    }
+    const size =
+      input.level === 'token'
+        ? batch.numTokens
+        : input.level === 'seq'
+          ? batch.numSeqs
+          : input.level === 'group'
+            ? batch.numGroups
+            : batch.numTokens * batch.vocabSize;
+    const fill = cond.fill;
+    const data =
+      'input' in fill
+        ? Float64Array.from(
+            tensors.get(fill.input)?.data ??
+              fail(input.name, `missing, and so is \`${fill.input}\`, which it reads when it is left out`),
+          )
+        : new Float64Array(size).fill(fill.value);
+    const filled: HostTensor = { level: input.level, dtype: input.dtype, data };
+    tensors.set(input.name, filled);
+  }
+  return { ...batch, tensors };
 }

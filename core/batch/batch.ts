@@ -49,6 +49,8 @@ export interface InputSpec {
   readonly dtype: DType;
   /** Indexes the vocabulary (`gather(x, NAME)`): values at valid tokens must lie in 0 … V − 1. */
   readonly vocabIndex?: boolean;
+  /** Declared `when COND`: a batch may leave it out (a run checks COND for its params). */
+  readonly optional?: boolean;
 }
 
 /** A problem with the user's batch: always names the tensor (or 'batch') and says what was expected. */

@@ -10,6 +10,19 @@ export interface InputDecl {
   readonly grad: boolean;
   /** An i32 token input that `gather` indexes the vocabulary with: its values must lie in 0 … V − 1. */
   readonly vocabIndex?: boolean;
+  /** `when COND`: the batch may leave the input out where COND is false (a run then reads it as 0s). */
+  readonly when?: InputCondition;
+}
+
+/** The condition of an optional input: a batch-level bool over params (no input, no batch structure). */
+export interface InputCondition {
+  /** The condition as written. */
+  readonly text: string;
+  readonly span: Span;
+  /** Batch-level bool. */
+  readonly node: Node;
+  /** What a batch without the input reads: a number at every element, or a copy of another input. */
+  readonly fill: { readonly value: number } | { readonly input: string };
 }
 
 export interface ParamDecl {

@@ -99,6 +99,8 @@ export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpe
   let vocab: VocabAxis | null = null;
   for (const input of spec.inputs) {
     const level = input.level;
+    // an optional input the file leaves out: the run decides from its params whether it was needed
+    if (input.optional && !tensors.has(input.name)) continue;
     if (level === 'vocab') {
       const result = loadVocabInput(tensors, input, frame, grouping, vocab);
       vocab = result.vocab;

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { error, UserError } from '../../core/diagnostics/diagnostic.js';
 import { renderSnippet } from '../../core/diagnostics/render.js';
 import { equiv, type EquivResult, type Mode } from '../equiv/equiv.js';
-import type { Term } from '../../compiler/equiv/term.js';
+import { showTerm, type Term } from '../../compiler/equiv/term.js';
 
 export interface EquivFlags {
   set: string[];
@@ -74,13 +74,13 @@ export function runEquiv(a: string, b: string, o: EquivFlags, io: { out: (s: str
     const { verdict, mode, runs, max_rel_diff, scale, counterexample, explanation } = r;
     const extra = o.explain
       ? {
-          normal_forms: r.normalForms.map((f) => ({ label: f.label, a: f.a.key, b: f.b.key })),
+          normal_forms: r.normalForms.map((f) => ({ label: f.label, a: showTerm(f.a), b: showTerm(f.b) })),
           first_difference: r.firstDifference
             ? {
                 label: r.firstDifference.label,
                 reason: r.firstDifference.reason,
-                a: r.firstDifference.a.key,
-                b: r.firstDifference.b.key,
+                a: showTerm(r.firstDifference.a),
+                b: showTerm(r.firstDifference.b),
               }
             : null,
         }
@@ -108,7 +108,7 @@ const clipText = (s: string) => (s.length > MAX_FORM ? `${s.slice(0, MAX_FORM)} 
 function explain(r: EquivResult, a: string, b: string): string {
   const out: string[] = ['', 'normal forms:'];
   for (const f of r.normalForms) {
-    out.push(`  ${f.label}`, `    A (${a}): ${clipText(f.a.key)}`, `    B (${b}): ${clipText(f.b.key)}`);
+    out.push(`  ${f.label}`, `    A (${a}): ${clipText(showTerm(f.a))}`, `    B (${b}): ${clipText(showTerm(f.b))}`);
   }
   const d = r.firstDifference;
   if (!d) {
@@ -117,7 +117,7 @@ function explain(r: EquivResult, a: string, b: string): string {
   }
   out.push('', `first difference (${d.label}): ${d.reason}`);
   const where = (label: string, t: Term) => {
-    out.push(`  ${label}: ${clipText(t.key)}`);
+    out.push(`  ${label}: ${clipText(showTerm(t))}`);
     const seen = new Set<string>();
     for (const s of t.spans.slice(0, 3)) {
       const k = `${s.file.path}:${s.start}:${s.end}`;

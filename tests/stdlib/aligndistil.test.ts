@@ -41,7 +41,28 @@ const nearlyAgreeing = fc.tuple(arbFor(ad), fc.integer({ min: 1, max: 2 ** 30 })
   return { ...b, tensors };
 });
 
+/**
+ * As `nearlyAgreeing`, the second model's logits also shifted by a constant per token (up to ±30:
+ * logits are shift-invariant, models' offsets differ): tvd stays small, and the small-tvd path must
+ * not lose it to the offset (it once computed log1p(Σ p_r (e^{−26} − 1)) ≈ log1p(−1)).
+ */
+const offsetAgreeing = fc.tuple(nearlyAgreeing, fc.integer({ min: 1, max: 2 ** 30 })).map(([b, seed]) => {
+  let state = seed;
+  const rand = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const V = b.vocabSize;
+  const offsets = Array.from({ length: b.numTokens }, () => (rand() - 0.5) * 60);
+  const tensors = new Map(b.tensors);
+  const r = b.tensors.get('ref_logits')!;
+  tensors.set('ref_logits', { ...r, data: r.data.map((x, i) => x + offsets[Math.floor(i / V)]!) });
+  return { ...b, tensors };
+});
+
 describe('aligndistil equals its reference', () => {
+  itAgreesWithFamilyRef(ad, aligndistilRef, params, {
+    batches: offsetAgreeing,
+    numRuns: 100,
+    what: 'with nearly agreeing teachers whose logits differ by a constant per token',
+  });
   itAgreesWithFamilyRef(ad, aligndistilRef, params, {
     batches: nearlyAgreeing,
     numRuns: 100,
