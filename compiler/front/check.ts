@@ -7,7 +7,7 @@
 import { error, warning, type Diagnostic } from '../../core/diagnostics/diagnostic.js';
 import { closest } from '../../core/diagnostics/suggest.js';
 import { IrBuilder } from '../../core/ir/build.js';
-import type { Node } from '../../core/ir/node.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
 import type { BinaryOp } from '../../core/ir/op.js';
 import type { InputCondition, InputDecl, ParamDecl, Program, Requirement } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
@@ -698,14 +698,6 @@ function foldConst(fn: BinaryOp, a: number, b: number): { value: number; bool: b
 
 /** The name of an input the value reads, or null when it reads none. */
 function firstInput(root: Node): string | null {
-  const seen = new Set<number>();
-  const stack: Node[] = [root];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    if (seen.has(n.id)) continue;
-    seen.add(n.id);
-    if (n.op === 'input') return (n.args as { name: string }).name;
-    stack.push(...n.src);
-  }
-  return null;
+  const input = topoSort([root]).find((n) => n.op === 'input');
+  return input ? (input.args as { name: string }).name : null;
 }

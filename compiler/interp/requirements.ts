@@ -6,7 +6,7 @@
  * names the condition and its source line, never a silently different number.
  */
 import { BatchError, countAt, type HostTensor, type RaggedBatch } from '../../core/batch/batch.js';
-import type { Node } from '../../core/ir/node.js';
+import { topoSort, type Node } from '../../core/ir/node.js';
 import type { Program } from '../../core/ir/program.js';
 import { evaluateNodes, type EvalOptions } from './eval.js';
 
@@ -64,16 +64,7 @@ export function checkRequirements(program: Program, batch: RaggedBatch, opts: Ev
  */
 /** `beta = 0.5, k = 2`: the values of the params a condition reads. */
 function paramsOf(root: Node, params: Readonly<Record<string, number>>): string {
-  const names = new Set<string>();
-  const seen = new Set<number>();
-  const stack: Node[] = [root];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    if (seen.has(n.id)) continue;
-    seen.add(n.id);
-    if (n.op === 'param') names.add((n.args as { name: string }).name);
-    stack.push(...n.src);
-  }
+  const names = new Set(topoSort([root]).flatMap((n) => (n.op === 'param' ? [(n.args as { name: string }).name] : [])));
   return names.size === 0 ? 'this run' : [...names].map((k) => `${k} = ${params[k]}`).join(', ');
 }
 
