@@ -39,6 +39,8 @@ export const CROSS_FRAMEWORK_CLAIMS: readonly string[] = [
   'trl-dapo-stdlib-dapo-no-dual-clip',
   'trl-dapo-vs-verl-dapo-recipe',
   'trl-dr-grpo-oat',
+  'trl-dr-grpo-verl-1dda039-no-empty',
+  'trl-dr-grpo-verl-1dda039-empty',
   'trl-dr-grpo-vs-verl-seq-mean-token-sum-norm',
   'trl-cispo-verl-cispo',
   'trl-cispo-default-cap',

@@ -247,8 +247,9 @@ export const CLAIMS: readonly Claim[] = [
     mode: 'both',
     upToScale: true,
     expect: 'equivalent',
-    source: 'methods-pg.md §0.1/§B.4: Dr.GRPO in verl vs OAT differ by a constant factor',
-    note: 'verl = B·OAT; a constant only for a fixed number of sequences B',
+    source:
+      'methods-pg.md §0.1/§B.4: Dr.GRPO in verl (before 2026, volcengine/verl@b178a3c) vs OAT differ by a constant factor',
+    note: 'verl before 2026 = B·OAT; a constant only for a fixed number of sequences B (verl at 1dda039 divides by the sequences too: trl-dr-grpo-verl-1dda039-no-empty)',
   },
   {
     id: 'dr-grpo-oat-vs-verl',
@@ -259,7 +260,7 @@ export const CLAIMS: readonly Claim[] = [
     mode: 'both',
     upToScale: true,
     expect: 'different',
-    source: 'methods-pg.md §0.1',
+    source: 'methods-pg.md §0.1 (verl before 2026)',
     note: 'the factor is the number of sequences, so across batch sizes no single constant relates them',
   },
   {

@@ -33,7 +33,13 @@ export const TRL_GRPO_NAMES: readonly FrameworkName[] = [
     'GRPOConfig loss_type="dr_grpo"',
     { loss_type: 1 },
     {
-      claims: ['trl-dr-grpo-oat', 'trl-dr-grpo-vs-verl-seq-mean-token-sum-norm', 'trl-dr-grpo-scaled-rewards'],
+      claims: [
+        'trl-dr-grpo-oat',
+        'trl-dr-grpo-verl-1dda039-no-empty',
+        'trl-dr-grpo-verl-1dda039-empty',
+        'trl-dr-grpo-vs-verl-seq-mean-token-sum-norm',
+        'trl-dr-grpo-scaled-rewards',
+      ],
       note: 'token sum / (B · max_completion_length), / GA steps; the paper also needs scale_rewards="none"',
     },
   ),
