@@ -4,8 +4,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { BatchError } from '../../core/batch/batch.js';
+import { BatchError, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch } from '../../runtime/batch/load.js';
+import { describeNonFinite, nonFiniteAsString, nonFiniteOutputs, type NonFinite } from './nonfinite.js';
 import { writeOutputs } from '../../runtime/batch/outputs.js';
 import { readSafetensors } from '../../runtime/batch/safetensors.js';
 import { defaultGroupSize, syntheticBatch } from '../../runtime/batch/synthetic.js';
@@ -49,6 +50,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       else io.err(`error: gpu: ${e.message}\n`);
       return 1;
     }
+    if (e instanceof NonFiniteError) {
+      if (json)
+        io.out(
+          JSON.stringify({ error: { kind: 'nonfinite', message: e.message, outputs: e.outputs } }, nonFiniteAsString) +
+            '\n',
+        );
+      else io.err(`error: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof CliError) {
       if (json) io.out(JSON.stringify({ error: { kind: 'usage', message: e.message } }) + '\n');
       else io.err(`error: ${e.message}\n`);
@@ -61,6 +71,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 }
 
 class CliError extends Error {}
+
+/** Outputs that are NaN or infinite (src/cli/nonfinite.ts): exit 1 unless --allow-nonfinite. */
+class NonFiniteError extends Error {
+  constructor(
+    message: string,
+    readonly outputs: readonly NonFinite[],
+  ) {
+    super(message);
+  }
+}
 
 function reportDiagnostics(diags: readonly Diagnostic[], json: boolean, io: Io): void {
   if (json) io.out(JSON.stringify({ diagnostics: diags.map(diagnosticToJson) }, null, 2) + '\n');
@@ -147,6 +167,7 @@ function buildCli(io: Io, setJson: (j: boolean) => void): Command {
     .option('--step <n>', 'training step for schedules', intOption('--step', 0), 0)
     .option('--total-steps <n>', 'total training steps for schedules', intOption('--total-steps', 0), 0)
     .option('--backend <kind>', 'auto | cpu | gpu', 'auto')
+    .option('--allow-nonfinite', 'print and write a NaN or infinite loss, metric or gradient instead of exiting 1')
     .option('--seed <n>', 'synthetic batch seed', intOption('--seed', 0), 0)
     .option('--tokens <n>', 'synthetic batch size in tokens', intOption('--tokens', 0), 4096)
     .option(
@@ -236,6 +257,7 @@ interface RunFlags {
   batch?: string;
   out?: string;
   json?: boolean;
+  allowNonfinite?: boolean;
   set: string[];
   step: number;
   totalSteps: number;
@@ -323,6 +345,15 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
     }
   } else result = objective.run(batch, { params, step: o.step, totalSteps: o.totalSteps });
   const t3 = performance.now();
+  // a NaN or infinite output is an error unless asked for: it is neither printed as a number to trust nor written
+  const nonFinite = o.allowNonfinite ? [] : nonFiniteOutputs(result, batch);
+  if (nonFinite.length > 0) {
+    if (!o.json) printResult(io, objective.name, o, batch, result, undefined, undefined);
+    throw new NonFiniteError(
+      describeNonFinite(nonFinite, adapter ? `webgpu: ${adapter}` : 'cpu interpreter'),
+      nonFinite,
+    );
+  }
   if (o.out) {
     try {
       writeFileSync(o.out, writeOutputs(batch, { loss: result.loss, metrics: result.metrics, grads: result.grads }));
@@ -351,31 +382,47 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
           timings_ms: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
           ...(o.out ? { out: o.out } : {}),
         },
-        null,
+        nonFiniteAsString,
         2,
       ) + '\n',
     );
     return;
   }
+  printResult(io, objective.name, o, batch, result, timings, adapter);
+  if (o.out) io.out(`wrote ${o.out}\n`);
+}
+
+/** The human-readable table of a run (without the time row when `timings` is not given). */
+function printResult(
+  io: Io,
+  name: string,
+  o: RunFlags,
+  batch: RaggedBatch,
+  result: EvalResult,
+  timings: { compile: number; run: number } | undefined,
+  adapter: string | undefined,
+): void {
   const src = o.batch ? o.batch : `synthetic batch (seed ${o.seed})`;
-  io.out(
-    `${objective.name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`,
-  );
+  io.out(`${name} on ${src}: ${batch.numSeqs} sequences in ${batch.numGroups} groups, ${batch.numTokens} tokens\n`);
   const rows: [string, string][] = [
     ['loss', fmt(result.loss)],
     ...Object.entries(result.metrics).map(([k, v]): [string, string] => [k, fmt(v)]),
     ...Object.entries(result.grads).map(([k, g]): [string, string] => [
       `grad.${k}`,
-      `max |g| ${fmt(g.data.reduce((m, x) => Math.max(m, Math.abs(x)), 0))}`,
+      // NaN never wins Math.max: report it as the max when present
+      `max |g| ${fmt(g.data.reduce((m, x) => (Number.isNaN(x) || Number.isNaN(m) ? NaN : Math.max(m, Math.abs(x))), 0))}`,
     ]),
-    [
-      'time',
-      `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (${adapter ? `webgpu: ${adapter}` : 'cpu interpreter'})`,
-    ],
+    ...(timings
+      ? [
+          [
+            'time',
+            `compile ${timings.compile.toFixed(1)} ms, run ${timings.run.toFixed(1)} ms (${adapter ? `webgpu: ${adapter}` : 'cpu interpreter'})`,
+          ] as [string, string],
+        ]
+      : []),
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) io.out(`${k.padEnd(w)}  ${v}\n`);
-  if (o.out) io.out(`wrote ${o.out}\n`);
 }
 
 function fmt(v: number): string {
