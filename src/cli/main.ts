@@ -2,7 +2,8 @@
  * The `credo` command: check, run, ir, list. Exit codes: 0 ok, 1 user error (program, arguments
  * or batch), 2 internal error.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { FileError, writeFileSafely } from '../files.js';
 import { Command, CommanderError } from 'commander';
 import { BatchError, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch } from '../../runtime/batch/load.js';
@@ -56,6 +57,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           JSON.stringify({ error: { kind: 'nonfinite', message: e.message, outputs: e.outputs } }, nonFiniteAsString) +
             '\n',
         );
+      else io.err(`error: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof FileError) {
+      if (json) io.out(JSON.stringify({ error: { kind: 'file', message: e.message } }) + '\n');
       else io.err(`error: ${e.message}\n`);
       return 1;
     }
@@ -354,13 +360,9 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
       nonFinite,
     );
   }
-  if (o.out) {
-    try {
-      writeFileSync(o.out, writeOutputs(batch, { loss: result.loss, metrics: result.metrics, grads: result.grads }));
-    } catch (e) {
-      if (e instanceof BatchError) throw e;
-      throw new CliError(`cannot write \`${o.out}\`: ${(e as Error).message}`);
-    }
+  if (o.out !== undefined) {
+    const bytes = writeOutputs(batch, { loss: result.loss, metrics: result.metrics, grads: result.grads });
+    writeFileSafely(o.out, bytes, { inputs: o.batch ? [o.batch] : [], flag: '--out' });
   }
   const timings = { compile: t1 - t0, load: t2 - t1, run: t3 - t2, ...gpuTimings };
   if (o.json) {

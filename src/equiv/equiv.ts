@@ -4,7 +4,6 @@
  * randomized differential testing on batches that satisfy the assumptions, shrinking a
  * difference to a minimal counterexample batch that `credo run` accepts.
  */
-import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { Canonicalizer, type Bindings } from '../../compiler/equiv/canon.js';
 import { firstDifference, type Difference } from '../../compiler/equiv/explain.js';
@@ -12,6 +11,7 @@ import { num, scaleBetween, type Term } from '../../compiler/equiv/term.js';
 import { evaluate, type EvalResult } from '../../compiler/interp/eval.js';
 import type { InputSpec, RaggedBatch } from '../../core/batch/batch.js';
 import { compileSource } from '../compile.js';
+import { writeFileSafely } from '../files.js';
 import { error, hasErrors, UserError } from '../../core/diagnostics/diagnostic.js';
 import { topoSort } from '../../core/ir/node.js';
 import type { Program } from '../../core/ir/program.js';
@@ -412,7 +412,7 @@ export function equiv(opts: EquivOptions): EquivResult {
   const batch = details.counterexample![0];
   const [ra, rb] = [run(A, batch), run(B, batch)];
   const c = compareResults(rb, ra, mode, k, gradNames, batch.numTokens);
-  if (opts.counterexamplePath) writeFileSync(opts.counterexamplePath, batchToSafetensors(batch));
+  if (opts.counterexamplePath) writeFileSafely(opts.counterexamplePath, batchToSafetensors(batch), { flag: '--out' });
   const differing = c.parts.filter((p) => !p.same).map((p) => p.what);
   return {
     verdict: 'different',
