@@ -10,6 +10,10 @@
  *    and the device agrees with the interpreter on masked ragged batches, fused and unfused.
  * 2. The prelude's `expm1_` / `log1p_` (and their vec4 twins) are within a few f32 ulps of the
  *    float64 value over x from 1e-8 to 30, both signs: relative 1e-6.
+ * 3. Operations on constants only whose value is not a finite f32 (`exp(1000)`, `log(0)`,
+ *    `sqrt(-1)`, `exp(2 * 500)`) compiled to WGSL that the device rejected (WGSL const-evaluates
+ *    them): their operands are now opaque at shader creation, and the run gives the interpreter's
+ *    ±Infinity / NaN.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -237,4 +241,41 @@ describe.skipIf(!device)(`expm1 and log1p in the WGSL prelude (${device?.adapter
       expect(bad, bad.slice(0, 8).join('\n')).toEqual([]);
     });
   }
+});
+
+describe.skipIf(!device)(`constants that are not finite f32 (${device?.adapterName ?? opened.reason})`, () => {
+  const programs: Record<string, string> = {
+    'exp(1000)': 'loss = mean(logp) * exp(1000)\nmetric m = exp(1000)',
+    'log(0)': 'loss = mean(logp) + log(0)\nmetric m = -log(0)',
+    // not `sqrt(-1) * 0`: WGSL lets an implementation assume no NaN, and llvmpipe folds NaN · 0 to 0
+    'sqrt(-1)': 'loss = mean(logp) + sqrt(-1)\nmetric m = sqrt(-1)',
+    'exp(2 * 500) in a token expression': 'loss = mean(logp * exp(2 * 500) + logp)\nmetric m = 1 / exp(2 * 500)',
+  };
+  it.each(Object.entries(programs))('%s compiles and gives the interpreter’s values', async (_, body) => {
+    const objective = objectiveOf(`objective t\ninput logp : token grad\nmask mask : token\n${body}\n`);
+    const b: RaggedBatch = {
+      numTokens: 3,
+      numSeqs: 1,
+      numGroups: 1,
+      vocabSize: 0,
+      offsets: Int32Array.from([0, 3]),
+      groupOf: Int32Array.from([0]),
+      groupIds: [0],
+      mask: Uint8Array.from([1, 1, 0]),
+      tensors: new Map<string, HostTensor>([
+        ['logp', { level: 'token', dtype: 'f32', data: Float64Array.from([-1, -2, -3]) }],
+      ]),
+      layout: { kind: 'packed' },
+    };
+    const want = objective.run(b);
+    const gpu = await compileGpu(objective, { device });
+    try {
+      const got = await gpu.run(b);
+      expect(got.loss).toBe(want.loss);
+      expect(got.metrics.m).toBe(want.metrics.m);
+      expect(Array.from(got.grads.logp.data)).toEqual(Array.from(want.grads.logp.data));
+    } finally {
+      gpu.dispose();
+    }
+  });
 });

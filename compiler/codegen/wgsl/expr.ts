@@ -21,6 +21,15 @@ export function f32Literal(v: number): string {
   return `bitcast<f32>(0x${(new Uint32Array(new Float32Array([f]).buffer)[0] >>> 0).toString(16)}u)`;
 }
 
+/**
+ * An f32 literal WGSL cannot evaluate at shader-creation time: for an operation whose operands are
+ * all constants (`exp(1000)`, `log(0)`), which WGSL would const-evaluate and reject when the result
+ * is not a finite f32; at run time it is IEEE arithmetic like every other value.
+ */
+function opaqueF32Literal(v: number): string {
+  return `bits_(0x${(new Uint32Array(new Float32Array([v]).buffer)[0] >>> 0).toString(16)}u)`;
+}
+
 const UNARY: { [K in UnaryOp]: (x: string) => string } = {
   neg: (x) => `(-${x})`,
   exp: (x) => `exp(${x})`,
@@ -225,6 +234,14 @@ export class ExprEmitter {
     return this.rows ?? fail('a value over the vocabulary outside a row kernel');
   }
 
+  /** Source i of an arithmetic node; constants are opaque when every source is one (see opaqueF32Literal). */
+  private operand(n: Node, i: number): string {
+    const src = n.src[i]!;
+    if (src.op === 'const' && src.type.dtype !== 'bool' && n.src.every((s) => s.op === 'const'))
+      return this.splat('f32', opaqueF32Literal((src.args as { value: number }).value));
+    return this.value(src);
+  }
+
   private compute(n: Node, bool: boolean): string {
     const a = n.args as Record<string, unknown>;
     switch (n.op) {
@@ -251,9 +268,9 @@ export class ExprEmitter {
       case 'const':
         return this.splat(bool ? 'bool' : 'f32', bool ? (a.value ? 'true' : 'false') : f32Literal(a.value as number));
       case 'unary':
-        return (this.vec4 ? UNARY4 : UNARY)[a.fn as UnaryOp](this.value(n.src[0]));
+        return (this.vec4 ? UNARY4 : UNARY)[a.fn as UnaryOp](this.operand(n, 0));
       case 'binary':
-        return (this.vec4 ? BINARY4 : BINARY)[a.fn as BinaryOp](this.value(n.src[0]), this.value(n.src[1]));
+        return (this.vec4 ? BINARY4 : BINARY)[a.fn as BinaryOp](this.operand(n, 0), this.operand(n, 1));
       case 'cast': {
         const x = this.value(n.src[0]);
         if (n.src[0].type.dtype === 'bool')
