@@ -12,7 +12,7 @@ import type { BinaryOp } from '../../core/ir/op.js';
 import type { InputCondition, InputDecl, ParamDecl, Program, Requirement } from '../../core/ir/program.js';
 import type { Span } from '../../core/source/source-file.js';
 import { isDType, isLevel, LEVELS, showLevel, showType } from '../../core/types/types.js';
-import { BINARY as INTERPRETED } from '../interp/eval.js';
+import { BINARY as INTERPRETED, UNARY as INTERPRETED_UNARY } from '../interp/eval.js';
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
@@ -95,6 +95,7 @@ export class Checker implements Lowering {
         );
       }
     }
+    if (loss) this.warnNonFiniteConstants([loss, ...metrics.values(), ...exports.values()]);
     if (this.diagnostics.some((d) => d.severity === 'error') || !loss) return undefined;
     return {
       name: this.root.name,
@@ -229,6 +230,38 @@ export class Checker implements Lowering {
       return this.b.cast(n, 'f32');
     }
     return n.type.dtype === 'f32' ? n : this.b.cast(n, 'f32');
+  }
+
+  /**
+   * W0603: an arithmetic operation on finite constants whose value is not finite (`exp(1000)`,
+   * `log(0)`, `0 / 0`), found by evaluating the constant parts of what the outputs read. Reported
+   * where the value first stops being finite (`log(0)` in `log(0) * 0`), once per chain.
+   */
+  private warnNonFiniteConstants(roots: readonly Node[]): void {
+    const value = new Map<number, number>();
+    for (const n of topoSort(roots)) {
+      if (n.op === 'const') {
+        value.set(n.id, Number((n.args as { value: number | boolean }).value));
+        continue;
+      }
+      if ((n.op !== 'unary' && n.op !== 'binary') || !n.src.every((s) => value.has(s.id))) continue;
+      const args = n.src.map((s) => value.get(s.id)!);
+      const fn = (n.args as { fn: string }).fn;
+      const v =
+        n.op === 'unary'
+          ? INTERPRETED_UNARY[fn as keyof typeof INTERPRETED_UNARY](args[0]!)
+          : INTERPRETED[fn as keyof typeof INTERPRETED](args[0]!, args[1]!);
+      value.set(n.id, v);
+      if (!Number.isFinite(v) && args.every(Number.isFinite) && n.span) {
+        const text = n.span.file.text.slice(n.span.start, n.span.end);
+        this.report(
+          warning('W0603', `\`${text}\` is ${v}: a constant that is not a finite number`, n.span, {
+            label: `${v} for every batch`,
+            help: 'a loss, metric or gradient that reads it is not finite either (`credo run` refuses those); check the constant, or clamp it (`min(exp(x), 1e30)`)',
+          }),
+        );
+      }
+    }
   }
 
   /**

@@ -26,6 +26,7 @@ export const CODES = {
   E0502: 'bad value in --set',
   W0601: 'loss does not depend on any `grad` input',
   W0602: 'unused definition',
+  W0603: 'constant that is not finite',
 } as const;
 
 export type Code = keyof typeof CODES;
