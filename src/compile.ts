@@ -9,6 +9,7 @@ import { Checker } from '../compiler/front/check.js';
 import { resolve } from '../compiler/front/resolve.js';
 import { differentiate, lossIgnoresGradInputs } from '../compiler/autodiff/grad.js';
 import { tokenize } from '../grammar/lexer.js';
+import { nestingDiagnostics } from '../grammar/nesting.js';
 import { parseTokens } from '../grammar/parser.js';
 import { syntaxDiagnostics } from '../grammar/syntax-errors.js';
 import { hasErrors, warning, type Diagnostic } from '../core/diagnostics/diagnostic.js';
@@ -29,6 +30,8 @@ export interface CompileResult {
 /** Parses one file into an AST, or reports its lexical and syntax errors. */
 export function parseSource(file: SourceFile): { module?: Module; diagnostics: Diagnostic[] } {
   const lexed = tokenize(file);
+  const tooDeep = nestingDiagnostics(file, lexed.tokens);
+  if (tooDeep.length) return { diagnostics: [...lexed.diagnostics, ...tooDeep] };
   const parsed = parseTokens(lexed.tokens);
   const lexErrorLines = new Set(lexed.diagnostics.map((d) => file.position(d.span!.start).line));
   const diagnostics = [...lexed.diagnostics, ...syntaxDiagnostics(file, lexed.tokens, parsed.errors, lexErrorLines)];

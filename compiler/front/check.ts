@@ -16,6 +16,7 @@ import { BINARY as INTERPRETED, UNARY as INTERPRETED_UNARY } from '../interp/eva
 import type { BinaryOp as AstBinaryOp, Expr, Item } from './ast.js';
 import { AMBIGUOUS, allBuiltinNames, BUILTIN_VALUES, isFunctionName, type BuiltinValue } from './builtins.js';
 import { lowerBuiltinCall } from './calls.js';
+import { letsBefore } from './let-order.js';
 import type { Decl, Scope } from './resolve.js';
 import type { Env, Lowering } from './context.js';
 import { vocabIndex } from './vocab.js';
@@ -42,6 +43,8 @@ export class Checker implements Lowering {
   private readonly lets = new Map<string, Node | null | 'busy'>();
   /** Lets of the objective that some expression refers to (for W0602). */
   private readonly usedLets = new Set<string>();
+  /** Lowered `def` calls by def and argument nodes (see `inline`). */
+  private readonly inlined = new Map<string, Node | null>();
   private readonly inputs: InputDecl[] = [];
   private readonly params: ParamDecl[] = [];
   private maskName: string | null = null;
@@ -383,6 +386,8 @@ export class Checker implements Lowering {
     }
     if (memo !== undefined) return memo;
     this.lets.set(key, 'busy');
+    for (const dep of letsBefore(scope, name, (d) => !this.lets.has(`${scope.name}\u0000${d}`)))
+      this.letValue(scope, dep, scope.decls.get(dep)!.name.span);
     const n = this.expr(decl.value, { scope, locals: new Map(), defStack: [] });
     if (this.lets.get(key) === 'busy') this.lets.set(key, n);
     return this.lets.get(key) as Node | null;
@@ -411,10 +416,27 @@ export class Checker implements Lowering {
     }
   }
 
+  /**
+   * A chain of binary operators, left operands first. The left spine (`a + b + … + z` parses as
+   * `((a + b) + …) + z`) is walked with a loop, so a flat expression of any length never nests
+   * calls; right operands nest only as deep as the source's brackets (grammar/nesting.ts).
+   */
   private binary(e: Extract<Expr, { kind: 'binary' }>, env: Env): Node | null {
-    const a = this.expr(e.left, env);
-    const b = this.expr(e.right, env);
-    if (!a || !b) return null;
+    const spine: Extract<Expr, { kind: 'binary' }>[] = [];
+    let leftmost: Expr = e;
+    while (leftmost.kind === 'binary') {
+      spine.push(leftmost);
+      leftmost = leftmost.left;
+    }
+    let acc = this.expr(leftmost, env);
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const b = this.expr(spine[i].right, env); // checked even when the left failed: it reports its own errors
+      acc = acc && b ? this.combine(spine[i], acc, b) : null;
+    }
+    return acc;
+  }
+
+  private combine(e: Extract<Expr, { kind: 'binary' }>, a: Node, b: Node): Node | null {
     const fn = BINARY[e.op];
     if (fn === 'and' || fn === 'or') {
       if (!this.requireBool(a, e.left.span, `\`${e.op}\``) || !this.requireBool(b, e.right.span, `\`${e.op}\``))
@@ -687,6 +709,11 @@ export class Checker implements Lowering {
     }
     const args = e.args.map((a) => this.expr(a, env));
     if (args.some((a) => a === null)) return null;
+    // A body's value depends only on the def and its arguments (nodes are hash-consed), so each
+    // (def, arguments) pair is lowered once: `def f1(x) = f0(x) + f0(x)` nested 40 deep is linear.
+    const key = `${qualified}(${args.map((a) => a!.id).join(',')})`;
+    const done = this.inlined.get(key);
+    if (done !== undefined) return done;
     const locals = new Map(def.params.map((p, i) => [p.text, args[i]!] as const));
     const before = this.diagnostics.length;
     const result = this.expr(def.value, { scope: defScope, locals, defStack: [...env.defStack, qualified] });
@@ -696,6 +723,7 @@ export class Checker implements Lowering {
       const secondary = [...(d.secondary ?? []), { span: e.span, message: `in this call of \`${def.name.text}\`` }];
       this.diagnostics[i] = { ...d, secondary };
     }
+    this.inlined.set(key, result);
     return result;
   }
 }
@@ -710,11 +738,20 @@ export function constantValue(e: Expr): number | undefined {
       return v === undefined ? undefined : -v;
     }
     case 'binary': {
-      const a = constantValue(e.left);
-      const b = constantValue(e.right);
-      if (a === undefined || b === undefined) return undefined;
-      const r = foldConst(BINARY[e.op], a, b);
-      return r && !r.bool ? r.value : undefined;
+      // the left spine by a loop, as Checker.binary does: a long flat sum is no deeper than one term
+      const spine: Extract<Expr, { kind: 'binary' }>[] = [];
+      let leftmost: Expr = e;
+      while (leftmost.kind === 'binary') {
+        spine.push(leftmost);
+        leftmost = leftmost.left;
+      }
+      let acc = constantValue(leftmost);
+      for (let i = spine.length - 1; i >= 0 && acc !== undefined; i--) {
+        const b = constantValue(spine[i].right);
+        const r = b === undefined ? undefined : foldConst(BINARY[spine[i].op], acc, b);
+        acc = r && !r.bool ? r.value : undefined;
+      }
+      return acc;
     }
     default:
       return undefined;

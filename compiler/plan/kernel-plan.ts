@@ -121,15 +121,20 @@ export const runsOnHost = (n: Node): boolean => OP_INFO[n.op].role === 'host';
 export function materializedReads(n: Node, materialized: ReadonlySet<number>): Node[] {
   const out: Node[] = [];
   const seen = new Set<number>();
-  const walk = (m: Node) => {
-    for (const s of m.src) {
-      if (seen.has(s.id)) continue;
-      seen.add(s.id);
-      if (materialized.has(s.id)) out.push(s);
-      else walk(s);
+  // depth-first with an explicit stack (a chain of thousands of recomputed values is no deeper)
+  const stack: { node: Node; next: number }[] = [{ node: n, next: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.next === top.node.src.length) {
+      stack.pop();
+      continue;
     }
-  };
-  walk(n);
+    const s = top.node.src[top.next++];
+    if (seen.has(s.id)) continue;
+    seen.add(s.id);
+    if (materialized.has(s.id)) out.push(s);
+    else stack.push({ node: s, next: 0 });
+  }
   return out;
 }
 

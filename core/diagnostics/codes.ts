@@ -6,6 +6,7 @@ export const CODES = {
   E0001: 'syntax error',
   E0002: 'unclosed bracket',
   E0003: 'unexpected character',
+  E0004: 'expression nested too deeply',
   E0101: 'unknown name',
   E0102: 'duplicate definition',
   E0103: 'import not found',

@@ -119,6 +119,20 @@ export interface Scope {
   readonly rows?: { readonly input: (name: string) => string };
 }
 
+/**
+ * The ops whose `compute` reads every source through `value`, and in which order (see
+ * emitOperandsFirst); other ops (loads, reductions, rows) are emitted by plain recursion.
+ */
+const OPERANDS_IN_ORDER: Partial<Record<Node['op'], readonly number[]>> = {
+  unary: [0],
+  binary: [0, 1],
+  cast: [0],
+  where: [2, 1, 0],
+  clip: [0, 1, 2],
+  sg: [0],
+  broadcast: [0],
+};
+
 export class ExprEmitter {
   readonly lines: string[] = [];
   private readonly cache = new Map<number, string>();
@@ -210,6 +224,7 @@ export class ExprEmitter {
   value(n: Node): string {
     const hit = this.cache.get(n.id);
     if (hit) return hit;
+    this.emitOperandsFirst(n);
     const bool = n.type.dtype === 'bool';
     const t = bool ? 'bool' : 'f32';
     if (this.invariant?.levels.has(n.type.level)) {
@@ -228,6 +243,36 @@ export class ExprEmitter {
     const name = n.op === 'const' || passThrough ? code : this.bind(t, code);
     this.cache.set(n.id, name);
     return name;
+  }
+
+  /**
+   * Emits the elementwise operands under `n` before `n`, with a loop in the order `compute` would
+   * visit them (so the shader is the same), which leaves `compute` one level to recurse: a chain of
+   * thousands of `let`s or terms in one kernel never nests thousands of calls.
+   */
+  private emitOperandsFirst(root: Node): void {
+    const pending = (x: Node) =>
+      !this.cache.has(x.id) &&
+      !this.materialized.has(x.id) &&
+      !this.invariant?.levels.has(x.type.level) &&
+      OPERANDS_IN_ORDER[x.op] !== undefined;
+    if (!pending(root)) return;
+    const stack: { node: Node; order: readonly number[]; next: number }[] = [
+      { node: root, order: OPERANDS_IN_ORDER[root.op]!, next: 0 },
+    ];
+    const seen = new Set<number>([root.id]);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      if (top.next < top.order.length) {
+        const src = top.node.src[top.order[top.next++]]!;
+        if (seen.has(src.id) || !pending(src)) continue;
+        seen.add(src.id);
+        stack.push({ node: src, order: OPERANDS_IN_ORDER[src.op]!, next: 0 });
+      } else {
+        stack.pop();
+        if (top.node !== root) this.value(top.node);
+      }
+    }
   }
 
   private rowsScope(): NonNullable<Scope['rows']> {
