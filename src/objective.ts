@@ -15,6 +15,7 @@ import { error, UserError, type Diagnostic } from '../core/diagnostics/diagnosti
 import { closest } from '../core/diagnostics/suggest.js';
 import type { Program } from '../core/ir/program.js';
 import { objectiveNames, objectivePath } from './stdlib.js';
+import { PROGRAM_FILE, readInputFile } from './files.js';
 
 export interface RunOptions {
   readonly params?: Readonly<Record<string, number>>;
@@ -33,11 +34,16 @@ export interface Objective {
   run(batch: RaggedBatch, opts?: RunOptions): EvalResult;
 }
 
-/** Source text of a stdlib objective name or a `.credo` path; a UserError when neither exists. */
+/**
+ * Source text of a stdlib objective name or a `.credo` path; a UserError when neither exists, a
+ * FileError for an empty path or one that is not a readable regular file of bounded size.
+ */
 export function locateObjective(method: string): { source: string; path: string } {
   const path = objectivePath(method);
   if (path) return { source: readFileSync(path, 'utf8'), path: `stdlib/${method}.credo` };
-  if (existsSync(method)) return { source: readFileSync(method, 'utf8'), path: method };
+  // existsSync only stats: a FIFO or a device is refused by readInputFile, never opened to wait
+  if (method.trim() === '' || existsSync(method))
+    return { source: readInputFile(method, PROGRAM_FILE).toString('utf8'), path: method };
   const suggestion = closest(method, objectiveNames());
   throw new UserError([
     error('E0103', `no stdlib objective or file named \`${method}\``, undefined, {

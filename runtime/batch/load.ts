@@ -124,30 +124,38 @@ export function loadBatch(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpe
 }
 
 /**
- * Picks the tensor whose shape decides the layout: the mask when present, else the token-level
- * input with the highest rank (≤ 2) and then the most elements, so that a per-sequence tensor
- * wrongly given for a token input is reported against the others rather than setting the layout;
- * with no token-level input present, the `token x vocab` input chosen the same way by its token
- * dimensions (its shape without the last, vocabulary, dimension).
+ * Picks the tensor whose shape decides the layout, among the mask and the token-level inputs: a
+ * token shape (rank 1 or 2) that most of them share, so that the one tensor that differs is the one
+ * blamed; then the mask; then the highest rank, so that a per-sequence tensor wrongly given for a
+ * token input is reported against the others rather than setting the layout; then the most
+ * elements. With no mask or token-level input present, the `token x vocab` input chosen the same
+ * way by its token dimensions (its shape without the last, vocabulary, dimension).
  */
 function findReference(tensors: ReadonlyMap<string, RawTensor>, spec: LoadSpec): Reference | null {
-  if (spec.maskName !== null && tensors.has(spec.maskName)) {
-    const shape = tensors.get(spec.maskName)!.shape;
-    return { name: spec.maskName, level: 'token', shape, tokenShape: shape };
-  }
+  const mask = spec.maskName !== null && tensors.has(spec.maskName) ? [spec.maskName] : [];
   for (const level of ['token', 'vocab'] as const) {
-    const present = spec.inputs.filter((i) => i.level === level && tensors.has(i.name)).map((i) => i.name);
+    const inputs = spec.inputs.filter((i) => i.level === level && tensors.has(i.name)).map((i) => i.name);
+    const present = [...new Set(level === 'token' ? [...mask, ...inputs] : inputs)];
     if (present.length === 0) continue;
     const tokenShape = (name: string): readonly number[] => {
       const shape = tensors.get(name)!.shape;
       return level === 'vocab' ? shape.slice(0, -1) : shape;
     };
-    const score = (name: string): [number, number] => {
+    const votes = new Map<string, number>();
+    for (const name of present) {
+      const key = formatShape(tokenShape(name));
+      votes.set(key, (votes.get(key) ?? 0) + 1);
+    }
+    const score = (name: string): number[] => {
       const shape = tokenShape(name);
-      if (shape.length < 1 || shape.length > 2) return [-1, 0];
-      return [shape.length, shape.reduce((a, b) => a * b, 1)];
+      const isMask = name === spec.maskName ? 1 : 0;
+      if (shape.length < 1 || shape.length > 2) return [0, 0, isMask, 0, 0];
+      return [1, votes.get(formatShape(shape))!, isMask, shape.length, shape.reduce((a, b) => a * b, 1)];
     };
-    const better = (a: [number, number], b: [number, number]): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+    const better = (a: number[], b: number[]): boolean => {
+      const i = a.findIndex((v, k) => v !== b[k]);
+      return i >= 0 && a[i] > b[i];
+    };
     const name = present.reduce((best, n) => (better(score(n), score(best)) ? n : best));
     return { name, level, shape: tensors.get(name)!.shape, tokenShape: tokenShape(name) };
   }
@@ -186,6 +194,7 @@ function paddedFrame(
     ? readPaddedSeqLens(tensors.get(SEQ_LENS)!, numSeqs, width)
     : derivedLengths(mask, numSeqs, width);
   if (mask !== null) checkMaskWithinLengths(mask, lengths, width, maskName!);
+  checkTokenCount(lengths, mask !== null ? maskName! : reference, numSeqs, width);
   const offsets = offsetsFromLengths(lengths);
   const numTokens = offsets[numSeqs];
   const packedMask = new Uint8Array(numTokens).fill(1);
@@ -321,9 +330,30 @@ function readSeqLens(raw: RawTensor): Int32Array {
   }
   const total = raw.data.reduce((a, b) => a + b, 0);
   if (total > I32_MAX) {
-    throw new BatchError(SEQ_LENS, `sums to ${total} tokens; expected at most ${I32_MAX}`);
+    throw new BatchError(SEQ_LENS, `sums to ${exactSum(raw.data)} tokens; expected at most ${I32_MAX} in one batch`);
   }
   return Int32Array.from(raw.data);
+}
+
+/**
+ * Token offsets are Int32Array: a padded batch whose lengths (from the mask, or L for every row)
+ * add up to more than I32_MAX tokens is refused before anything that size is allocated.
+ */
+function checkTokenCount(lengths: Int32Array, blamed: string, numSeqs: number, width: number): void {
+  let total = 0;
+  for (let s = 0; s < lengths.length; s++) total += lengths[s];
+  if (total <= I32_MAX) return;
+  throw new BatchError(
+    blamed,
+    `${numSeqs} sequences of up to L = ${width} tokens hold ${exactSum(lengths)} tokens; expected at most ${I32_MAX} in one batch (split it)`,
+  );
+}
+
+/** The exact sum of integers, as a bigint: a float64 sum past 2^53 would print rounded. */
+function exactSum(values: ArrayLike<number>): bigint {
+  let total = 0n;
+  for (let i = 0; i < values.length; i++) total += BigInt(values[i]);
+  return total;
 }
 
 /** Padded seq_lens additionally must be [S] with every length ≤ L. */

@@ -6,6 +6,8 @@
  * Layout: 8-byte little-endian u64 header length N, N bytes of UTF-8 JSON
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { key: string } }`,
  * then the raw little-endian tensor bytes; data_offsets are relative to the end of the header.
+ * As in the reference reader (the Rust `safetensors` crate), tensor names are unique and the
+ * tensors' bytes tile the data section exactly: no holes, no overlaps, no trailing bytes.
  */
 import { BatchError } from '../../core/batch/batch.js';
 
@@ -16,6 +18,12 @@ export interface RawTensor {
   readonly shape: number[];
   /** Row-major values, length = product of shape. */
   readonly data: Float64Array;
+}
+
+/** Limits a caller sets on reading (the CLI: the machine's memory). */
+export interface ReadOptions {
+  /** The most bytes the decoded float64 values may take; the file is refused before decoding beyond it. */
+  readonly maxDecodedBytes?: number;
 }
 
 /** Dtypes the writer can produce. */
@@ -48,6 +56,8 @@ export const READABLE_DTYPES: readonly string[] = Object.keys(DTYPE_SIZE);
 const WRITABLE_DTYPES: readonly string[] = ['F64', 'F32', 'I32', 'U8'];
 const METADATA_KEY = '__metadata__';
 const TWO_POW_53 = 2n ** 53n;
+/** The reference reader's bound on the JSON header (beyond it JSON.parse alone could exhaust memory). */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 /** A header entry after validation; offsets are relative to the start of the data section. */
 interface Entry {
@@ -67,11 +77,12 @@ interface Entry {
  * (F16/BF16 decoded exactly, I64 exactly when |v| ≤ 2^53, BOOL as 0/1).
  * @throws BatchError naming the tensor (or 'file') for any malformed input; never anything else.
  */
-export function readSafetensors(bytes: Uint8Array): Map<string, RawTensor> {
+export function readSafetensors(bytes: Uint8Array, opts: ReadOptions = {}): Map<string, RawTensor> {
   const { header, dataStart } = readHeader(bytes);
   const dataLength = bytes.length - dataStart;
   const entries = parseEntries(header, dataLength);
-  checkDisjoint(entries);
+  checkTiling(entries, dataLength);
+  checkDecodedSize(entries, opts.maxDecodedBytes ?? Infinity);
   const view = new DataView(bytes.buffer, bytes.byteOffset + dataStart, dataLength);
   const out = new Map<string, RawTensor>();
   for (const entry of entries) {
@@ -94,6 +105,12 @@ function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; dataS
       `header length ${declared} runs past the end of the file (${available} bytes follow the length); expected a complete safetensors file`,
     );
   }
+  if (declared > BigInt(MAX_HEADER_BYTES)) {
+    throw new BatchError(
+      'file',
+      `header length ${declared} is over the limit of ${MAX_HEADER_BYTES} bytes (that of the reference reader); expected a header of tensor entries, not data`,
+    );
+  }
   const length = Number(declared);
   const text = decodeUtf8(bytes.subarray(8, 8 + length));
   const header = parseJson(text);
@@ -103,6 +120,7 @@ function readHeader(bytes: Uint8Array): { header: Record<string, unknown>; dataS
       `header is ${describeJsonType(header)}; expected a JSON object mapping tensor names to entries`,
     );
   }
+  checkUniqueNames(text);
   return { header, dataStart: 8 + length };
 }
 
@@ -121,6 +139,58 @@ function parseJson(text: string): unknown {
     const detail = oneLine(e instanceof Error ? e.message : String(e), 120);
     throw new BatchError('file', `header is not valid JSON (${detail}); expected a JSON object`);
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+
+/**
+ * JSON.parse silently keeps the last of two equal keys, so a duplicate tensor name is found in the
+ * header text: a scan of the top-level object's keys (`text` is known to be a valid JSON object),
+ * each decoded by JSON.parse so that `"a"` and `"\u0061"` are the same name.
+ */
+function checkUniqueNames(text: string): void {
+  const seen = new Map<string, string>();
+  let depth = 0;
+  let atKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = stringEnd(text, i);
+      if (depth === 1 && atKey) {
+        const spelling = text.slice(i, end + 1);
+        const name = JSON.parse(spelling) as string;
+        const earlier = seen.get(name);
+        if (earlier !== undefined) {
+          const as = earlier === spelling ? '' : ` (as ${oneLine(earlier, 40)} and ${oneLine(spelling, 40)})`;
+          throw new BatchError(
+            name,
+            `is named twice in the header${as}; expected each tensor name once (a JSON reader would silently keep only the last entry)`,
+          );
+        }
+        seen.set(name, spelling);
+        atKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      atKey = depth === 1;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === COMMA && depth === 1) atKey = true;
+  }
+}
+
+/** Index of the quote closing the JSON string that opens at `start`. */
+function stringEnd(text: string, start: number): number {
+  let i = start + 1;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) i += 2;
+    else if (c === QUOTE) return i;
+    else i++;
+  }
+  return text.length - 1;
 }
 
 /** Validates every header entry against the data section's length. */
@@ -151,8 +221,9 @@ function parseEntry(name: string, value: unknown, dataLength: number): Entry {
   const dtype = parseDtype(name, value.dtype);
   const shape = parseShape(name, value.shape);
   const [begin, end] = parseOffsets(name, value.data_offsets, dataLength);
-  const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
-  if (end - begin !== expected) {
+  // exact: a product of shape dimensions can pass 2^53 and print rounded
+  const expected = shape.reduce((a, b) => a * BigInt(b), 1n) * BigInt(DTYPE_SIZE[dtype]);
+  if (BigInt(end - begin) !== expected) {
     throw new BatchError(
       name,
       `data_offsets [${begin}, ${end}] span ${end - begin} bytes; expected ${expected} for ${dtype} of shape ${formatShape(shape)}`,
@@ -196,18 +267,75 @@ function parseOffsets(name: string, offsets: unknown, dataLength: number): [numb
   return [begin, end];
 }
 
-/** No two non-empty tensors may share a byte. */
-function checkDisjoint(entries: readonly Entry[]): void {
-  const sorted = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1];
-    const cur = sorted[i];
-    if (cur.begin < prev.end) {
+/**
+ * The tensors' bytes must tile the data section exactly, as the reference reader requires: sorted
+ * by offset, the first starts at 0, each where the previous one ends, and the last ends the file.
+ * Bytes no tensor owns (a hole, a trailing tail) mean the file was not written as its header says.
+ */
+function checkTiling(entries: readonly Entry[], dataLength: number): void {
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let prev: Entry | null = null;
+  for (const cur of sorted) {
+    const range = `data_offsets [${cur.begin}, ${cur.end}]`;
+    if (prev !== null && cur.begin < covered) {
+      const how = cur.begin === cur.end ? 'start inside' : 'overlap';
       throw new BatchError(
         cur.name,
-        `data_offsets [${cur.begin}, ${cur.end}] overlap tensor "${prev.name}" at [${prev.begin}, ${prev.end}]; expected disjoint byte ranges`,
+        `${range} ${how} tensor "${prev.name}" at [${prev.begin}, ${prev.end}]; expected disjoint byte ranges, each tensor starting where the previous one ends (${covered})`,
       );
     }
+    if (cur.begin > covered) {
+      const after =
+        prev === null
+          ? 'at the start of the data section'
+          : `after tensor "${prev.name}" at [${prev.begin}, ${prev.end}]`;
+      throw new BatchError(
+        cur.name,
+        `${range} leave bytes [${covered}, ${cur.begin}) unused ${after}; expected begin ${covered}, so that the tensors cover the data section without holes`,
+      );
+    }
+    covered = cur.end;
+    prev = cur;
+  }
+  if (covered < dataLength) {
+    const what = prev === null ? 'the header declares no tensor data' : `the tensors cover ${covered} bytes`;
+    throw new BatchError(
+      'file',
+      `${dataLength - covered} trailing bytes after the tensor data (${what}, the data section has ${dataLength}); expected the file to end where the last tensor ends`,
+    );
+  }
+}
+
+/**
+ * Refuses before allocating when the float64 values would take more than `limit` bytes; every
+ * element takes 8 bytes once decoded (a U8 file grows eightfold).
+ */
+function checkDecodedSize(entries: readonly Entry[], limit: number): void {
+  let count = 0;
+  for (const e of entries) count += (e.end - e.begin) / DTYPE_SIZE[e.dtype];
+  const bytes = 8 * count;
+  if (bytes > limit) {
+    throw new BatchError(
+      'file',
+      `decoding needs ${formatByteCount(bytes)} for ${count} values as float64, more than the ${formatByteCount(limit)} available; split the batch into smaller files`,
+    );
+  }
+}
+
+/**
+ * A float64 array for a tensor's values. Past what a typed array can hold (2^32 elements in Node 20)
+ * or past what the runtime can allocate, a BatchError naming the tensor rather than a RangeError.
+ */
+function allocValues(entry: Entry, count: number): Float64Array {
+  try {
+    return new Float64Array(count);
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new BatchError(
+      entry.name,
+      `${count} values need ${formatByteCount(8 * count)} as float64, which this runtime cannot allocate (${oneLine(detail, 60)}); split the batch into smaller files`,
+    );
   }
 }
 
@@ -215,7 +343,7 @@ function checkDisjoint(entries: readonly Entry[]): void {
 function decodeEntry(entry: Entry, view: DataView): Float64Array {
   const size = DTYPE_SIZE[entry.dtype];
   const count = (entry.end - entry.begin) / size;
-  const out = new Float64Array(count);
+  const out = allocValues(entry, count);
   const read = elementReader(entry, view);
   for (let i = 0; i < count; i++) out[i] = read(entry.begin + i * size, i);
   return out;
@@ -248,7 +376,7 @@ function decodeFloats(entry: Entry, data: Uint8Array): Float64Array | null {
   if (dtype === 'F16' || dtype === 'BF16') {
     const table = halfTable(dtype);
     const count = (end - begin) / 2;
-    const out = new Float64Array(count);
+    const out = allocValues(entry, count);
     if (LITTLE_ENDIAN && (data.byteOffset + begin) % 2 === 0) {
       const words = new Uint16Array(data.buffer, data.byteOffset + begin, count);
       for (let i = 0; i < count; i++) out[i] = table[words[i]];
@@ -264,7 +392,7 @@ function decodeFloats(entry: Entry, data: Uint8Array): Float64Array | null {
     const aligned = (data.byteOffset + begin) % size === 0;
     const bytes = aligned ? data.subarray(begin, end) : new Uint8Array(data.subarray(begin, end));
     const count = (end - begin) / size;
-    const out = new Float64Array(count);
+    const out = allocValues(entry, count);
     if (dtype === 'F32') out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
     else out.set(new Float64Array(bytes.buffer, bytes.byteOffset, count));
     return out;
@@ -436,6 +564,17 @@ function checkIntegerValue(name: string, v: number, index: number, lo: number, h
 /** Formats a shape the way messages show it: `[4, 12]`, `[]` for a scalar. */
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
+}
+
+/** A byte count for messages, exact and readable: `4294967296 bytes (4.0 GiB)`. */
+export function formatByteCount(bytes: number): string {
+  const units: [number, string][] = [
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
+  const unit = units.find(([size]) => bytes >= size);
+  return unit === undefined ? `${bytes} bytes` : `${bytes} bytes (${(bytes / unit[0]).toFixed(1)} ${unit[1]})`;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

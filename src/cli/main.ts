@@ -2,8 +2,8 @@
  * The `credo` command: check, run, ir, list. Exit codes: 0 ok, 1 user error (program, arguments
  * or batch), 2 internal error.
  */
-import { readFileSync } from 'node:fs';
-import { FileError, writeFileSafely } from '../files.js';
+import { totalmem } from 'node:os';
+import { BATCH_FILE, FileError, readInputFile, writeFileSafely } from '../files.js';
 import { Command, CommanderError } from 'commander';
 import { BatchError, type RaggedBatch } from '../../core/batch/batch.js';
 import { loadBatch } from '../../runtime/batch/load.js';
@@ -297,14 +297,10 @@ async function run(method: string, o: RunFlags, io: Io): Promise<void> {
   if (!o.json) reportDiagnostics(objective.diagnostics, false, io);
   const t1 = performance.now();
   let batch;
-  if (o.batch) {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(o.batch);
-    } catch {
-      throw new CliError(`cannot read batch file \`${o.batch}\``);
-    }
-    batch = loadBatch(readSafetensors(bytes), {
+  if (o.batch !== undefined) {
+    // refused before decoding when the float64 values alone would not fit in this machine's memory
+    const tensors = readSafetensors(readInputFile(o.batch, BATCH_FILE), { maxDecodedBytes: totalmem() });
+    batch = loadBatch(tensors, {
       inputs: objective.inputs,
       maskName: objective.maskName,
       groupSize: o.groupSize,

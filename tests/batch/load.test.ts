@@ -391,6 +391,64 @@ describe('loadBatch errors', () => {
   });
 });
 
+describe('loadBatch blames the tensor that is wrong and prints sizes exactly', () => {
+  const OLD_LOGP: InputSpec = { name: 'old_logp', level: 'token', dtype: 'f32' };
+
+  it('a mask whose shape disagrees with every token input is the one reported', () => {
+    const tensors = with_(paddedFile(), {
+      mask: raw('U8', [2, 5], new Array(10).fill(1)),
+      old_logp: raw('F32', [2, 4], new Array(8).fill(0)),
+      seq_lens: null,
+    });
+    expectBatchError(
+      () => loadBatch(tensors, { inputs: [LOGP, OLD_LOGP], maskName: 'mask' }),
+      'mask',
+      /^mask: shape \[2, 5\]; expected \[S, L\] = \[2, 4\] \(padded layout, like logp\)$/,
+    );
+    // one against one: the mask decides, as before
+    expectBatchError(
+      () => loadBatch(with_(tensors, { old_logp: null }), SPEC_LOGP),
+      'logp',
+      /shape \[2, 4\]; expected \[S, L\] = \[2, 5\]/,
+    );
+  });
+
+  it('without a mask, the token input outvoted by the others is the one reported', () => {
+    const tensors = file({
+      logp: raw('F32', [3, 4], new Array(12).fill(0)),
+      old_logp: raw('F32', [2, 4], new Array(8).fill(0)),
+      advantage: raw('F32', [2, 4], new Array(8).fill(0)),
+    });
+    expectBatchError(
+      () => loadBatch(tensors, { inputs: [LOGP, OLD_LOGP, TOKEN_ADV], maskName: 'mask' }),
+      'logp',
+      /shape \[3, 4\]; expected \[S, L\] = \[2, 4\]/,
+    );
+  });
+
+  it('seq_lens summing past 2^53 prints the exact sum', () => {
+    const count = 2 ** 22 + 11;
+    const lens = new Float64Array(count).fill(2 ** 31 - 1);
+    const exact = BigInt(count) * BigInt(2 ** 31 - 1);
+    expect(BigInt(lens.reduce((a, b) => a + b, 0))).not.toBe(exact); // a float64 sum would be rounded
+    expectBatchError(
+      () => loadBatch(with_(packedFile(), { seq_lens: { dtype: 'I64', shape: [count], data: lens } }), SPEC),
+      'seq_lens',
+      new RegExp(`sums to ${exact} tokens; expected at most 2147483647`),
+    );
+  });
+
+  it('a padded batch of more than 2^31 - 1 tokens is refused before its arrays are allocated', () => {
+    // the shape alone decides: no value is read before the refusal
+    const huge: RawTensor = { dtype: 'F32', shape: [65536, 65536], data: new Float64Array(0) };
+    expectBatchError(
+      () => loadBatch(file({ logp: huge }), SPEC_LOGP),
+      'logp',
+      /65536 sequences of up to L = 65536 tokens hold 4294967296 tokens; expected at most 2147483647/,
+    );
+  });
+});
+
 describe('loadBatch robustness (property)', () => {
   const DTYPES = ['F32', 'F16', 'BF16', 'F64', 'I32', 'I64', 'U8', 'BOOL'];
   const tensorArb = fc

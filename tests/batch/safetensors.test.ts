@@ -235,14 +235,20 @@ describe('readSafetensors decoding', () => {
     expect([...readSafetensors(padded.subarray(3)).get('x')!.data]).toEqual([1, 2]);
   });
 
-  it('accepts an empty file header and tensors with gaps between them', () => {
+  it('accepts an empty header and empty tensors at any boundary between tensors', () => {
     expect(readSafetensors(rawFile({})).size).toBe(0);
     const file = rawFile(
-      { a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] }, b: { dtype: 'U8', shape: [1], data_offsets: [3, 4] } },
-      [5, 0, 0, 6],
+      {
+        a: { dtype: 'U8', shape: [1], data_offsets: [0, 1] },
+        none: { dtype: 'F32', shape: [0, 3], data_offsets: [1, 1] },
+        b: { dtype: 'U8', shape: [1], data_offsets: [1, 2] },
+        last: { dtype: 'I64', shape: [0], data_offsets: [2, 2] },
+      },
+      [5, 6],
     );
     const read = readSafetensors(file);
     expect([...read.get('a')!.data, ...read.get('b')!.data]).toEqual([5, 6]);
+    expect(read.get('none')!.shape).toEqual([0, 3]);
   });
 });
 
@@ -301,6 +307,90 @@ describe('readSafetensors on malformed files', () => {
       eight,
     );
     expectBatchError(() => readSafetensors(file), 'b', /overlap tensor "a"/);
+  });
+
+  it('a duplicate tensor name, also when spelled with escapes (JSON.parse would keep the last)', () => {
+    const entry = '{"dtype":"U8","shape":[1],"data_offsets":[0,1]}';
+    const twice = rawFile(`{"a":${entry},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}`, [1, 2]);
+    expectBatchError(
+      () => readSafetensors(twice),
+      'a',
+      /^a: is named twice in the header; expected each tensor name once/,
+    );
+    const escaped = rawFile(`{"a":${entry}, "\\u0061" :{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}`, [1, 2]);
+    expectBatchError(() => readSafetensors(escaped), 'a', /named twice in the header \(as "a" and "\\u0061"\)/);
+    const meta = rawFile(`{"__metadata__":{"k":"v"},"x":${entry},"__metadata__":{}}`, [1]);
+    expectBatchError(() => readSafetensors(meta), '__metadata__', /named twice/);
+  });
+
+  it('equal names inside entries, metadata or string values are not duplicates', () => {
+    const header =
+      '{"__metadata__":{"a":"a","b":"{\\"a\\": 1, \\"a\\": 2}"},' +
+      '"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":{"a":[{"a":1}],"a":2}},' +
+      '"a\\"":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}';
+    const read = readSafetensors(rawFile(header, [1, 2]));
+    expect([...read.keys()]).toEqual(['a', 'a"']);
+  });
+
+  it('a hole between tensors, before the first or trailing bytes after the last (the reference rejects them)', () => {
+    const a = { dtype: 'U8', shape: [1], data_offsets: [0, 1] };
+    const hole = rawFile({ a, b: { dtype: 'U8', shape: [1], data_offsets: [3, 4] } }, [5, 0, 0, 6]);
+    expectBatchError(
+      () => readSafetensors(hole),
+      'b',
+      /data_offsets \[3, 4\] leave bytes \[1, 3\) unused after tensor "a" at \[0, 1\]; expected begin 1/,
+    );
+    const late = rawFile({ b: { dtype: 'U8', shape: [1], data_offsets: [2, 3] } }, [0, 0, 6]);
+    expectBatchError(() => readSafetensors(late), 'b', /leave bytes \[0, 2\) unused at the start of the data section/);
+    const trailing = rawFile({ a }, [5, 0, 0]);
+    expectBatchError(
+      () => readSafetensors(trailing),
+      'file',
+      /2 trailing bytes after the tensor data \(the tensors cover 1 bytes, the data section has 3\)/,
+    );
+    expectBatchError(() => readSafetensors(rawFile({}, [1])), 'file', /1 trailing bytes .*declares no tensor data/);
+  });
+
+  it('an empty tensor inside another one, and two tensors on the same bytes', () => {
+    const inside = rawFile(
+      { a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, e: { dtype: 'U8', shape: [0], data_offsets: [2, 2] } },
+      [1, 2, 3, 4],
+    );
+    expectBatchError(() => readSafetensors(inside), 'e', /\[2, 2\] start inside tensor "a" at \[0, 4\]/);
+    const same = rawFile(
+      { a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } },
+      [1, 2],
+    );
+    expectBatchError(() => readSafetensors(same), 'b', /overlap tensor "a" at \[0, 2\]/);
+  });
+
+  it("a header over the reference reader's 100 MB bound is refused before decoding it", () => {
+    const big = concatFile(new Uint8Array(100_000_001).fill(0x20), new Uint8Array(0), 100_000_001n);
+    expectBatchError(
+      () => readSafetensors(big),
+      'file',
+      /header length 100000001 is over the limit of 100000000 bytes/,
+    );
+  });
+
+  it('sizes far beyond 2^53 are computed and printed exactly', () => {
+    const file = rawFile({ x: { dtype: 'U8', shape: [2 ** 32, 2 ** 32], data_offsets: [0, 0] } });
+    expectBatchError(() => readSafetensors(file), 'x', /span 0 bytes; expected 18446744073709551616 for U8/);
+    const f32 = rawFile({ x: { dtype: 'F32', shape: [3, 2 ** 52, 5], data_offsets: [0, 0] } });
+    expectBatchError(() => readSafetensors(f32), 'x', new RegExp(`expected ${3n * 2n ** 52n * 5n * 4n} for F32`));
+  });
+
+  it('a batch whose float64 values would pass the memory limit is refused before decoding', () => {
+    const file = writeSafetensors([
+      { name: 'm', dtype: 'U8', shape: [1000], data: new Uint8Array(1000) },
+      { name: 'x', dtype: 'F32', shape: [24], data: new Float32Array(24) },
+    ]);
+    expect(readSafetensors(file, { maxDecodedBytes: 8 * 1024 }).size).toBe(2);
+    expectBatchError(
+      () => readSafetensors(file, { maxDecodedBytes: 8 * 1023 }),
+      'file',
+      /decoding needs 8192 bytes \(8\.0 KiB\) for 1024 values as float64, more than the 8184 bytes \(8\.0 KiB\) available/,
+    );
   });
 
   it('data_offsets inconsistent with shape × dtype size', () => {
